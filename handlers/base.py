@@ -1,0 +1,309 @@
+"""The one base handler: authentication, JSON in and out, the error envelope, headers, pagination.
+
+Subclasses stay short: they validate input with `read_json` / `read_query`, call a service, and answer
+with `write_json` / `write_page`. Every method needs a valid access token unless it is marked `@public`;
+`@requires(...)` checks roles declaratively; data scope is the service's job (`server.scope`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from bson import ObjectId
+from pydantic import BaseModel, ValidationError
+from tornado.web import HTTPError, RequestHandler, stream_request_body
+
+from schemas.base import ErrorEnvelope, Page, PageParams, field_errors
+from server.auth import Principal
+from server.context import Context
+from server.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+log = logging.getLogger("sanyuan.http")
+
+M = TypeVar("M", bound=BaseModel)
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The only place where domain errors meet HTTP status codes.
+STATUS_FOR: dict[type[DomainError], int] = {
+    BadRequest: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    ValidationFailed: 422,
+    TooManyRequests: 429,
+    ServiceUnavailable: 503,
+}
+
+# Errors Tornado raises itself (an unsupported method, a malformed request).
+_HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "请求格式不正确"),
+    404: ("not_found", "找不到请求的内容"),
+    405: ("method_not_allowed", "该接口不支持此请求方法"),
+    413: ("payload_too_large", "提交的内容过大"),
+}
+_INTERNAL = ("internal_error", "服务器内部错误，请稍后再试；如需反馈，请提供请求编号")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def public(method: F) -> F:
+    """Mark a handler method as callable without a token. Everything else requires one."""
+    method.__public__ = True  # type: ignore[attr-defined]
+    return method
+
+
+def requires(*roles: str) -> Callable[[F], F]:
+    """Allow the method only to callers holding one of `roles` (at any org unit)."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        async def wrapper(self: BaseHandler, *args: Any, **kwargs: Any) -> Any:
+            if self.principal is None or not self.principal.has_role(*roles):
+                raise Forbidden()
+            return await method(self, *args, **kwargs)
+
+        wrapper.__roles__ = roles  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def api(
+    summary: str,
+    *,
+    request: type[BaseModel] | None = None,
+    response: Any = None,
+    query: type[BaseModel] | None = None,
+    status: int = 200,
+    tags: Sequence[str] = (),
+    description: str = "",
+) -> Callable[[F], F]:
+    """Describe a handler method for the OpenAPI document; the document is built from these."""
+
+    def decorate(method: F) -> F:
+        method.__api__ = {  # type: ignore[attr-defined]
+            "summary": summary,
+            "request": request,
+            "response": response,
+            "query": query,
+            "status": status,
+            "tags": list(tags),
+            "description": description,
+        }
+        return method
+
+    return decorate
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def status_for(error: DomainError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_FOR:
+            return STATUS_FOR[cls]  # type: ignore[index]
+    return 400
+
+
+@stream_request_body
+class BaseHandler(RequestHandler):
+    """Bodies are streamed so an oversized one is refused by its Content-Length before it is read."""
+
+    body_limit: int | None = None  # bytes; None means the configured `http.max_json_body`
+    principal: Principal | None = None
+    _counted = False
+
+    @property
+    def ctx(self) -> Context:
+        return self.settings["ctx"]  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def request_id(self) -> str:
+        incoming = self.request.headers.get("X-Request-Id", "")
+        return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+        self.set_header("X-Request-Id", self.request_id)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        self.set_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.set_header("Cache-Control", "no-store")
+        if self.settings["ctx"].config.http.hsts:
+            self.set_header("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+    async def prepare(self) -> None:
+        self.ctx.request_started()
+        self._counted = True
+        self._chunks: list[bytes] = []
+        self._received = 0
+        limit = self.max_body
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(f"提交的内容过大（上限 {limit // 1024} KB）", details={"limit_bytes": limit})
+        self.principal = self._authenticate()
+
+    def on_finish(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.ctx.request_finished()
+
+    @property
+    def caller(self) -> Principal:
+        """The authenticated caller; only public methods can run without one."""
+        if self.principal is None:
+            raise Unauthenticated()
+        return self.principal
+
+    @property
+    def max_body(self) -> int:
+        return self.body_limit or self.ctx.config.http.max_json_body
+
+    def data_received(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received <= self.max_body:  # past the limit, keep counting but stop keeping
+            self._chunks.append(chunk)
+
+    @property
+    def body(self) -> bytes:
+        if self._received > self.max_body:
+            raise PayloadTooLarge(
+                f"提交的内容过大（上限 {self.max_body // 1024} KB）", details={"limit_bytes": self.max_body}
+            )
+        return b"".join(self._chunks)
+
+    def _authenticate(self) -> Principal | None:
+        name = (self.request.method or "get").lower()
+        method = getattr(type(self), name, None)
+        if method is getattr(RequestHandler, name, None):
+            method = None  # not implemented here: let Tornado answer 405 rather than ask for a token
+        is_public = getattr(method, "__public__", False)
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            if is_public or method is None:
+                return None
+            raise Unauthenticated()
+        try:
+            return self.ctx.tokens.verify(token.strip())
+        except Unauthenticated:
+            if is_public:
+                return None  # a stale token must not stop a public call such as refresh
+            raise
+
+    # ---- input -------------------------------------------------------------------------------------
+    def read_json(self, schema: type[M]) -> M:
+        content_type = self.request.headers.get("Content-Type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise UnsupportedMediaType()
+        body = self.body
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BadRequest("请求体不是有效的 JSON", code="invalid_json") from exc
+        try:
+            return schema.model_validate(data)
+        except ValidationError as exc:
+            raise ValidationFailed(details=field_errors(exc)) from exc
+
+    def read_query(self, schema: type[M]) -> M:
+        """Query parameters validated like a body; a list field takes every value of a repeated name."""
+        data: dict[str, Any] = {}
+        for name, values in self.request.query_arguments.items():
+            field = schema.model_fields.get(name)
+            decoded = [v.decode("utf-8", "replace") for v in values]
+            is_list = field is not None and getattr(field.annotation, "__origin__", None) is list
+            data[name] = decoded if is_list else decoded[-1]
+        try:
+            return schema.model_validate(data)
+        except ValidationError as exc:
+            raise ValidationFailed(details=field_errors(exc)) from exc
+
+    def page_params(self) -> PageParams:
+        return self.read_query(PageParams)
+
+    # ---- output ------------------------------------------------------------------------------------
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        if isinstance(data, BaseModel):
+            self.finish(data.model_dump_json())
+        else:
+            self.finish(json.dumps(data, ensure_ascii=False, default=_json_default))
+
+    def write_page(self, items: Sequence[Any], total: int, params: PageParams) -> None:
+        self.write_json(Page[Any](items=list(items), total=total, page=params.page, page_size=params.page_size))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        details = None
+        if isinstance(error, DomainError):
+            status_code, code, message, details = status_for(error), error.code, error.message, error.details
+        elif isinstance(error, HTTPError) or (error is None and status_code < 500):
+            code, message = _HTTP_ERRORS.get(status_code, ("http_error", "请求无法完成"))
+        else:
+            status_code, (code, message) = 500, _INTERNAL
+        if status_code == 401:
+            self.set_header("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{code}"')
+        self.set_status(status_code)
+        body: dict[str, Any] = {"code": code, "message": message, "request_id": self.request_id}
+        if details is not None:
+            body["details"] = details
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": body}, ensure_ascii=False, default=_json_default))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, DomainError):
+            return  # an expected outcome; the access log has the status
+        if isinstance(value, HTTPError):
+            log.warning(
+                "%d %s %s: %s", value.status_code, self.request.method, self.request.path, value.log_message or ""
+            )
+            return
+        log.error(
+            "unexpected error in %s %s (request %s)",
+            self.request.method,
+            self.request.path,
+            self.request_id,
+            exc_info=(typ, value, tb),
+        )
+
+
+class NotFoundHandler(BaseHandler):
+    """Unknown routes: a JSON 404 whatever the method, before any authentication."""
+
+    async def prepare(self) -> None:
+        raise NotFound("没有这个接口", code="no_such_route")
+
+
+ERROR_SCHEMA = ErrorEnvelope

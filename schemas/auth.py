@@ -1,0 +1,87 @@
+"""Tokens, the caller's profile, and login sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pydantic import Field
+
+from schemas.base import Schema
+from server.pii import mask_phone
+from server.users import ROLE_NAMES
+
+
+class RefreshIn(Schema):
+    refresh_token: str = Field(min_length=16, max_length=256)
+
+
+class TokenPairOut(Schema):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
+    expires_at: datetime = Field(description="访问令牌到期时间")
+    refresh_token: str = Field(description="一次性使用；每次刷新都会换发新的")
+    refresh_expires_at: datetime
+
+
+class OrgRef(Schema):
+    id: str
+    name: str
+    kind: str
+
+
+class RoleOut(Schema):
+    role: str
+    role_name: str
+    org: OrgRef | None = None
+    liaison_for: str | None = None
+
+
+class MeOut(Schema):
+    id: str
+    name: str
+    phone: str | None = Field(description="脱敏后的手机号，如 138****5678")
+    roles: list[RoleOut]
+    scopes: list[OrgRef] = Field(description="可以办理事务的组织范围（含其下级）")
+    session_id: str
+
+
+class SessionOut(Schema):
+    id: str
+    method: str
+    user_agent: str
+    created_at: datetime
+    last_used_at: datetime
+    current: bool
+
+
+def me_to_json(user: dict[str, Any], orgs: dict[ObjectId, dict[str, Any]], phone: str | None, session_id: str) -> MeOut:
+    refs = {oid: OrgRef(id=str(oid), name=o["name"], kind=o["kind"]) for oid, o in orgs.items()}
+    return MeOut(
+        id=str(user["_id"]),
+        name=user["name"],
+        phone=mask_phone(phone) if phone else None,
+        roles=[
+            RoleOut(
+                role=g["role"],
+                role_name=ROLE_NAMES[g["role"]],
+                org=refs.get(g.get("org_id")),
+                liaison_for=g.get("liaison_for"),
+            )
+            for g in user["grants"]
+        ],
+        scopes=sorted(refs.values(), key=lambda r: r.name),
+        session_id=session_id,
+    )
+
+
+def session_to_json(session: dict[str, Any], current_session_id: str) -> SessionOut:
+    return SessionOut(
+        id=str(session["_id"]),
+        method=session["method"],
+        user_agent=session["user_agent"],
+        created_at=session["created_at"],
+        last_used_at=session["last_used_at"],
+        current=str(session["_id"]) == current_session_id,
+    )

@@ -1,0 +1,93 @@
+"""Shared wire shapes: the base model, the error envelope, pagination and validation-error wording."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+T = TypeVar("T")
+
+
+class Schema(BaseModel):
+    """Requests reject unknown fields, so a typo in a field name is an error that names it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class FieldError(Schema):
+    field: str = Field(description="出错字段的路径，如 parties.0.phone")
+    message: str
+
+
+class ErrorBody(Schema):
+    code: str = Field(description="供程序判断的错误代码，永不改变")
+    message: str = Field(description="给人看的说明")
+    details: Any | None = None
+    request_id: str
+
+
+class ErrorEnvelope(Schema):
+    error: ErrorBody
+
+
+class PageParams(Schema):
+    """Every list endpoint: `?page=1&page_size=20`, pages counted from 1, at most 100 items a page."""
+
+    page: int = Field(1, ge=1, le=10000, description="页码，从 1 开始")
+    page_size: int = Field(20, ge=1, le=100, description="每页条数，最多 100")
+
+    @property
+    def skip(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+class Page(Schema, Generic[T]):
+    items: list[T]
+    total: int = Field(description="符合条件的总条数")
+    page: int
+    page_size: int
+
+
+_MESSAGES = {
+    "missing": "必填",
+    "extra_forbidden": "不认识的字段",
+    "string_too_short": "内容太短（至少 {min_length} 个字）",
+    "string_too_long": "内容太长（最多 {max_length} 个字）",
+    "too_short": "至少需要 {min_length} 项",
+    "too_long": "最多 {max_length} 项",
+    "string_type": "应为文本",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "greater_than_equal": "不能小于 {ge}",
+    "less_than_equal": "不能大于 {le}",
+    "greater_than": "必须大于 {gt}",
+    "less_than": "必须小于 {lt}",
+    "literal_error": "取值应为 {expected} 之一",
+    "enum": "取值应为 {expected} 之一",
+    "datetime_parsing": "应为 ISO 8601 时间",
+    "datetime_from_date_parsing": "应为 ISO 8601 时间",
+    "date_from_datetime_parsing": "应为日期（YYYY-MM-DD）",
+    "list_type": "应为列表",
+    "dict_type": "应为对象",
+    "model_type": "应为对象",
+    "string_pattern_mismatch": "格式不正确",
+}
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic's errors as `{"field", "message"}` items with Chinese messages."""
+    items = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        template = _MESSAGES.get(err["type"])
+        if err["type"] == "value_error":
+            message = str(err.get("ctx", {}).get("error", "")) or "取值不正确"
+        elif template is not None:
+            message = template.format(**{k: v for k, v in (err.get("ctx") or {}).items()})
+        else:
+            message = "取值不正确"
+        items.append({"field": field, "message": message})
+    return items

@@ -1,0 +1,1 @@
+"""Operator commands: seed demo data, ensure indexes, generate keys, benchmark."""

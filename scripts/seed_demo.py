@@ -1,0 +1,330 @@
+"""Seed the demo town: `python -m scripts.seed_demo [--config FILE]` (also run by `python -m server --demo`).
+
+The org tree (示范县 → 示范镇 with its 一办五中心 and the county committees → 4 villages with mediation rooms
+→ grids → micro-grids), 288 households with members, and one user of every role. Everything is generated
+from a fixed seed with stable ids, so running it twice changes nothing: a town that is already there is
+left alone and only the demo accounts are printed again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from server.context import Context
+from server.households import COLLECTION as HOUSEHOLDS
+from server.households import member_doc, new_qr_token
+from server.orgs import CENTER_TYPES, OrgService
+from server.orgs import COLLECTION as ORG_UNITS
+from server.pii import id_check_digit
+from server.users import ROLE_NAMES, grant_doc
+
+SEED = 20261128
+TOWN_CODE = "demo-town"
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程魏苏吕丁任沈姚卢"
+MALE_GIVEN = [
+    "建国",
+    "志强",
+    "海涛",
+    "国平",
+    "文斌",
+    "永刚",
+    "德明",
+    "卫东",
+    "俊杰",
+    "浩然",
+    "宇轩",
+    "子豪",
+    "振华",
+    "立新",
+    "春生",
+    "长林",
+    "明亮",
+    "家乐",
+]
+FEMALE_GIVEN = [
+    "秀英",
+    "桂兰",
+    "玉梅",
+    "丽华",
+    "海燕",
+    "红霞",
+    "淑珍",
+    "春梅",
+    "晓燕",
+    "雨桐",
+    "欣怡",
+    "梓涵",
+    "美玲",
+    "凤英",
+    "翠兰",
+    "静怡",
+    "佳琪",
+    "秋菊",
+]
+VILLAGES = [("东风村", "村"), ("红旗村", "村"), ("清河社区", "社区"), ("柳树湾村", "村")]
+COMMITTEES = {
+    "medical": "医疗纠纷人民调解委员会",
+    "labour": "劳动争议人民调解委员会",
+    "traffic": "道路交通事故人民调解委员会",
+    "property": "物业纠纷人民调解委员会",
+    "family": "婚姻家庭纠纷人民调解委员会",
+    "consumer": "消费纠纷人民调解委员会",
+}
+STREETS = ["幸福路", "和平街", "建设路", "清河路"]
+TAGS = ["独居老人", "低保户", "重点关注", "退役军人", "留守儿童", "残疾人"]
+REGION_CODE = "330782"  # the area prefix used for demo ID numbers
+GRIDS_PER_VILLAGE = 2
+MICRO_GRIDS_PER_GRID = 3
+HOUSEHOLDS_PER_MICRO_GRID = 12
+
+
+def demo_id(*parts: str) -> ObjectId:
+    """Stable ids, so a second seeding finds the same documents."""
+    return ObjectId(hashlib.sha256(":".join(("demo", *parts)).encode()).hexdigest()[:24])
+
+
+def fake_id_number(rng: random.Random, born: date, male: bool) -> str:
+    order = rng.randrange(0, 50) * 2 + (1 if male else 0)
+    first17 = f"{REGION_CODE}{born:%Y%m%d}{rng.randrange(0, 10)}{order:02d}"
+    return first17 + id_check_digit(first17)
+
+
+def fake_phone(rng: random.Random) -> str:
+    return f"1{rng.choice('3578')}{rng.randrange(0, 10)}{rng.randrange(0, 10**8):08d}"
+
+
+def person(rng: random.Random, surname: str, male: bool) -> str:
+    return surname + rng.choice(MALE_GIVEN if male else FEMALE_GIVEN)
+
+
+DEMO_USERS: list[dict[str, Any]] = [
+    {"key": "resident", "name": "张秀英", "phone": "13900000001", "role": "resident", "org": None},
+    {
+        "key": "grid_worker",
+        "name": "李建国",
+        "phone": "13900000002",
+        "role": "grid_worker",
+        "org": ("grid", "东风村", "1"),
+    },
+    {"key": "mediator", "name": "王桂兰", "phone": "13900000003", "role": "mediator", "org": ("room", "东风村")},
+    {
+        "key": "center_staff",
+        "name": "赵志强",
+        "phone": "13900000004",
+        "role": "center_staff",
+        "org": ("center", "mediation"),
+    },
+    {"key": "town_admin", "name": "刘海燕", "phone": "13900000005", "role": "town_admin", "org": ("town",)},
+    {"key": "county_admin", "name": "陈卫东", "phone": "13900000006", "role": "county_admin", "org": ("county",)},
+    {
+        "key": "liaison_police",
+        "name": "杨晓明",
+        "phone": "13900000007",
+        "role": "liaison",
+        "org": ("center", "police"),
+        "liaison_for": "police",
+    },
+    {
+        "key": "liaison_court",
+        "name": "黄丽华",
+        "phone": "13900000008",
+        "role": "liaison",
+        "org": ("center", "court"),
+        "liaison_for": "court",
+    },
+    {
+        "key": "liaison_petition",
+        "name": "周建军",
+        "phone": "13900000009",
+        "role": "liaison",
+        "org": ("center", "petition"),
+        "liaison_for": "petition",
+    },
+    {"key": "expert", "name": "吴明", "phone": "13900000010", "role": "expert", "org": ("county",)},
+    {"key": "supervisor", "name": "孙立新", "phone": "13900000011", "role": "supervisor", "org": ("town",)},
+]
+
+
+def org_key_id(key: tuple[str, ...]) -> ObjectId:
+    return demo_id("org", *key)
+
+
+async def _build_orgs(ctx: Context, rng: random.Random) -> list[dict[str, Any]]:
+    """Create the tree; return the micro-grids with their village for household generation."""
+    orgs = OrgService(ctx.db)
+    now = ctx.clock.now()
+    county = await orgs.create(
+        name="示范县", kind="county", parent_id=None, now=now, code="demo-county", _id=org_key_id(("county",))
+    )
+    for committee, name in COMMITTEES.items():
+        await orgs.create(
+            name=f"示范县{name}",
+            kind="committee",
+            parent_id=county["_id"],
+            now=now,
+            committee_type=committee,
+            _id=org_key_id(("committee", committee)),
+        )
+    town = await orgs.create(
+        name="示范镇", kind="town", parent_id=county["_id"], now=now, code=TOWN_CODE, _id=org_key_id(("town",))
+    )
+    for center, name in CENTER_TYPES.items():
+        await orgs.create(
+            name=f"示范镇{name}",
+            kind="center",
+            parent_id=town["_id"],
+            now=now,
+            center_type=center,
+            _id=org_key_id(("center", center)),
+        )
+    micro_grids = []
+    for village_name, _ in VILLAGES:
+        village = await orgs.create(
+            name=village_name, kind="village", parent_id=town["_id"], now=now, _id=org_key_id(("village", village_name))
+        )
+        await orgs.create(
+            name=f"{village_name}矛盾纠纷调解室",
+            kind="mediation_room",
+            parent_id=village["_id"],
+            now=now,
+            _id=org_key_id(("room", village_name)),
+        )
+        for g in range(1, GRIDS_PER_VILLAGE + 1):
+            grid = await orgs.create(
+                name=f"{village_name}第{g}网格",
+                kind="grid",
+                parent_id=village["_id"],
+                now=now,
+                _id=org_key_id(("grid", village_name, str(g))),
+            )
+            for m in range(1, MICRO_GRIDS_PER_GRID + 1):
+                micro = await orgs.create(
+                    name=f"{village_name}第{g}网格第{m}微网格",
+                    kind="micro_grid",
+                    parent_id=grid["_id"],
+                    now=now,
+                    _id=org_key_id(("micro", village_name, str(g), str(m))),
+                )
+                micro_grids.append({"unit": micro, "village": village_name, "grid": g, "micro": m})
+    return micro_grids
+
+
+def _household(ctx: Context, rng: random.Random, slot: dict[str, Any], number: int) -> dict[str, Any]:
+    village, kind = slot["village"], next(k for v, k in VILLAGES if v == slot["village"])
+    if kind == "社区":
+        street = STREETS[slot["grid"] % len(STREETS)]
+        building = slot["micro"] * 10 + number // 4
+        room = f"{rng.randrange(1, 7)}0{rng.randrange(1, 4)}"
+        address = f"示范镇{village}{street}{building}号{number % 4 + 1}单元{room}室"
+    else:
+        address = f"示范镇{village}{slot['grid'] * 3 + slot['micro'] - 3}组{number + 1}号"
+    surname = rng.choice(SURNAMES)
+    today = date(2026, 11, 28)
+    head_male = rng.random() < 0.7
+    head_age = rng.randrange(28, 86)
+    members: list[dict[str, Any]] = []
+
+    def add(name: str, relation: str, male: bool, age: int) -> None:
+        born = today - timedelta(days=age * 365 + rng.randrange(0, 365))
+        phone = fake_phone(rng) if 16 <= age <= 80 else None
+        members.append(
+            member_doc(ctx.cipher, name=name, relation=relation, phone=phone, id_number=fake_id_number(rng, born, male))
+            | {"gender": "男" if male else "女", "birth_year": born.year}
+        )
+
+    add(person(rng, surname, head_male), "户主", head_male, head_age)
+    alone = head_age >= 70 and rng.random() < 0.35
+    if not alone:
+        if rng.random() < 0.85:
+            add(
+                person(rng, rng.choice(SURNAMES), not head_male),
+                "配偶",
+                not head_male,
+                max(22, head_age + rng.randrange(-5, 4)),
+            )
+        if head_age < 60:
+            for _ in range(rng.randrange(0, 3)):
+                child_male = rng.random() < 0.5
+                add(person(rng, surname, child_male), "子女", child_male, rng.randrange(1, max(2, head_age - 20)))
+        elif rng.random() < 0.4:
+            add(person(rng, surname, True), "子女", True, head_age - rng.randrange(24, 32))
+    tags = ["独居老人"] if alone else []
+    tags += [t for t in rng.sample(TAGS[1:], k=rng.choice([0, 0, 0, 1, 1, 2]))]
+    return {
+        "_id": demo_id("household", str(slot["unit"]["_id"]), str(number)),
+        "micro_grid_id": slot["unit"]["_id"],
+        "org_path": slot["unit"]["path"],
+        "address": address,
+        "members": members,
+        "tags": tags,
+        "qr_token": new_qr_token(),
+        "created_at": ctx.clock.now(),
+    }
+
+
+async def _roll_up_population(ctx: Context) -> None:
+    """Each unit's population is the number of registered residents under it."""
+    totals: dict[ObjectId, int] = {}
+    async for household in ctx.db[HOUSEHOLDS].find({}, {"org_path": 1, "members": 1}):
+        for org_id in household["org_path"]:
+            totals[org_id] = totals.get(org_id, 0) + len(household["members"])
+    for org_id, population in totals.items():
+        await ctx.db[ORG_UNITS].update_one({"_id": org_id}, {"$set": {"population": population}})
+
+
+async def _create_users(ctx: Context) -> None:
+    for spec in DEMO_USERS:
+        org_id = org_key_id(spec["org"]) if spec["org"] else None
+        await ctx.users.create(
+            name=spec["name"],
+            phone=spec["phone"],
+            now=ctx.clock.now(),
+            grants=[grant_doc(spec["role"], org_id, spec.get("liaison_for"))],
+            _id=demo_id("user", spec["key"]),
+        )
+
+
+async def seed_demo_town(ctx: Context) -> list[str]:
+    """Seed once; return the lines to show a person (the demo accounts)."""
+    if await ctx.db[ORG_UNITS].find_one({"code": TOWN_CODE}) is None:
+        rng = random.Random(SEED)
+        slots = await _build_orgs(ctx, rng)
+        households = [_household(ctx, rng, slot, n) for slot in slots for n in range(HOUSEHOLDS_PER_MICRO_GRID)]
+        await ctx.db[HOUSEHOLDS].insert_many(households)
+        await _roll_up_population(ctx)
+        await _create_users(ctx)
+        summary = f"已生成示范镇：{len(slots)} 个微网格，{len(households)} 户。"
+    else:
+        summary = "示范镇已存在，未重复生成。"
+    lines = [summary, "演示账号（登录功能上线后用手机号 + 短信验证码登录；演示模式下验证码打印在控制台）："]
+    for spec in DEMO_USERS:
+        role = ROLE_NAMES[spec["role"]] + (f"（{spec['liaison_for']}）" if spec.get("liaison_for") else "")
+        lines.append(f"  {role:<12}{spec['name']:<6}{spec['phone']}")
+    return lines
+
+
+async def _main(config_path: str | None) -> None:
+    from server.app import open_context
+    from server.config import load_config
+
+    config = load_config(config_path).config
+    ctx = await open_context(config)
+    try:
+        for line in await seed_demo_town(ctx):
+            print(line)
+    finally:
+        await ctx.client.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="生成示范镇演示数据（可重复运行）")
+    parser.add_argument("--config", help="配置文件（默认 config.yaml）")
+    asyncio.run(_main(parser.parse_args().config))

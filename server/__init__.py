@@ -1,0 +1,1 @@
+"""The core: configuration, app assembly, database, auth, and the domain services."""

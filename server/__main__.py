@@ -1,0 +1,59 @@
+"""`python -m server [--config FILE] [--demo] [--port N] [--host H]`"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+
+from server.config import ConfigError, load_config
+from server.logs import setup_logging
+
+DEMO_BANNER = """
+==============================================================================
+  演示模式 DEMO MODE
+  数据保存在内存中，退出即全部丢失。Data lives in memory and is lost on exit.
+  短信与微信消息只打印在此控制台，不会真正发送。
+==============================================================================
+"""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m server", description="三源共治平台后端")
+    parser.add_argument("--config", help="配置文件（默认 config.yaml；演示模式下可省略）")
+    parser.add_argument("--demo", action="store_true", help="演示模式：内存数据库、示范镇数据、消息打印到控制台")
+    parser.add_argument("--port", type=int, help="监听端口（覆盖配置 http.port）")
+    parser.add_argument("--host", help="监听地址（覆盖配置 http.host）")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        loaded = load_config(args.config, demo=args.demo)
+    except ConfigError as exc:
+        print(f"无法启动：{exc}", file=sys.stderr)
+        return 2
+    config = loaded.config
+    if args.port is not None:
+        config.http.port = args.port
+    if args.host is not None:
+        config.http.host = args.host
+    setup_logging(config.log.level)
+
+    banner: list[str] = []
+    if config.demo:
+        banner.append(DEMO_BANNER)
+        if loaded.generated:
+            banner.append(f"  本次运行临时生成的密钥：{', '.join(loaded.generated)}（重启后所有登录失效）\n")
+
+    from server.app import serve
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, banner=banner))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

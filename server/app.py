@@ -1,0 +1,117 @@
+"""Application assembly and the server's life: start-up, serving, graceful shutdown.
+
+Start-up is explicit and in order: configuration → logging → database client (inside the running loop)
+→ indexes → (demo seed) → application → listen. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
+
+from handlers import all_handlers
+from handlers.base import NotFoundHandler
+from handlers.openapi import build_openapi
+from notify.base import Senders
+from notify.console import console_senders
+from server import indexes
+from server.config import Config
+from server.context import Context
+from server.db import connect, is_memory, redact_uri
+from server.logs import log_request
+
+log = logging.getLogger("sanyuan")
+
+
+def make_app(ctx: Context, extra_handlers: list[tuple[Any, ...]] | None = None) -> Application:
+    app = Application(
+        [*all_handlers(), *(extra_handlers or [])],
+        ctx=ctx,
+        default_handler_class=NotFoundHandler,
+        log_function=log_request,
+        compress_response=True,
+        xsrf_cookies=False,  # token auth in a header; no cookies to forge
+    )
+    build_openapi(app.wildcard_router.rules)  # fail at start-up, not at first request, if a route is undocumented
+    return app
+
+
+def real_senders(config: Config) -> Senders:
+    """Production senders arrive with the notification work; until then messages go to the console."""
+    return console_senders()
+
+
+async def open_context(config: Config, senders: Senders | None = None) -> Context:
+    client, db = connect(config.mongodb.uri, config.mongodb.database)
+    ctx = Context(
+        config=config,
+        client=client,
+        db=db,
+        senders=senders or (console_senders() if config.demo else real_senders(config)),
+    )
+    await indexes.ensure_all(db)
+    return ctx
+
+
+class Server:
+    """One listening HTTP server and what it needs to shut down cleanly."""
+
+    def __init__(self, ctx: Context, app: Application) -> None:
+        self.ctx = ctx
+        self.app = app
+        self.http = HTTPServer(
+            app,
+            xheaders=ctx.config.http.xheaders,
+            max_body_size=ctx.config.http.max_body_size,
+            idle_connection_timeout=60,
+        )
+        self.port: int | None = None
+
+    def listen(self, port: int, host: str) -> int:
+        """Listen on `port` (0 picks a free one) and return the port."""
+        sockets = bind_sockets(port, address=host)
+        self.http.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        return self.port
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let requests in flight finish (up to the grace period), then close the database."""
+        self.http.stop()
+        grace = self.ctx.config.http.shutdown_grace_seconds
+        try:
+            await asyncio.wait_for(self.ctx.idle.wait(), timeout=grace)
+        except TimeoutError:
+            log.warning("shutdown: %d request(s) still running after %.0fs; closing anyway", self.ctx.inflight, grace)
+        await self.http.close_all_connections()
+        await self.ctx.client.close()
+        log.info("shutdown complete")
+
+
+async def serve(config: Config, *, banner: list[str] | None = None) -> None:
+    for line in banner or []:
+        print(line, flush=True)
+    ctx = await open_context(config)
+    if config.demo:
+        from scripts.seed_demo import seed_demo_town
+
+        report = await seed_demo_town(ctx)
+        for line in report:
+            print(line, flush=True)
+    server = Server(ctx, make_app(ctx))
+    port = server.listen(config.http.port, config.http.host)
+    where = "内存数据库（演示）" if is_memory(config.mongodb.uri) else redact_uri(config.mongodb.uri)
+    log.info("listening on http://%s:%d  database: %s/%s", config.http.host, port, where, config.mongodb.database)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await server.shutdown()

@@ -1,0 +1,151 @@
+"""The in-process database: PyMongo-async's surface over mongomock.
+
+Only what the application uses is exposed, with PyMongo async's calling conventions: most collection
+methods are awaited, `find()` returns a cursor that is not, `aggregate()` is awaited and returns a cursor.
+mongomock is synchronous and in memory, so calls complete on the event loop without blocking on I/O.
+Queries scan every document: this serves tests and the demo, not load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import mongomock
+
+# Awaitable collection methods that pass straight through. Keep to features both engines support.
+_PASSTHROUGH = (
+    "insert_one",
+    "insert_many",
+    "find_one",
+    "find_one_and_update",
+    "find_one_and_replace",
+    "find_one_and_delete",
+    "update_one",
+    "update_many",
+    "replace_one",
+    "delete_one",
+    "delete_many",
+    "count_documents",
+    "estimated_document_count",
+    "distinct",
+    "create_index",
+    "create_indexes",
+    "drop_index",
+    "drop_indexes",
+    "drop",
+    "index_information",
+)
+
+
+class MemoryCursor:
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    def sort(self, *args: Any, **kwargs: Any) -> MemoryCursor:
+        self._source = self._source.sort(*args, **kwargs)
+        return self
+
+    def skip(self, count: int) -> MemoryCursor:
+        self._source = self._source.skip(count)
+        return self
+
+    def limit(self, count: int) -> MemoryCursor:
+        self._source = self._source.limit(count)
+        return self
+
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        if length is not None and length < 1:
+            raise ValueError("to_list length must be a positive integer or None")
+        docs: list[dict[str, Any]] = []
+        for doc in self._iter():
+            docs.append(doc)
+            if length is not None and len(docs) >= length:
+                break
+        return docs
+
+    def _iter(self) -> Iterator[dict[str, Any]]:
+        return iter(self._source)
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        for doc in self._iter():
+            yield doc
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryCollection:
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+        self.name: str = collection.name
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in _PASSTHROUGH:
+            raise AttributeError(f"memory collection does not support {name!r}")
+        method = getattr(self._collection, name)
+
+        async def call(*args: Any, session: Any = None, **kwargs: Any) -> Any:
+            return method(*args, **kwargs)
+
+        return call
+
+    def find(self, *args: Any, session: Any = None, **kwargs: Any) -> MemoryCursor:
+        return MemoryCursor(self._collection.find(*args, **kwargs))
+
+    async def aggregate(self, pipeline: list[dict[str, Any]], session: Any = None, **kwargs: Any) -> MemoryCursor:
+        return MemoryCursor(self._collection.aggregate(pipeline, **kwargs))
+
+    async def list_indexes(self, session: Any = None) -> MemoryCursor:
+        return MemoryCursor(self._collection.list_indexes())
+
+
+class MemoryDatabase:
+    def __init__(self, database: Any) -> None:
+        self._database = database
+        self.name: str = database.name
+        self._collections: dict[str, MemoryCollection] = {}
+
+    def __getitem__(self, name: str) -> MemoryCollection:
+        if name not in self._collections:
+            self._collections[name] = MemoryCollection(self._database[name])
+        return self._collections[name]
+
+    def get_collection(self, name: str) -> MemoryCollection:
+        return self[name]
+
+    async def command(self, command: str | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        name = command if isinstance(command, str) else next(iter(command))
+        if name == "ping":
+            return {"ok": 1.0}
+        return self._database.command(command, **kwargs)
+
+    async def list_collection_names(self) -> list[str]:
+        return self._database.list_collection_names()
+
+    async def drop_collection(self, name: str) -> None:
+        self._database.drop_collection(name)
+        self._collections.pop(name, None)
+
+
+class MemoryClient:
+    """Stands in for `AsyncMongoClient`; every client is a separate, empty store."""
+
+    def __init__(self) -> None:
+        self._client = mongomock.MongoClient(tz_aware=True)
+        self._databases: dict[str, MemoryDatabase] = {}
+
+    def __getitem__(self, name: str) -> MemoryDatabase:
+        if name not in self._databases:
+            self._databases[name] = MemoryDatabase(self._client[name])
+        return self._databases[name]
+
+    def get_database(self, name: str) -> MemoryDatabase:
+        return self[name]
+
+    async def drop_database(self, name: str) -> None:
+        self._client.drop_database(name)
+        self._databases.pop(name, None)
+
+    async def close(self) -> None:
+        self._databases.clear()

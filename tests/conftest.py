@@ -1,0 +1,229 @@
+"""Shared fixtures.
+
+- `config`: a valid `Config` with test secrets. The database is the in-process emulation, or the real
+  MongoDB named by the `MONGODB_URI` environment variable, with a fresh database per test either way.
+- `ctx`: the application context on that database, indexes ensured, senders recording into lists.
+- `server`: the real application listening on a free loopback port; `server.base_url`.
+- `api`: an HTTP client for that server (Tornado's real `AsyncHTTPClient`). Every response it returns has
+  been checked for the invariants every endpoint keeps: security headers, a request id, and on errors the
+  envelope `{"error": {"code", "message", "request_id"}}` matching the `X-Request-Id` header.
+- `org_tree`: a small county → town → village → grid → micro-grid tree with a town office center.
+- `login`: makes a user with given grants and returns an `Account` with tokens from a real login session.
+- `extra_handlers`: routes a test adds to the application (override the fixture in a test module).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from bson import ObjectId
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
+
+from notify.base import Senders, SendResult, SmsMessage, WechatMessage
+from server.app import Server, make_app, open_context
+from server.config import Config, build_config
+from server.context import Context
+from server.sessions import TokenPair
+from server.users import grant_doc
+
+TEST_ENV = {
+    "SYGZ_AUTH__JWT_KEYS": "t1:" + "A" * 43,
+    "SYGZ_CRYPTO__KEYS": "c1:" + "B" * 43,
+    "SYGZ_CRYPTO__HASH_KEY": "C" * 43,
+}
+SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
+
+
+def test_environ(**overrides: str) -> dict[str, str]:
+    env = dict(TEST_ENV)
+    env["SYGZ_MONGODB__URI"] = os.environ.get("MONGODB_URI", "memory://")
+    env["SYGZ_MONGODB__DATABASE"] = f"sanyuan_test_{uuid.uuid4().hex[:12]}"
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def config() -> Config:
+    return build_config({}, source="tests", environ=test_environ()).config
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def send(self, message: SmsMessage | WechatMessage) -> SendResult:
+        self.sent.append(message)
+        return SendResult(ok=True, provider_id=f"rec-{len(self.sent)}")
+
+
+@pytest.fixture
+async def ctx(config: Config) -> AsyncIterator[Context]:
+    context = await open_context(config, senders=Senders(sms=RecordingSender(), wechat=RecordingSender()))
+    yield context
+    if not config.mongodb.uri.startswith("memory://"):
+        await context.client.drop_database(config.mongodb.database)
+    await context.client.close()
+
+
+@pytest.fixture
+def extra_handlers() -> list[tuple[Any, ...]]:
+    return []
+
+
+@pytest.fixture
+async def server(ctx: Context, extra_handlers: list[tuple[Any, ...]]) -> AsyncIterator[Server]:
+    srv = Server(ctx, make_app(ctx, extra_handlers))
+    port = srv.listen(0, "127.0.0.1")
+    srv.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    yield srv
+    srv.http.stop()
+    await srv.http.close_all_connections()
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Any
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def error_code(self) -> str:
+        return self.json["error"]["code"]
+
+
+# Health answers 503 with its own body, for load balancers and monitoring, not with the error envelope.
+ENVELOPE_EXEMPT = ("/api/health",)
+
+
+def check_invariants(response: HTTPResponse) -> None:
+    for header in SECURITY_HEADERS:
+        assert response.headers.get(header), f"missing security header {header}"
+    assert "Server" not in response.headers
+    request_id = response.headers.get("X-Request-Id")
+    assert request_id
+    if response.code >= 400 and urlsplit(response.effective_url).path not in ENVELOPE_EXEMPT:
+        assert response.headers["Content-Type"].startswith("application/json")
+        body = json.loads(response.body)
+        assert set(body) == {"error"}
+        error = body["error"]
+        assert set(error) <= {"code", "message", "details", "request_id"}
+        assert error["code"]
+        assert error["message"]
+        assert error["request_id"] == request_id
+
+
+class Api:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.client = AsyncHTTPClient(force_instance=True)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        body: bytes | str | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        all_headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body)
+            all_headers.setdefault("Content-Type", "application/json")
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            body = b""
+        response = await self.client.fetch(
+            self.base_url + path, method=method, body=body, headers=all_headers, raise_error=False
+        )
+        check_invariants(response)
+        return Response(response.code, response.headers, response.body)
+
+    async def get(self, path: str, **kwargs: Any) -> Response:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, json_body: Any = None, **kwargs: Any) -> Response:
+        return await self.request("POST", path, json_body=json_body, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> Response:
+        return await self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+async def api(server: Server) -> AsyncIterator[Api]:
+    client = Api(server.base_url)  # type: ignore[attr-defined]
+    yield client
+    client.client.close()
+
+
+@dataclass
+class OrgTree:
+    county: dict[str, Any]
+    town: dict[str, Any]
+    office: dict[str, Any]
+    village: dict[str, Any]
+    other_village: dict[str, Any]
+    grid: dict[str, Any]
+    micro_grid: dict[str, Any]
+
+
+@pytest.fixture
+async def org_tree(ctx: Context) -> OrgTree:
+    now = ctx.clock.now()
+    county = await ctx.orgs.create(name="测试县", kind="county", parent_id=None, now=now)
+    town = await ctx.orgs.create(name="测试镇", kind="town", parent_id=county["_id"], now=now)
+    office = await ctx.orgs.create(
+        name="三源共治办公室", kind="center", parent_id=town["_id"], now=now, center_type="office"
+    )
+    village = await ctx.orgs.create(name="甲村", kind="village", parent_id=town["_id"], now=now)
+    other = await ctx.orgs.create(name="乙村", kind="village", parent_id=town["_id"], now=now)
+    grid = await ctx.orgs.create(name="甲村第1网格", kind="grid", parent_id=village["_id"], now=now)
+    micro = await ctx.orgs.create(name="甲村第1网格第1微网格", kind="micro_grid", parent_id=grid["_id"], now=now)
+    return OrgTree(county, town, office, village, other, grid, micro)
+
+
+@dataclass
+class Account:
+    user: dict[str, Any]
+    tokens: TokenPair
+    phone: str
+
+    @property
+    def id(self) -> str:
+        return str(self.user["_id"])
+
+    @property
+    def token(self) -> str:
+        return self.tokens.access_token
+
+
+@pytest.fixture
+def login(ctx: Context) -> Callable[..., Any]:
+    """`await login(("town_admin", org_id), name=...)`: a new user with those grants, logged in."""
+    counter = itertools.count(1)
+
+    async def make(
+        *grants: tuple[str, ObjectId | None] | tuple[str, ObjectId | None, str], name: str = "测试用户"
+    ) -> Account:
+        phone = f"137{uuid.uuid4().int % 10**8:08d}"
+        user = await ctx.users.create(
+            name=name, phone=phone, now=ctx.clock.now(), grants=[grant_doc(*g) for g in grants]
+        )
+        tokens = await ctx.sessions.start(user, method="test", user_agent=f"pytest/{next(counter)}")
+        return Account(user=user, tokens=tokens, phone=phone)
+
+    return make
