@@ -71,7 +71,7 @@ def me_to_json(user: dict[str, Any], orgs: dict[ObjectId, dict[str, Any]], phone
             )
             for g in user["grants"]
         ],
-        scopes=sorted(refs.values(), key=lambda r: r.name),
+        scopes=[refs[oid] for oid in sorted(orgs, key=lambda oid: (len(orgs[oid]["path"]), orgs[oid]["name"]))],
         session_id=session_id,
     )
 

@@ -18,9 +18,6 @@ _PASSTHROUGH = (
     "insert_one",
     "insert_many",
     "find_one",
-    "find_one_and_update",
-    "find_one_and_replace",
-    "find_one_and_delete",
     "update_one",
     "update_many",
     "replace_one",
@@ -89,6 +86,26 @@ class MemoryCollection:
             return method(*args, **kwargs)
 
         return call
+
+    async def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any:
+        return self._find_one_and("update", *args, **kwargs)
+
+    async def find_one_and_replace(self, *args: Any, **kwargs: Any) -> Any:
+        return self._find_one_and("replace", *args, **kwargs)
+
+    async def find_one_and_delete(self, *args: Any, **kwargs: Any) -> Any:
+        return self._find_one_and("delete", *args, **kwargs)
+
+    def _find_one_and(self, action: str, *args: Any, projection: Any = None, session: Any = None, **kwargs: Any) -> Any:
+        # mongomock loses the document when the projection drops `_id` (it re-reads by `_id`), so ask for
+        # `_id` and drop it here, which is what MongoDB returns.
+        drop_id = isinstance(projection, dict) and projection.get("_id") in (0, False)
+        if drop_id:
+            projection = {k: v for k, v in projection.items() if k != "_id"} or None
+        document = getattr(self._collection, f"find_one_and_{action}")(*args, projection=projection, **kwargs)
+        if drop_id and document is not None:
+            document.pop("_id", None)
+        return document
 
     def find(self, *args: Any, session: Any = None, **kwargs: Any) -> MemoryCursor:
         return MemoryCursor(self._collection.find(*args, **kwargs))

@@ -29,7 +29,10 @@ from server.users import grants_of
 SESSIONS = "sessions"
 REFRESH_TOKENS = "refresh_tokens"
 
-indexes.declare(SESSIONS, IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created"))
+indexes.declare(
+    SESSIONS,
+    IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="user_created"),
+)
 indexes.declare(
     REFRESH_TOKENS,
     IndexModel([("session_id", ASCENDING)], name="session"),
@@ -119,7 +122,8 @@ class SessionService:
     async def list_active(self, user_id: ObjectId, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         query = {"user_id": user_id, "revoked_at": None}
         total = await self._sessions.count_documents(query)
-        cursor = self._sessions.find(query).sort("created_at", DESCENDING).skip(skip).limit(limit)
+        cursor = self._sessions.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+        cursor = cursor.skip(skip).limit(limit)
         return await cursor.to_list(None), total
 
     async def _issue(self, user: dict[str, Any], session_id: ObjectId, now: datetime) -> TokenPair:

@@ -1,0 +1,106 @@
+"""The demo town: a complete org tree, a few hundred households, one user of every role; seeded once."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from bson import ObjectId
+
+from scripts.seed_demo import DEMO_USERS, seed_demo_town
+from server.auth import ROLES
+from server.context import Context
+from server.orgs import CENTER_TYPES
+from server.pii import normalize_id_number
+
+
+async def test_seed_builds_the_town(ctx: Context) -> None:
+    lines = await seed_demo_town(ctx)
+    units = await ctx.db["org_units"].find({}).to_list(None)
+    kinds = Counter(u["kind"] for u in units)
+    assert kinds == {
+        "county": 1,
+        "committee": 6,
+        "town": 1,
+        "center": 6,
+        "village": 4,
+        "mediation_room": 4,
+        "grid": 8,
+        "micro_grid": 24,
+    }
+    town = next(u for u in units if u["kind"] == "town")
+    assert town["name"] == "示范镇"
+    centers = {u["center_type"] for u in units if u["kind"] == "center"}
+    assert centers == set(CENTER_TYPES)
+    by_id = {u["_id"]: u for u in units}
+    for unit in units:  # every path is its parent's path plus itself
+        parent = by_id.get(unit["parent_id"])
+        assert unit["path"] == [*(parent["path"] if parent else []), unit["_id"]]
+    assert lines[0] == "已生成示范镇：24 个微网格，288 户。"
+
+
+async def test_households_are_realistic_and_protected(ctx: Context) -> None:
+    await seed_demo_town(ctx)
+    households = await ctx.db["households"].find({}).to_list(None)
+    assert len(households) == 288
+    micro_grids = {u["_id"]: u for u in await ctx.db["org_units"].find({"kind": "micro_grid"}).to_list(None)}
+    members = [m for h in households for m in h["members"]]
+    assert len(members) > len(households)
+    for household in households:
+        assert household["org_path"] == micro_grids[household["micro_grid_id"]]["path"]
+        assert household["address"].startswith("示范镇")
+        assert household["members"][0]["relation"] == "户主"
+        assert re.fullmatch(r"[\w-]{22}", household["qr_token"])
+    raw = str(households)
+    phones = [ctx.cipher.decrypt(m["phone_enc"], "phone") for m in members if "phone_enc" in m]
+    assert len(phones) > len(households) / 2
+    assert not [p for p in phones if p in raw], "a phone number is stored in clear"
+    for member in members:
+        id_number = ctx.cipher.decrypt(member["id_enc"], "id_number")
+        assert id_number not in raw, "an ID number is stored in clear"
+        assert normalize_id_number(id_number) == id_number  # valid check digit
+        assert id_number[6:10] == str(member["birth_year"])
+        assert member["id_hash"] == ctx.cipher.lookup_hash(id_number, "id_number")
+    assert len({h["qr_token"] for h in households}) == 288
+
+
+async def test_population_rolls_up_the_tree(ctx: Context) -> None:
+    await seed_demo_town(ctx)
+    units = await ctx.db["org_units"].find({}).to_list(None)
+    households = await ctx.db["households"].find({}).to_list(None)
+    residents = sum(len(h["members"]) for h in households)
+    town = next(u for u in units if u["kind"] == "town")
+    villages = [u for u in units if u["kind"] == "village"]
+    assert town["population"] == residents
+    assert sum(v["population"] for v in villages) == residents
+
+
+async def test_one_user_of_every_role_who_can_log_in(ctx: Context) -> None:
+    await seed_demo_town(ctx)
+    users = await ctx.db["users"].find({}).to_list(None)
+    assert {g["role"] for u in users for g in u["grants"]} == set(ROLES)
+    assert {g.get("liaison_for") for u in users for g in u["grants"] if g["role"] == "liaison"} == {
+        "police",
+        "court",
+        "petition",
+    }
+    for spec in DEMO_USERS:
+        user = await ctx.users.by_phone(spec["phone"])
+        assert user is not None
+        assert user["name"] == spec["name"]
+        assert "phone" not in user
+        pair = await ctx.sessions.start(user, method="test")
+        principal = ctx.tokens.verify(pair.access_token)
+        assert principal.has_role(spec["role"])
+        for grant in user["grants"]:
+            if grant["org_id"] is not None:
+                assert await ctx.db["org_units"].find_one({"_id": ObjectId(grant["org_id"])}) is not None
+
+
+async def test_seeding_twice_changes_nothing(ctx: Context) -> None:
+    await seed_demo_town(ctx)
+    counts = {name: await ctx.db[name].count_documents({}) for name in ("org_units", "households", "users")}
+    lines = await seed_demo_town(ctx)
+    assert lines[0] == "示范镇已存在，未重复生成。"
+    assert {name: await ctx.db[name].count_documents({}) for name in counts} == counts
+    assert any("13900000005" in line for line in lines)
