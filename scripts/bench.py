@@ -1,0 +1,213 @@
+"""Benchmark: `python -m scripts.bench [--seconds 5] [--connections 16]`.
+
+Starts the demo server and, in the same run, a bare Tornado app answering a small JSON object, each in its
+own process. Drives both with the same load (wrk if installed, else a small asyncio HTTP/1.1 keep-alive
+client of ours) and prints requests/second, p50/p99 latency and the ratio to bare Tornado.
+
+Scenarios: `GET /api/health` and `GET /api/me` with a valid token. Later features add theirs to
+`scenarios()`. This measures; it asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    requests: int
+    errors: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: str
+    headers: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited early ({process.returncode}): {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback URL we built
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server not ready: {url}")
+
+
+def serve_bare(port: int) -> None:
+    """The baseline: Tornado answering a small JSON object, nothing else."""
+    from tornado.web import Application, RequestHandler
+
+    class Hello(RequestHandler):
+        def get(self) -> None:
+            self.write({"status": "ok"})
+
+    async def main() -> None:
+        Application([(r"/.*", Hello)]).listen(port, address="127.0.0.1")
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def _connection(port: int, request: bytes, stop_at: float, latencies: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            await reader.readexactly(int(match.group(1)) if match else 0)
+            latencies.append(time.perf_counter() - started)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors.append(1)
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, scenario: Scenario, seconds: float, connections: int) -> tuple[list[float], int]:
+    lines = [f"GET {scenario.path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{k}: {v}" for k, v in scenario.headers.items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    latencies: list[float] = []
+    errors: list[int] = []
+    stop_at = time.perf_counter() + seconds
+    await asyncio.gather(*(_connection(port, request, stop_at, latencies, errors) for _ in range(connections)))
+    return latencies, len(errors)
+
+
+def load_asyncio(port: int, scenario: Scenario, seconds: float, connections: int) -> Result:
+    asyncio.run(_drive(port, scenario, min(1.0, seconds), connections))  # warm-up
+    started = time.perf_counter()
+    latencies, errors = asyncio.run(_drive(port, scenario, seconds, connections))
+    elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return Result(len(latencies), errors, len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000)
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def load_wrk(port: int, scenario: Scenario, seconds: float, connections: int) -> Result:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    for key, value in scenario.headers.items():
+        command += ["-H", f"{key}: {value}"]
+    url = f"http://127.0.0.1:{port}{scenario.path}"
+    subprocess.run([*command[:3], "-d1s", url], capture_output=True, check=True)  # warm-up
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return Result(
+        requests=requests,
+        errors=int(errors.group(1)) if errors else 0,
+        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        p50_ms=_wrk_ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        p99_ms=_wrk_ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+    )
+
+
+def demo_token(jwt_keys: str) -> str:
+    """An access token for the demo town admin, signed with the key the demo server was given."""
+    from scripts.seed_demo import demo_id
+    from server.auth import Grant, TokenService
+    from server.clock import Clock
+    from server.config import AuthConfig
+
+    tokens = TokenService(AuthConfig(jwt_keys=jwt_keys), Clock().now)
+    admin = demo_id("user", "town_admin")
+    token, _ = tokens.mint_access(str(admin), "bench", [Grant("town_admin", str(demo_id("org", "town")))])
+    return token
+
+
+def scenarios(token: str) -> list[Scenario]:
+    return [
+        Scenario("GET /api/health", "/api/health", {}),
+        Scenario("GET /api/me (token)", "/api/me", {"Authorization": f"Bearer {token}"}),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="三源共治平台基准测试（只测量，不断言）")
+    parser.add_argument("--seconds", type=float, default=5.0, help="每个场景的压测时长")
+    parser.add_argument("--connections", type=int, default=16, help="并发连接数")
+    parser.add_argument("--client", choices=["auto", "wrk", "asyncio"], default="auto")
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+
+    from server.config import new_secret
+
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    load = load_wrk if use_wrk else load_asyncio
+    jwt_keys = f"bench:{new_secret()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYGZ_")}
+    env["SYGZ_AUTH__JWT_KEYS"] = jwt_keys
+    env["SYGZ_LOG__LEVEL"] = "WARNING"  # an access log line per request would measure the terminal
+    demo_port, bare_port = free_port(), free_port()
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT, "env": env}
+    demo = subprocess.Popen([sys.executable, "-m", "server", "--demo", "--port", str(demo_port)], **quiet)
+    bare = subprocess.Popen([sys.executable, "-m", "scripts.bench", "--serve-bare", str(bare_port)], **quiet)
+    try:
+        wait_ready(f"http://127.0.0.1:{demo_port}/api/health", demo)
+        wait_ready(f"http://127.0.0.1:{bare_port}/", bare)
+        print(
+            f"client: {'wrk' if use_wrk else 'asyncio (wrk not installed)'}, {args.connections} connections, "
+            f"{args.seconds:g}s per run, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+        )
+        header = f"{'scenario':<24}{'server':<8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}{'vs bare':>9}"
+        print(header)
+        print("-" * len(header))
+        for scenario in scenarios(demo_token(jwt_keys)):
+            baseline = load(bare_port, scenario, args.seconds, args.connections)
+            ours = load(demo_port, scenario, args.seconds, args.connections)
+            for label, result in (("bare", baseline), ("ours", ours)):
+                ratio = f"{result.rps / baseline.rps:>8.2f}x" if label == "ours" else f"{'':>9}"
+                print(
+                    f"{scenario.name:<24}{label:<8}{result.rps:>10.0f}{result.p50_ms:>10.2f}"
+                    f"{result.p99_ms:>10.2f}{result.errors:>8}{ratio}"
+                )
+    finally:
+        for process in (demo, bare):
+            process.send_signal(signal.SIGTERM)
+        for process in (demo, bare):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    main()
