@@ -186,6 +186,10 @@ class BaseHandler(RequestHandler):
         return self.principal
 
     @property
+    def user_agent(self) -> str:
+        return self.request.headers.get("User-Agent", "")[:200]
+
+    @property
     def max_body(self) -> int:
         return self.body_limit or self.ctx.config.http.max_json_body
 

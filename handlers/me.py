@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bson import ObjectId
 
 from handlers.base import BaseHandler, api
-from schemas.auth import MeOut, SessionOut, me_to_json, session_to_json
+from schemas.auth import MeOut, PhoneCodeIn, RenameIn, SessionOut, me_to_json, session_to_json
 from schemas.base import Page, PageParams
 from server.ids import parse_id
+from server.login import LoginService
 
 
-class MeHandler(BaseHandler):
+class _ProfileHandler(BaseHandler):
+    async def write_me(self, user: dict[str, Any]) -> None:
+        orgs = await self.ctx.orgs.by_ids([g["org_id"] for g in user["grants"] if g.get("org_id")])
+        self.write_json(me_to_json(user, orgs, self.ctx.users.phone_of(user), self.caller.session_id))
+
+
+class MeHandler(_ProfileHandler):
     @api("当前用户：身份、角色与管辖范围", response=MeOut, tags=["auth"])
     async def get(self) -> None:
-        caller = self.caller
-        user = await self.ctx.users.get(ObjectId(caller.user_id))
-        orgs = await self.ctx.orgs.by_ids([g["org_id"] for g in user["grants"] if g.get("org_id")])
-        self.write_json(me_to_json(user, orgs, self.ctx.users.phone_of(user), caller.session_id))
+        user = await self.ctx.users.get(ObjectId(self.caller.user_id))
+        await self.write_me(user)
+
+    @api("修改我的姓名", request=RenameIn, response=MeOut, tags=["auth"])
+    async def patch(self) -> None:
+        body = self.read_json(RenameIn)
+        user = await self.ctx.users.rename(ObjectId(self.caller.user_id), body.name, self.ctx.clock.now())
+        await self.write_me(user)
+
+
+class PhoneHandler(_ProfileHandler):
+    @api(
+        "绑定微信手机号",
+        request=PhoneCodeIn,
+        response=MeOut,
+        tags=["auth"],
+        description="code 来自小程序的手机号快速验证按钮；手机号已属于其他账号时返回 409。",
+    )
+    async def post(self) -> None:
+        body = self.read_json(PhoneCodeIn)
+        user = await LoginService(self.ctx).bind_phone(ObjectId(self.caller.user_id), body.code)
+        await self.write_me(user)
 
 
 class SessionsHandler(BaseHandler):
@@ -40,6 +67,7 @@ class SessionHandler(BaseHandler):
 
 default_handlers = [
     (r"/api/me", MeHandler),
+    (r"/api/me/phone", PhoneHandler),
     (r"/api/me/sessions", SessionsHandler),
     (r"/api/me/sessions/(?P<session_id>[^/]+)", SessionHandler),
 ]

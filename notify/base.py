@@ -13,7 +13,7 @@ from typing import Protocol
 @dataclass(frozen=True)
 class SmsMessage:
     phone: str
-    template_code: str
+    template: str  # the event type, e.g. "login_code"; config maps it to the provider's template code
     params: dict[str, str]
     text: str  # the message as the recipient reads it, for the console and the admin view
 
@@ -35,6 +35,7 @@ class SendResult:
     provider_id: str | None = None
     error_code: str | None = None
     permanent: bool = False
+    uncertain: bool = False  # no answer came back: the message may or may not have gone out
     detail: str = ""
 
 
@@ -50,3 +51,13 @@ class WechatSender(Protocol):
 class Senders:
     sms: SmsSender
     wechat: WechatSender
+
+
+class UnconfiguredSender:
+    """Stands in for a channel that config does not set up: every send fails, permanently, and says why."""
+
+    def __init__(self, channel: str) -> None:
+        self._code = f"{channel}_not_configured"
+
+    async def send(self, message: SmsMessage | WechatMessage) -> SendResult:
+        return SendResult(ok=False, error_code=self._code, permanent=True)

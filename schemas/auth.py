@@ -25,6 +25,39 @@ class TokenPairOut(Schema):
     refresh_expires_at: datetime
 
 
+class LoginOut(TokenPairOut):
+    user_id: str
+    is_new: bool = Field(description="本次登录新建了账号（首次使用）")
+    phone_bound: bool = Field(description="账号已绑定手机号")
+
+
+class WechatLoginIn(Schema):
+    code: str = Field(min_length=1, max_length=128, description="小程序 wx.login 取得的 code")
+
+
+class PhoneCodeIn(Schema):
+    code: str = Field(min_length=1, max_length=128, description="小程序手机号按钮取得的 code")
+
+
+class SmsSendIn(Schema):
+    phone: str = Field(min_length=11, max_length=20)
+
+
+class SmsSendOut(Schema):
+    sent: bool
+    expires_in: int = Field(description="验证码有效秒数")
+    resend_after: int = Field(description="多少秒后可以重新获取")
+
+
+class SmsVerifyIn(Schema):
+    phone: str = Field(min_length=11, max_length=20)
+    code: str = Field(pattern=r"^\d{6}$")
+
+
+class RenameIn(Schema):
+    name: str = Field(min_length=1, max_length=30)
+
+
 class OrgRef(Schema):
     id: str
     name: str

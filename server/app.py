@@ -18,7 +18,8 @@ from tornado.web import Application
 from handlers import all_handlers
 from handlers.base import NotFoundHandler
 from handlers.openapi import build_openapi
-from notify.base import Senders
+from notify.aliyun import AliyunSmsSender
+from notify.base import Senders, UnconfiguredSender
 from notify.console import console_senders
 from server import indexes
 from server.config import Config
@@ -43,8 +44,11 @@ def make_app(ctx: Context, extra_handlers: list[tuple[Any, ...]] | None = None) 
 
 
 def real_senders(config: Config) -> Senders:
-    """Production senders arrive with the notification work; until then messages go to the console."""
-    return console_senders()
+    """Aliyun SMS when configured. WeChat subscribe messages arrive with the notification outbox."""
+    if not config.sms.enabled:
+        log.warning("sms is not configured (sms.access_key_id, sms.access_key_secret, sms.sign_name): SMS login is off")
+    sms = AliyunSmsSender(config.sms) if config.sms.enabled else UnconfiguredSender("sms")
+    return Senders(sms=sms, wechat=UnconfiguredSender("wechat"))
 
 
 async def open_context(config: Config, senders: Senders | None = None) -> Context:
@@ -89,6 +93,10 @@ class Server:
         except TimeoutError:
             log.warning("shutdown: %d request(s) still running after %.0fs; closing anyway", self.ctx.inflight, grace)
         await self.http.close_all_connections()
+        for sender in (self.ctx.senders.sms, self.ctx.senders.wechat):
+            close = getattr(sender, "close", None)
+            if close is not None:
+                close()
         await self.ctx.client.close()
         log.info("shutdown complete")
 

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -150,6 +150,43 @@ class TownConfig(_Section):
         return value
 
 
+class WechatConfig(_Section):
+    appid: str = ""
+    secret: str = ""
+    base_url: str = "https://api.weixin.qq.com"
+    timeout_seconds: float = Field(5.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.appid and self.secret)
+
+
+class SmsConfig(_Section):
+    access_key_id: str = ""
+    access_key_secret: str = ""
+    region: str = "cn-hangzhou"
+    endpoint: str = "dysmsapi.aliyuncs.com"
+    protocol: Literal["https", "http"] = "https"
+    sign_name: str = ""
+    templates: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(10.0, gt=0)
+    executor_threads: int = Field(4, ge=1, le=32)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.access_key_id and self.access_key_secret and self.sign_name)
+
+
+class LoginConfig(_Section):
+    code_ttl_seconds: int = Field(300, ge=60, le=1800)
+    code_max_attempts: int = Field(5, ge=1, le=10)
+    phone_per_minute: int = Field(1, ge=1)
+    phone_per_hour: int = Field(5, ge=1)
+    phone_per_day: int = Field(10, ge=1)
+    ip_per_hour: int = Field(30, ge=1)
+    ip_per_day: int = Field(100, ge=1)
+
+
 class LogConfig(_Section):
     level: str = "INFO"
 
@@ -160,6 +197,9 @@ class Config(_Section):
     auth: AuthConfig
     crypto: CryptoConfig
     town: TownConfig = TownConfig()
+    wechat: WechatConfig = WechatConfig()
+    sms: SmsConfig = SmsConfig()
+    login: LoginConfig = LoginConfig()
     log: LogConfig = LogConfig()
     demo: bool = False
 

@@ -18,6 +18,7 @@ from server.db import Database
 from server.orgs import OrgService
 from server.sessions import SessionService
 from server.users import UserService
+from server.wechat import WechatClient
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Context:
         keyring = self.config.crypto.keyring
         self.cipher = FieldCipher(keyring, next(iter(keyring)), self.config.crypto.hash_key_bytes)
         self.tokens = TokenService(self.config.auth, self.clock.now)
+        # One client per process, so its access-token renewal is single-flight.
+        self.wechat = WechatClient(self.config.wechat, self.db, self.cipher, self.clock.now)
         self.started_at = self.clock.now()
         self.idle.set()
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from server import indexes
@@ -105,4 +105,68 @@ class UserService:
             await self._users.insert_one(user)
         except DuplicateKeyError as exc:
             raise Conflict("该手机号已被其他账号使用", code="phone_taken") from exc
+        return user
+
+    async def resident_by_openid(self, openid: str, unionid: str | None, now: datetime) -> tuple[dict[str, Any], bool]:
+        """Find or create the resident behind a WeChat openid, atomically; return it and whether it is new."""
+        created_id = ObjectId()
+        on_insert: dict[str, Any] = {
+            "_id": created_id,
+            "name": "微信用户",
+            "grants": [grant_doc("resident", None)],
+            "active": True,
+            "created_at": now,
+        }
+        if unionid:
+            on_insert["unionid"] = unionid
+        try:
+            user = await self._users.find_one_and_update(
+                {"openid": openid},
+                {"$setOnInsert": on_insert},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # a concurrent first login inserted it a moment ago
+            user = await self._users.find_one({"openid": openid})
+        return user, user["_id"] == created_id
+
+    async def resident_by_phone(self, phone: str, now: datetime) -> tuple[dict[str, Any], bool]:
+        """The account with this phone, or a new resident account for it; and whether it is new."""
+        existing = await self.by_phone(phone)
+        if existing is not None:
+            return existing, False
+        try:
+            return await self.create(name="群众", phone=phone, now=now, grants=[grant_doc("resident", None)]), True
+        except Conflict:  # created concurrently
+            user = await self.by_phone(phone)
+            if user is None:
+                raise
+            return user, False
+
+    async def set_phone(self, user_id: ObjectId, phone: str, now: datetime) -> dict[str, Any]:
+        phone = normalize_phone(phone)
+        try:
+            user = await self._users.find_one_and_update(
+                {"_id": user_id},
+                {
+                    "$set": {
+                        "phone_enc": self._cipher.encrypt(phone, "phone"),
+                        "phone_hash": self._cipher.lookup_hash(phone, "phone"),
+                        "updated_at": now,
+                    }
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError as exc:
+            raise Conflict("该手机号已绑定其他账号，请改用短信验证码登录该账号", code="phone_taken") from exc
+        if user is None:
+            raise NotFound("找不到该用户")
+        return user
+
+    async def rename(self, user_id: ObjectId, name: str, now: datetime) -> dict[str, Any]:
+        user = await self._users.find_one_and_update(
+            {"_id": user_id}, {"$set": {"name": name, "updated_at": now}}, return_document=ReturnDocument.AFTER
+        )
+        if user is None:
+            raise NotFound("找不到该用户")
         return user

@@ -33,6 +33,7 @@ from server.config import Config, build_config
 from server.context import Context
 from server.sessions import TokenPair
 from server.users import grant_doc
+from tests.fakes import wechat_config
 
 TEST_ENV = {
     "SYGZ_AUTH__JWT_KEYS": "t1:" + "A" * 43,
@@ -42,7 +43,7 @@ TEST_ENV = {
 SECURITY_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
 
 
-def test_environ(**overrides: str) -> dict[str, str]:
+def env_for_tests(**overrides: str) -> dict[str, str]:
     env = dict(TEST_ENV)
     env["SYGZ_MONGODB__URI"] = os.environ.get("MONGODB_URI", "memory://")
     env["SYGZ_MONGODB__DATABASE"] = f"sanyuan_test_{uuid.uuid4().hex[:12]}"
@@ -51,8 +52,16 @@ def test_environ(**overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def config() -> Config:
-    return build_config({}, source="tests", environ=test_environ()).config
+def wechat_base_url() -> str:
+    """Where the WeChat client points; modules that talk to WeChat override this with a fake server."""
+    return "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def config(wechat_base_url: str) -> Config:
+    # As deployed behind a reverse proxy: the client address comes from X-Real-Ip.
+    raw = {"wechat": wechat_config(wechat_base_url), "http": {"xheaders": True}}
+    return build_config(raw, source="tests", environ=env_for_tests()).config
 
 
 class RecordingSender:
