@@ -63,7 +63,8 @@ class AliyunSmsSender:
         return await loop.run_in_executor(self._executor, self._send_blocking, message, template_code)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._client.session.close()  # the SDK keeps a pool of keep-alive connections
 
     def _request(self, message: SmsMessage, template_code: str) -> CommonRequest:
         request = CommonRequest(domain=self._config.endpoint, version=API_VERSION, action_name="SendSms")
