@@ -118,7 +118,7 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
             responses[code] = {"description": _ERROR_RESPONSES[code], "content": error_content}
         responses["default"] = {"description": "错误（统一错误信封）", "content": error_content}
         operation: dict[str, Any] = {
-            "operationId": f"{handler.__name__}_{method}",
+            "operationId": method + re.sub(r"[^A-Za-z0-9]+", "_", path).rstrip("_"),
             "summary": meta["summary"],
             "tags": meta["tags"],
             "parameters": parameters,

@@ -45,8 +45,6 @@ def make_app(ctx: Context, extra_handlers: list[tuple[Any, ...]] | None = None) 
 
 def real_senders(config: Config) -> Senders:
     """Aliyun SMS when configured. WeChat subscribe messages arrive with the notification outbox."""
-    if not config.sms.enabled:
-        log.warning("sms is not configured (sms.access_key_id, sms.access_key_secret, sms.sign_name): SMS login is off")
     sms = AliyunSmsSender(config.sms) if config.sms.enabled else UnconfiguredSender("sms")
     return Senders(sms=sms, wechat=UnconfiguredSender("wechat"))
 
@@ -105,6 +103,8 @@ async def serve(config: Config, *, banner: list[str] | None = None) -> None:
     for line in banner or []:
         print(line, flush=True)
     ctx = await open_context(config)
+    if not config.demo and not config.sms.enabled:
+        log.warning("sms is not configured (sms.access_key_id, sms.access_key_secret, sms.sign_name): SMS login is off")
     if config.demo:
         from scripts.seed_demo import seed_demo_town
 

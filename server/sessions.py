@@ -119,6 +119,14 @@ class SessionService:
             raise NotFound("找不到该登录会话")
         await self._revoke(session_id, self._clock(), reason="revoked_by_user")
 
+    async def revoke_all(self, user_id: ObjectId, *, reason: str) -> int:
+        """End every session of a user (deactivated, or a lost phone reported to the office)."""
+        now = self._clock()
+        sessions = await self._sessions.find({"user_id": user_id, "revoked_at": None}, {"_id": 1}).to_list(None)
+        for session in sessions:
+            await self._revoke(session["_id"], now, reason=reason)
+        return len(sessions)
+
     async def list_active(self, user_id: ObjectId, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         query = {"user_id": user_id, "revoked_at": None}
         total = await self._sessions.count_documents(query)

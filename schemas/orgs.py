@@ -1,0 +1,58 @@
+"""Org units on the wire."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from schemas.base import PageParams, Schema
+
+OrgKind = Literal["county", "town", "village", "grid", "micro_grid", "center", "committee", "mediation_room"]
+CenterType = Literal["office", "police", "court", "petition", "legal", "mediation"]
+
+
+class OrgOut(Schema):
+    id: str
+    name: str
+    kind: OrgKind
+    parent_id: str | None
+    path: list[str] = Field(description="从最上级到本单元的 id")
+    population: int = Field(description="常住人口，用于万人诉讼率等指标")
+    center_type: CenterType | None = None
+    committee_type: str | None = None
+    code: str | None = None
+
+
+class OrgCreateIn(Schema):
+    name: str = Field(min_length=1, max_length=60)
+    kind: OrgKind
+    parent_id: str = Field(min_length=24, max_length=24)
+    population: int = Field(0, ge=0, le=10_000_000)
+    center_type: CenterType | None = None
+    committee_type: str | None = Field(None, max_length=30)
+    code: str | None = Field(None, max_length=40)
+
+
+class OrgUpdateIn(Schema):
+    name: str | None = Field(None, min_length=1, max_length=60)
+    population: int | None = Field(None, ge=0, le=10_000_000)
+
+
+class OrgQuery(PageParams):
+    parent_id: str | None = Field(None, min_length=24, max_length=24)
+    kind: OrgKind | None = None
+
+
+def org_to_json(unit: dict[str, Any]) -> OrgOut:
+    return OrgOut(
+        id=str(unit["_id"]),
+        name=unit["name"],
+        kind=unit["kind"],
+        parent_id=str(unit["parent_id"]) if unit.get("parent_id") else None,
+        path=[str(p) for p in unit["path"]],
+        population=unit.get("population", 0),
+        center_type=unit.get("center_type"),
+        committee_type=unit.get("committee_type"),
+        code=unit.get("code"),
+    )

@@ -1,0 +1,82 @@
+"""Staff accounts on the wire. Phones are always masked here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from bson import ObjectId
+from pydantic import Field
+
+from schemas.auth import OrgRef
+from schemas.base import PageParams, Schema
+from server.pii import mask_phone
+from server.users import ROLE_NAMES
+
+StaffRole = Literal[
+    "grid_worker", "mediator", "center_staff", "town_admin", "county_admin", "liaison", "expert", "supervisor"
+]
+ObjectIdStr = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+
+
+class GrantIn(Schema):
+    role: StaffRole
+    org_id: str = ObjectIdStr
+    liaison_for: Literal["police", "court", "petition"] | None = None
+
+
+class GrantRef(Schema):
+    role: StaffRole
+    org_id: str = ObjectIdStr
+
+
+class UserCreateIn(Schema):
+    name: str = Field(min_length=1, max_length=30)
+    phone: str = Field(min_length=11, max_length=20)
+    grants: list[GrantIn] = Field(min_length=1, max_length=10)
+
+
+class GrantOut(Schema):
+    role: str
+    role_name: str
+    org: OrgRef | None
+    liaison_for: str | None = None
+
+
+class UserOut(Schema):
+    id: str
+    name: str
+    phone: str | None = Field(description="脱敏手机号")
+    active: bool
+    grants: list[GrantOut]
+    created_at: datetime
+
+
+class UserQuery(PageParams):
+    name: str | None = Field(None, max_length=30, description="姓名包含")
+    phone: str | None = Field(None, max_length=20, description="手机号（精确匹配）")
+    role: StaffRole | None = None
+    org_id: str | None = Field(None, min_length=24, max_length=24)
+
+
+def user_to_json(user: dict[str, Any], phone: str | None, orgs: dict[ObjectId, dict[str, Any]]) -> UserOut:
+    def org_ref(org_id: ObjectId | None) -> OrgRef | None:
+        unit = orgs.get(org_id) if org_id else None
+        return OrgRef(id=str(org_id), name=unit["name"], kind=unit["kind"]) if unit else None
+
+    return UserOut(
+        id=str(user["_id"]),
+        name=user["name"],
+        phone=mask_phone(phone) if phone else None,
+        active=user.get("active", True),
+        grants=[
+            GrantOut(
+                role=g["role"],
+                role_name=ROLE_NAMES[g["role"]],
+                org=org_ref(g.get("org_id")),
+                liaison_for=g.get("liaison_for"),
+            )
+            for g in user["grants"]
+        ],
+        created_at=user["created_at"],
+    )
