@@ -89,7 +89,7 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
         return refs[(model, mode)]  # type: ignore[index]
 
     paths: dict[str, dict[str, Any]] = {}
-    for path, names, method, handler, function in operations:
+    for path, names, method, _handler, function in operations:
         meta = function.__api__
         is_public = getattr(function, "__public__", False)
         roles = getattr(function, "__roles__", None)

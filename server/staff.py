@@ -16,7 +16,8 @@ from pymongo import ReturnDocument
 from server.auth import ADMIN_ROLES, STAFF_ROLES, Principal
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import normalize_phone
-from server.users import COLLECTION as USERS, grant_doc
+from server.users import COLLECTION as USERS
+from server.users import grant_doc
 
 if TYPE_CHECKING:
     from server.context import Context
