@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from bson import ObjectId
 from pydantic import BaseModel, ValidationError
@@ -28,6 +29,7 @@ from server.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    Gone,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -49,6 +51,7 @@ STATUS_FOR: dict[type[DomainError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    Gone: 410,
     PayloadTooLarge: 413,
     UnsupportedMediaType: 415,
     ValidationFailed: 422,
@@ -98,8 +101,13 @@ def api(
     status: int = 200,
     tags: Sequence[str] = (),
     description: str = "",
+    media: Sequence[str] = (),
+    upload: Sequence[str] = (),
 ) -> Callable[[F], F]:
-    """Describe a handler method for the OpenAPI document; the document is built from these."""
+    """Describe a handler method for the OpenAPI document; the document is built from these.
+
+    `media` lists the content types of a binary answer (an image, a PDF); `upload` those of a raw file body.
+    """
 
     def decorate(method: F) -> F:
         method.__api__ = {  # type: ignore[attr-defined]
@@ -110,6 +118,8 @@ def api(
             "status": status,
             "tags": list(tags),
             "description": description,
+            "media": list(media),
+            "upload": list(upload),
         }
         return method
 
@@ -264,6 +274,12 @@ class BaseHandler(RequestHandler):
             self.finish(data.model_dump_json())
         else:
             self.finish(json.dumps(data, ensure_ascii=False, default=_json_default))
+
+    def write_bytes(self, data: bytes, content_type: str, filename: str | None = None) -> None:
+        self.set_header("Content-Type", content_type)
+        if filename:
+            self.set_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(filename)}")
+        self.finish(data)
 
     def write_page(self, items: Sequence[Any], total: int, params: PageParams) -> None:
         self.write_json(Page[Any](items=list(items), total=total, page=params.page, page_size=params.page_size))

@@ -106,11 +106,15 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
         responses: dict[str, Any] = {status: {"description": meta["summary"]}}
         if meta["response"] is not None:
             responses[status]["content"] = {"application/json": {"schema": schema(meta["response"], "serialization")}}
+        if meta["media"]:
+            responses[status]["content"] = {
+                m: {"schema": {"type": "string", "format": "binary"}} for m in meta["media"]
+            }
         error_content = {"application/json": {"schema": schema(ERROR_SCHEMA, "serialization")}}
         wanted = [] if is_public else ["401"]
         if roles:
             wanted.append("403")
-        if meta["request"] is not None:
+        if meta["request"] is not None or meta["upload"]:
             wanted += ["413", "415", "422"]
         elif meta["query"] is not None:
             wanted.append("422")
@@ -129,6 +133,9 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
             operation["description"] = meta["description"]
         if roles:
             operation["x-roles"] = list(roles)
+        if meta["upload"]:
+            binary = {"schema": {"type": "string", "format": "binary"}}
+            operation["requestBody"] = {"required": True, "content": {m: binary for m in meta["upload"]}}
         if meta["request"] is not None:
             operation["requestBody"] = {
                 "required": True,

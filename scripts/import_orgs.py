@@ -23,7 +23,7 @@ async def _main(spec: list[dict[str, Any]], config_path: str | None, under: str 
     try:
         counts = await OrgService(ctx.db).import_tree(spec, ObjectId(under) if under else None, ctx.clock.now())
     finally:
-        await ctx.client.close()
+        await ctx.close()
     print(f"导入完成：新建 {counts['created']} 个单元，已存在 {counts['existing']} 个。")
 
 

@@ -235,9 +235,18 @@ def _household(ctx: Context, rng: random.Random, slot: dict[str, Any], number: i
     def add(name: str, relation: str, male: bool, age: int) -> None:
         born = today - timedelta(days=age * 365 + rng.randrange(0, 365))
         phone = fake_phone(rng) if 16 <= age <= 80 else None
+        id_number = fake_id_number(rng, born, male)
+        gender = "男" if male else "女"
         members.append(
-            member_doc(ctx.cipher, name=name, relation=relation, phone=phone, id_number=fake_id_number(rng, born, male))
-            | {"gender": "男" if male else "女", "birth_year": born.year}
+            member_doc(
+                ctx.cipher,
+                name=name,
+                relation=relation,
+                phone=phone,
+                id_number=id_number,
+                gender=gender,
+                birth_year=born.year,
+            )
         )
 
     add(person(rng, surname, head_male), "户主", head_male, head_age)
@@ -321,7 +330,7 @@ async def _main(config_path: str | None) -> None:
         for line in await seed_demo_town(ctx):
             print(line)
     finally:
-        await ctx.client.close()
+        await ctx.close()
 
 
 if __name__ == "__main__":

@@ -91,11 +91,7 @@ class Server:
         except TimeoutError:
             log.warning("shutdown: %d request(s) still running after %.0fs; closing anyway", self.ctx.inflight, grace)
         await self.http.close_all_connections()
-        for sender in (self.ctx.senders.sms, self.ctx.senders.wechat):
-            close = getattr(sender, "close", None)
-            if close is not None:
-                close()
-        await self.ctx.client.close()
+        await self.ctx.close()
         log.info("shutdown complete")
 
 

@@ -135,10 +135,20 @@ class CryptoConfig(_Section):
         return decode_secret(self.hash_key)
 
 
+DEFAULT_VISIT_PURPOSES = {
+    "policy": "政策宣传到户",
+    "dispute_check": "矛盾排查到户",
+    "safety": "安全巡查到户",
+    "service": "服务代办到户",
+    "opinion": "民情收集到户",
+}
+
+
 class TownConfig(_Section):
     name: str = "示范镇"
     hotline: str = "12345"
     timezone: str = "Asia/Shanghai"
+    visit_purposes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_VISIT_PURPOSES), min_length=1)
 
     @field_validator("timezone")
     @classmethod
@@ -187,6 +197,18 @@ class LoginConfig(_Section):
     ip_per_day: int = Field(100, ge=1)
 
 
+class PlatesConfig(_Section):
+    url_prefix: str = "https://sanyuan.example.cn"
+    storage_dir: str = "data/files"
+
+    @field_validator("url_prefix")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("应为 https:// 开头的网址（与小程序“扫普通链接二维码打开小程序”配置一致）")
+        return value.rstrip("/")
+
+
 class LogConfig(_Section):
     level: str = "INFO"
 
@@ -200,6 +222,7 @@ class Config(_Section):
     wechat: WechatConfig = WechatConfig()
     sms: SmsConfig = SmsConfig()
     login: LoginConfig = LoginConfig()
+    plates: PlatesConfig = PlatesConfig()
     log: LogConfig = LogConfig()
     demo: bool = False
 

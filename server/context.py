@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -30,6 +32,8 @@ class Context:
     clock: Clock = field(default_factory=Clock)
     inflight: int = 0
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    _process_pool: ProcessPoolExecutor | None = None
 
     def __post_init__(self) -> None:
         keyring = self.config.crypto.keyring
@@ -61,6 +65,25 @@ class Context:
     def sessions(self) -> SessionService:
         ttl = timedelta(days=self.config.auth.refresh_ttl_days)
         return SessionService(self.db, self.tokens, self.audit, self.clock.now, ttl)
+
+    def process_pool(self) -> ProcessPoolExecutor:
+        """One worker process for CPU-heavy rendering (plates), started on first use; spawned, not forked,
+        because a database client must not cross a fork."""
+        if self._process_pool is None:
+            self._process_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._process_pool
+
+    async def close(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        if self._process_pool is not None:
+            self._process_pool.shutdown(wait=True, cancel_futures=True)
+        for sender in (self.senders.sms, self.senders.wechat):
+            close = getattr(sender, "close", None)
+            if close is not None:
+                close()
+        await self.client.close()
 
     def request_started(self) -> None:
         self.inflight += 1

@@ -52,6 +52,13 @@ class Conflict(DomainError):
     message = "操作与当前状态冲突"
 
 
+class Gone(DomainError):
+    """Something that existed and was deliberately retired, such as a replaced door plate."""
+
+    code = "gone"
+    message = "该内容已失效"
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
     message = "提交的内容过大"

@@ -43,3 +43,9 @@ def mask_phone(phone: str) -> str:
 
 def mask_id_number(id_number: str) -> str:
     return f"{id_number[:3]}{'*' * (len(id_number) - 7)}{id_number[-4:]}" if len(id_number) > 7 else "****"
+
+
+def mask_address(address: str, place: str = "") -> str:
+    """Keep the place (up to the village or community name) and hide the house: each number becomes `*`."""
+    cut = address.find(place) + len(place) if place and place in address else len(address) // 3
+    return address[:cut] + re.sub(r"\d+", "*", address[cut:])

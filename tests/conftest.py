@@ -20,6 +20,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,9 +59,13 @@ def wechat_base_url() -> str:
 
 
 @pytest.fixture
-def config(wechat_base_url: str) -> Config:
+def config(wechat_base_url: str, tmp_path: Path) -> Config:
     # As deployed behind a reverse proxy: the client address comes from X-Real-Ip.
-    raw = {"wechat": wechat_config(wechat_base_url), "http": {"xheaders": True}}
+    raw = {
+        "wechat": wechat_config(wechat_base_url),
+        "http": {"xheaders": True},
+        "plates": {"storage_dir": str(tmp_path / "files")},
+    }
     return build_config(raw, source="tests", environ=env_for_tests()).config
 
 
@@ -79,7 +84,7 @@ async def ctx(config: Config) -> AsyncIterator[Context]:
     yield context
     if not config.mongodb.uri.startswith("memory://"):
         await context.client.drop_database(config.mongodb.database)
-    await context.client.close()
+    await context.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.crypto import DecryptionError, FieldCipher
-from server.pii import mask_id_number, mask_phone, normalize_id_number, normalize_phone
+from server.pii import mask_address, mask_id_number, mask_phone, normalize_id_number, normalize_phone
 
 KEY_A, KEY_B, HASH_KEY = b"a" * 32, b"b" * 32, b"h" * 32
 
@@ -68,3 +68,9 @@ def test_id_number_check_digit() -> None:
 def test_masks() -> None:
     assert mask_phone("13812345678") == "138****5678"
     assert mask_id_number("11010519491231002X") == "110***********002X"
+
+
+def test_address_mask_keeps_the_place_and_hides_the_house() -> None:
+    assert mask_address("示范镇东风村3组27号", "东风村") == "示范镇东风村*组*号"
+    assert mask_address("示范镇清河社区幸福路12号2单元301室", "清河社区") == "示范镇清河社区幸福路*号*单元*室"
+    assert mask_address("某地123号") == "某地*号"

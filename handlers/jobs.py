@@ -1,0 +1,71 @@
+"""Printable plates as a background job, and job status and downloads."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from handlers.base import BaseHandler, api, requires
+from schemas.visits import JobOut, PlatesIn
+from server.errors import Conflict
+from server.households import EDIT_ROLES
+from server.ids import parse_id
+from server.jobs import JobService
+from server.plate_jobs import start_plate_job
+
+
+def job_to_json(job: dict[str, Any]) -> JobOut:
+    done = job["status"] == "done"
+    return JobOut(
+        id=str(job["_id"]),
+        kind=job["kind"],
+        status=job["status"],
+        done=job["done"],
+        total=job["total"],
+        error=job.get("error"),
+        download_url=f"/api/jobs/{job['_id']}/file" if done else None,
+        created_at=job["created_at"],
+        finished_at=job.get("finished_at"),
+    )
+
+
+class PlatesHandler(BaseHandler):
+    @requires(*EDIT_ROLES)
+    @api(
+        "生成门牌打印文件（A4，每页 12 张）",
+        request=PlatesIn,
+        response=JobOut,
+        status=202,
+        tags=["households"],
+        description="为一个村、网格或微网格生成 PDF；后台执行，用 GET /api/jobs/{id} 查看进度并下载。",
+    )
+    async def post(self) -> None:
+        body = self.read_json(PlatesIn)
+        job = await start_plate_job(self.ctx, self.caller, parse_id(body.org_id, "组织单元"))
+        self.write_json(job_to_json(job), status=202)
+
+
+class JobHandler(BaseHandler):
+    @api("后台任务进度", response=JobOut, tags=["jobs"])
+    async def get(self, job_id: str) -> None:
+        job = await JobService(self.ctx).get(self.caller, parse_id(job_id, "任务"))
+        self.write_json(job_to_json(job))
+
+
+class JobFileHandler(BaseHandler):
+    @api("下载任务结果文件", media=["application/pdf"], tags=["jobs"])
+    async def get(self, job_id: str) -> None:
+        job = await JobService(self.ctx).get(self.caller, parse_id(job_id, "任务"))
+        if job["status"] != "done":
+            raise Conflict("任务尚未完成", code="job_not_done")
+        path = Path(self.ctx.config.plates.storage_dir) / "plates" / job["result"]["file"]
+        data = await asyncio.get_running_loop().run_in_executor(None, path.read_bytes)
+        self.write_bytes(data, "application/pdf", filename=job["result"]["filename"])
+
+
+default_handlers = [
+    (r"/api/plates", PlatesHandler),
+    (r"/api/jobs/(?P<job_id>[^/]+)", JobHandler),
+    (r"/api/jobs/(?P<job_id>[^/]+)/file", JobFileHandler),
+]

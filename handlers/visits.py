@@ -1,0 +1,131 @@
+"""Grid visits (五个到户): record one or a day's batch, list them, and see who was not visited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.base import BaseHandler, api, requires
+from schemas.base import Page
+from schemas.visits import (
+    BatchOut,
+    CoverageOut,
+    CoverageQuery,
+    GpsPoint,
+    UnvisitedOut,
+    VisitBatchIn,
+    VisitIn,
+    VisitOut,
+    VisitQuery,
+)
+from server.ids import parse_id
+from server.visits import RECORD_ROLES, VIEW_ROLES, VisitService
+
+
+def visit_input(visit: VisitIn) -> dict[str, Any]:
+    data = visit.model_dump()
+    if visit.household_id:
+        data["household_id"] = parse_id(visit.household_id, "住户")
+    return data
+
+
+def visit_to_json(visit: dict[str, Any]) -> VisitOut:
+    return VisitOut(
+        id=str(visit["_id"]),
+        client_id=visit["client_id"],
+        household_id=str(visit["household_id"]),
+        visitor_id=str(visit["visitor_id"]),
+        purposes=visit["purposes"],
+        notes=visit["notes"],
+        gps=GpsPoint(**visit["gps"]) if visit.get("gps") else None,
+        visited_at=visit["visited_at"],
+        received_at=visit["received_at"],
+    )
+
+
+class VisitsHandler(BaseHandler):
+    @requires(*VIEW_ROLES)
+    @api("走访记录（按住户、网格员、时间段）", query=VisitQuery, response=Page[VisitOut], tags=["visits"])
+    async def get(self) -> None:
+        query = self.read_query(VisitQuery)
+        visits, total = await VisitService(self.ctx).search(
+            self.caller,
+            household_id=parse_id(query.household_id) if query.household_id else None,
+            visitor_id=parse_id(query.visitor_id) if query.visitor_id else None,
+            since=query.since,
+            until=query.until,
+            skip=query.skip,
+            limit=query.page_size,
+        )
+        self.write_page([visit_to_json(v) for v in visits], total, query)
+
+    @requires(*RECORD_ROLES)
+    @api(
+        "记录一次走访",
+        request=VisitIn,
+        response=VisitOut,
+        status=201,
+        tags=["visits"],
+        description="按 client_id 幂等：重发同一条返回 200 和第一次的记录；同一 client_id 内容不同返回 422。",
+    )
+    async def post(self) -> None:
+        body = self.read_json(VisitIn)
+        visit, created = await VisitService(self.ctx).record(self.caller, visit_input(body))
+        self.write_json(visit_to_json(visit), status=201 if created else 200)
+
+
+class VisitBatchHandler(BaseHandler):
+    body_limit = 4 * 1024 * 1024
+
+    @requires(*RECORD_ROLES)
+    @api(
+        "批量上传离线走访（最多 500 条）",
+        request=VisitBatchIn,
+        response=BatchOut,
+        tags=["visits"],
+        description="逐条返回结果：created、duplicate（已上传过）或 error（附原因），一条出错不影响其他。",
+    )
+    async def post(self) -> None:
+        body = self.read_json(VisitBatchIn)
+        results = await VisitService(self.ctx).record_batch(self.caller, [visit_input(v) for v in body.visits])
+        self.write_json(BatchOut.model_validate({"results": results}))
+
+
+class CoverageHandler(BaseHandler):
+    @requires(*VIEW_ROLES)
+    @api("走访覆盖：本月未走访的住户", query=CoverageQuery, response=CoverageOut, tags=["visits"])
+    async def get(self) -> None:
+        query = self.read_query(CoverageQuery)
+        service = VisitService(self.ctx)
+        month = query.month or self.ctx.clock.now().astimezone(self.ctx.tz).strftime("%Y-%m")
+        if query.org_id:
+            orgs = [parse_id(query.org_id, "网格")]
+        else:
+            orgs = await service.grids_of(self.caller, parse_id(query.grid_worker_id or "", "网格员"))
+        households, not_visited = await service.coverage(self.caller, orgs, month)
+        page = not_visited[query.skip : query.skip + query.page_size]
+        self.write_json(
+            CoverageOut(
+                month=month,
+                households=households,
+                visited=households - len(not_visited),
+                not_visited=[
+                    UnvisitedOut(
+                        id=str(h["_id"]),
+                        address=h["address"],
+                        micro_grid_id=str(h["micro_grid_id"]),
+                        tags=h.get("tags", []),
+                    )
+                    for h in page
+                ],
+                total=len(not_visited),
+                page=query.page,
+                page_size=query.page_size,
+            )
+        )
+
+
+default_handlers = [
+    (r"/api/visits", VisitsHandler),
+    (r"/api/visits/batch", VisitBatchHandler),
+    (r"/api/visits/coverage", CoverageHandler),
+]

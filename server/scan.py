@@ -1,0 +1,60 @@
+"""Scanning a door plate: what each kind of person gets from the same QR code.
+
+Staff in scope get the household with its recent visits and open cases; a resident gets what the report
+form needs (village, micro-grid, masked address); anyone else gets the same 404 as for a code that never
+existed. A plate that was replaced says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from server.auth import Principal
+from server.errors import NotFound
+from server.households import HouseholdService
+from server.scope import in_org_scope
+from server.visits import VisitService
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+STAFF_ROLES = ("grid_worker", "center_staff", "town_admin", "county_admin", "mediator", "supervisor")
+OPEN_CASE_STATES = ("draft", "registered", "assigned", "in_mediation", "concluded", "follow_up")
+
+
+@dataclass
+class ScanResult:
+    household: dict[str, Any]
+    staff: bool
+    village: dict[str, Any] | None = None
+    micro_grid: dict[str, Any] | None = None
+    visits: list[dict[str, Any]] = field(default_factory=list)
+    open_cases: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ScanService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def scan(self, principal: Principal, token: str) -> ScanResult:
+        household = await HouseholdService(self._ctx).by_qr_token(token)
+        orgs = await self._ctx.orgs.by_ids(household["org_path"])
+        village = next((o for o in orgs.values() if o["kind"] == "village"), None)
+        micro_grid = orgs.get(household["micro_grid_id"])
+        if in_org_scope(principal, household["org_path"], STAFF_ROLES):
+            visits = await VisitService(self._ctx).recent(household["_id"])
+            cases = (
+                await self._ctx.db["cases"]
+                .find(
+                    {"household_id": household["_id"], "state": {"$in": list(OPEN_CASE_STATES)}},
+                    {"number": 1, "state": 1, "category": 1, "created_at": 1},
+                )
+                .sort("created_at", -1)
+                .limit(20)
+                .to_list(None)
+            )
+            return ScanResult(household, True, village, micro_grid, visits, cases)
+        if principal.has_role("resident"):
+            return ScanResult(household, False, village, micro_grid)
+        raise NotFound("无效的门牌二维码", code="plate_unknown")
