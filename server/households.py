@@ -218,12 +218,10 @@ class HouseholdService:
         )
         if household is None:  # replaced concurrently: the other replacement stands
             return await self.get_for_edit(principal, household_id)
-        try:
+        with contextlib.suppress(DuplicateKeyError):  # already retired by a concurrent replacement
             await self._retired.insert_one(
                 {"_id": current["qr_token"], "household_id": household_id, "retired_at": now}
             )
-        except DuplicateKeyError:
-            pass
         await self._audit(principal, "household.plate_replace", household_id, now)
         return household  # type: ignore[no-any-return]
 
