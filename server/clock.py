@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 
+def to_millis(when: datetime) -> datetime:
+    """MongoDB keeps milliseconds; trimming first makes what we return equal what a later read returns."""
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
 class Clock:
     def __init__(self) -> None:
         self._offset = timedelta(0)
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self._offset
+        return to_millis(datetime.now(UTC) + self._offset)
 
     def advance(self, delta: timedelta) -> None:
         self._offset += delta

@@ -7,6 +7,7 @@ the event loop) as a background job whose progress the worker reports page by pa
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from server.context import Context
 
 PRINTABLE_KINDS = ("village", "grid", "micro_grid")
+
+
+def natural_key(text: str) -> list[Any]:
+    """Order 1组2号 before 1组10号, as people read house numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 async def gather_plates(ctx: Context, org_id: ObjectId) -> list[Plate]:
@@ -85,11 +91,15 @@ async def _render(
     with tempfile.TemporaryDirectory() as scratch:
         progress_file = str(Path(scratch) / "progress")
         future = loop.run_in_executor(ctx.process_pool(), render_with_progress_file, plates, str(target), progress_file)
-        while not future.done():
-            await asyncio.wait([future], timeout=0.5)
-            done = await loop.run_in_executor(None, _read_progress, progress_file)
-            if done is not None:
-                await jobs.progress(job_id, done)
+        try:
+            while not future.done():
+                await asyncio.wait([future], timeout=0.5)
+                done = await loop.run_in_executor(None, _read_progress, progress_file)
+                if done is not None:
+                    await jobs.progress(job_id, done)
+        except asyncio.CancelledError:  # shutting down: the worker is stopped with the pool
+            future.cancel()
+            raise
         size = await future
     return {"file": target.name, "size": size, "plates": len(plates), "filename": f"{name}门牌二维码.pdf"}
 

@@ -10,6 +10,7 @@ Everything here is plain, blocking and free of the rest of the server, so it run
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Callable
@@ -64,8 +65,12 @@ def qr_svg(url: str) -> bytes:
     return buffer.getvalue()
 
 
-def _draw_qr(canvas: Canvas, url: str, x: float, y: float, size: float) -> None:
-    matrix = _code(url, border=0).get_matrix()
+def qr_matrix(url: str) -> list[list[bool]]:
+    """The code's modules, dark = True, without the quiet zone (the plate's margin provides it)."""
+    return _code(url, border=0).get_matrix()  # type: ignore[no-any-return]
+
+
+def _draw_qr(canvas: Canvas, matrix: list[list[bool]], x: float, y: float, size: float) -> None:
     module = size / len(matrix)
     for row_index, row in enumerate(matrix):
         top = y + size - (row_index + 1) * module
@@ -89,7 +94,9 @@ def _wrap(text: str, width: float, size: float) -> list[str]:
     return [*lines, line] if line else lines
 
 
-def _draw_plate(canvas: Canvas, plate: Plate, x: float, y: float, width: float, height: float) -> None:
+def _draw_plate(
+    canvas: Canvas, plate: Plate, matrix: list[list[bool]], x: float, y: float, width: float, height: float
+) -> None:
     canvas.setLineWidth(0.6)
     canvas.setDash(2, 2)
     canvas.rect(x + 2 * mm, y + 2 * mm, width - 4 * mm, height - 4 * mm)  # cutting guide
@@ -97,7 +104,7 @@ def _draw_plate(canvas: Canvas, plate: Plate, x: float, y: float, width: float, 
     center = x + width / 2
     canvas.setFont(FONT, 11)
     canvas.drawCentredString(center, y + height - 10 * mm, f"{plate.town}  三源共治  一户一码")
-    _draw_qr(canvas, plate.url, center - QR_SIZE / 2, y + height - 12 * mm - QR_SIZE, QR_SIZE)
+    _draw_qr(canvas, matrix, center - QR_SIZE / 2, y + height - 12 * mm - QR_SIZE, QR_SIZE)
     canvas.setFont(FONT, 8.5)
     line_y = y + height - 17 * mm - QR_SIZE
     for line in _wrap(plate.address, width - 10 * mm, 8.5)[:2]:
@@ -108,9 +115,15 @@ def _draw_plate(canvas: Canvas, plate: Plate, x: float, y: float, width: float, 
 
 
 def render_plates_pdf(
-    plates: list[Plate], path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None
+    plates: list[Plate],
+    path: str | os.PathLike[str],
+    progress: Callable[[int, int], None] | None = None,
+    matrices: list[list[list[bool]]] | None = None,
 ) -> int:
-    """Write the sheets to `path` (through a temporary file) and return the file's size in bytes."""
+    """Write the sheets to `path` (through a temporary file) and return the file's size in bytes.
+
+    Encoding the codes is most of the work; a caller with spare cores can pass `matrices` made in parallel.
+    """
     pdfmetrics.registerFont(UnicodeCIDFont(FONT))
     target = Path(path)
     partial = target.with_suffix(target.suffix + ".part")
@@ -123,7 +136,10 @@ def render_plates_pdf(
         if slot == 0 and index:
             canvas.showPage()
         column, row = slot % COLUMNS, slot // COLUMNS
-        _draw_plate(canvas, plate, column * cell_width, page_height - (row + 1) * cell_height, cell_width, cell_height)
+        matrix = matrices[index] if matrices is not None else qr_matrix(plate.url)
+        _draw_plate(
+            canvas, plate, matrix, column * cell_width, page_height - (row + 1) * cell_height, cell_width, cell_height
+        )
         if progress is not None and (slot == PER_PAGE - 1 or index == len(plates) - 1):
             progress(index + 1, len(plates))
     if not plates:
@@ -139,7 +155,8 @@ def render_with_progress_file(plates: list[Plate], path: str, progress_path: str
 
     def report(done: int, total: int) -> None:
         tmp = progress_path + ".tmp"
-        Path(tmp).write_text(f"{done} {total}", encoding="ascii")
-        os.replace(tmp, progress_path)
+        with contextlib.suppress(OSError):  # progress is a courtesy; the PDF is what matters
+            Path(tmp).write_text(f"{done} {total}", encoding="ascii")
+            os.replace(tmp, progress_path)
 
     return render_plates_pdf(plates, path, report)

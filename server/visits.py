@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from server import indexes
 from server.auth import Principal
+from server.clock import to_millis
 from server.errors import DomainError, ValidationFailed
 from server.households import HouseholdService
 from server.scope import org_scope_filter, require_org_scope
@@ -62,7 +63,7 @@ class VisitService:
         unknown = sorted(set(purposes) - set(self._ctx.config.town.visit_purposes))
         if unknown:
             raise ValidationFailed(details=[{"field": "purposes", "message": f"未知的走访事项：{'、'.join(unknown)}"}])
-        visited_at = visit["visited_at"]
+        visited_at = to_millis(visit["visited_at"].astimezone(UTC))
         if visited_at > now + CLOCK_SKEW:
             raise ValidationFailed(details=[{"field": "visited_at", "message": "走访时间晚于当前时间，请检查手机时间"}])
         if visited_at < now - MAX_AGE:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import queue
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from handlers.base import BaseHandler, api, public
+from scripts.seed_demo import DEMO_USERS
 from server.app import Server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,36 +67,83 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.subprocess
-def test_demo_listens_on_the_given_port_and_stops_cleanly_on_sigterm() -> None:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYGZ_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server", "--demo", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - a loopback URL the test built
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def get_json(url: str, token: str) -> dict[str, Any]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+@pytest.mark.subprocess
+def test_demo_serves_lets_every_role_log_in_and_stops_cleanly(tmp_path: Path) -> None:
+    """`--demo --port N` listens on N; each seeded role logs in with the SMS code printed on the console;
+    SIGTERM ends the process cleanly."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYGZ_")}
+    stderr_path = tmp_path / "stderr.log"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "--demo", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    console: list[str] = []
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []], daemon=True)
+    reader.start()
+
+    def code_sent_to(phone: str) -> str:
+        masked = f"{phone[:3]}****{phone[-4:]}"
+        while True:
+            line = lines.get(timeout=15)
+            console.append(line)
+            match = re.search(r"发往 (\S+)：您的登录验证码是 (\d{6})", line)
+            if match and match.group(1) == masked:
+                return match.group(2)
+
     try:
         deadline, status = time.monotonic() + 60, None
         while time.monotonic() < deadline and status is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
+                with urllib.request.urlopen(f"{base}/api/health", timeout=2) as response:  # noqa: S310
                     status = response.status
             except OSError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else ""
+                assert process.poll() is None, stderr_path.read_text()
                 time.sleep(0.2)
         assert status == 200
+        for spec in DEMO_USERS:
+            assert post_json(f"{base}/api/auth/sms/send", {"phone": spec["phone"]})[0] == 202
+            code = code_sent_to(spec["phone"])
+            status, login = post_json(f"{base}/api/auth/sms/verify", {"phone": spec["phone"], "code": code})
+            assert status == 200, login
+            me = get_json(f"{base}/api/me", login["access_token"])
+            assert me["name"] == spec["name"]
+            assert [r["role"] for r in me["roles"]] == [spec["role"]]
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()
-            process.communicate()
-    assert process.returncode == 0
-    assert "演示模式" in out
-    assert "退出即全部丢失" in out
-    assert "13900000005" in out  # the demo accounts are printed for people to log in with
-    assert "shutdown complete" in err
+            process.wait()
+        reader.join(timeout=10)
+        if process.stdout:
+            process.stdout.close()
+    text = "".join(console + list(lines.queue))
+    assert "演示模式" in text
+    assert "退出即全部丢失" in text
+    assert "13900000005" in text  # the demo accounts are printed for people to log in with
+    assert "shutdown complete" in stderr_path.read_text()

@@ -1,0 +1,144 @@
+"""Grid visits: idempotent on the phone's id, batches that survive bad items, listings and coverage."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bson import ObjectId
+
+from server.context import Context
+
+
+@pytest.fixture
+async def worker(login, org_tree):
+    return await login(("grid_worker", org_tree.grid["_id"]), name="李网格")
+
+
+async def make_households(ctx: Context, org_tree, count: int) -> list[dict]:
+    households = [
+        {
+            "_id": ObjectId(),
+            "micro_grid_id": org_tree.micro_grid["_id"],
+            "org_path": org_tree.micro_grid["path"],
+            "address": f"甲村1组{n + 1}号",
+            "members": [],
+            "tags": [],
+            "qr_token": f"token-{uuid.uuid4().hex}",
+            "created_at": ctx.clock.now(),
+        }
+        for n in range(count)
+    ]
+    await ctx.db["households"].insert_many(households)
+    return households
+
+
+def visit(household: dict, **overrides):
+    body = {
+        "client_id": uuid.uuid4().hex,
+        "household_id": str(household["_id"]),
+        "purposes": ["policy", "dispute_check"],
+        "notes": "宣传了调解政策",
+        "gps": {"lat": 30.27, "lng": 120.15, "accuracy_m": 12},
+        "visited_at": datetime.now(UTC).isoformat(),
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+async def test_a_visit_sent_twice_is_recorded_once(api, ctx: Context, worker, org_tree) -> None:
+    (household,) = await make_households(ctx, org_tree, 1)
+    body = visit(household)
+    first = await api.post("/api/visits", body, token=worker.token)
+    assert first.status == 201
+    again = await api.post("/api/visits", body, token=worker.token)
+    assert again.status == 200
+    assert again.json == first.json
+    assert await ctx.db["visits"].count_documents({}) == 1
+    changed = await api.post("/api/visits", body | {"notes": "别的内容"}, token=worker.token)
+    assert changed.status == 422
+    assert changed.error_code == "client_id_reused"
+
+
+async def test_a_visit_by_scanned_plate(api, ctx: Context, worker, org_tree) -> None:
+    (household,) = await make_households(ctx, org_tree, 1)
+    body = visit(household, household_id=None, qr_token=household["qr_token"])
+    response = await api.post("/api/visits", body, token=worker.token)
+    assert response.status == 201
+    assert response.json["household_id"] == str(household["_id"])
+    assert response.json["purposes"] == ["dispute_check", "policy"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"purposes": ["sightseeing"]}, "purposes"),
+        ({"visited_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()}, "visited_at"),
+        ({"visited_at": (datetime.now(UTC) - timedelta(days=40)).isoformat()}, "visited_at"),
+        ({"visited_at": "2026-11-28T10:00:00"}, "visited_at"),  # no time zone
+        ({"gps": {"lat": 130, "lng": 0}}, "gps.lat"),
+        ({"household_id": None}, "body"),
+    ],
+)
+async def test_bad_visits_name_the_field(api, ctx: Context, worker, org_tree, change, field) -> None:
+    (household,) = await make_households(ctx, org_tree, 1)
+    response = await api.post("/api/visits", visit(household, **change), token=worker.token)
+    assert response.status == 422
+    assert response.json["error"]["details"][0]["field"] == field
+
+
+async def test_visits_outside_the_grid_are_refused(api, ctx: Context, login, org_tree) -> None:
+    (household,) = await make_households(ctx, org_tree, 1)
+    outsider = await login(("grid_worker", org_tree.other_village["_id"]))
+    response = await api.post("/api/visits", visit(household), token=outsider.token)
+    assert response.status == 404
+
+
+async def test_a_batch_survives_bad_items(api, ctx: Context, worker, org_tree) -> None:
+    first, second = await make_households(ctx, org_tree, 2)
+    done_before = visit(first)
+    await api.post("/api/visits", done_before, token=worker.token)
+    items = [
+        visit(first),
+        visit(second, purposes=["sightseeing"]),
+        done_before,
+        visit(second, household_id=None, qr_token="no-such-token-here"),
+    ]
+    response = await api.post("/api/visits/batch", {"visits": items}, token=worker.token)
+    assert response.status == 200
+    results = response.json["results"]
+    assert [r["status"] for r in results] == ["created", "error", "duplicate", "error"]
+    assert results[1]["error"]["details"][0]["field"] == "purposes"
+    assert results[3]["error"]["code"] == "plate_unknown"
+    assert [r["client_id"] for r in results] == [i["client_id"] for i in items]
+    assert await ctx.db["visits"].count_documents({}) == 2
+
+
+async def test_listing_by_household_worker_and_period(api, ctx: Context, worker, org_tree) -> None:
+    first, second = await make_households(ctx, org_tree, 2)
+    now = datetime.now(UTC)
+    for household, days_ago in ((first, 1), (first, 3), (second, 2)):
+        body = visit(household, visited_at=(now - timedelta(days=days_ago)).isoformat())
+        assert (await api.post("/api/visits", body, token=worker.token)).status == 201
+    by_household = await api.get(f"/api/visits?household_id={first['_id']}", token=worker.token)
+    assert by_household.json["total"] == 2
+    since = (now - timedelta(days=2, hours=12)).isoformat().replace("+00:00", "Z")
+    recent = await api.get(f"/api/visits?visitor_id={worker.id}&since={since}", token=worker.token)
+    assert [v["household_id"] for v in recent.json["items"]] == [str(first["_id"]), str(second["_id"])]
+
+
+async def test_coverage_lists_households_not_visited_this_month(api, ctx: Context, worker, org_tree) -> None:
+    households = await make_households(ctx, org_tree, 4)
+    ctx.clock.set(datetime(2026, 11, 20, 4, 0, tzinfo=UTC))
+    await api.post("/api/visits", visit(households[0], visited_at="2026-11-19T09:00:00+08:00"), token=worker.token)
+    await api.post("/api/visits", visit(households[1], visited_at="2026-10-31T23:30:00+08:00"), token=worker.token)
+    # 2026-11-01 00:10 in the town is still October 31 in UTC: it counts for November.
+    await api.post("/api/visits", visit(households[2], visited_at="2026-11-01T00:10:00+08:00"), token=worker.token)
+    response = await api.get(f"/api/visits/coverage?org_id={org_tree.micro_grid['_id']}", token=worker.token)
+    assert response.status == 200
+    body = response.json
+    assert (body["month"], body["households"], body["visited"], body["total"]) == ("2026-11", 4, 2, 2)
+    assert [h["address"] for h in body["not_visited"]] == ["甲村1组2号", "甲村1组4号"]
+    by_worker = await api.get(f"/api/visits/coverage?grid_worker_id={worker.id}&month=2026-10", token=worker.token)
+    assert [h["address"] for h in by_worker.json["not_visited"]] == ["甲村1组1号", "甲村1组3号", "甲村1组4号"]
