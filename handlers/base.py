@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -38,6 +38,7 @@ from server.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from server.idempotency import Idempotency
 
 log = logging.getLogger("sanyuan.http")
 
@@ -265,6 +266,24 @@ class BaseHandler(RequestHandler):
 
     def page_params(self) -> PageParams:
         return self.read_query(PageParams)
+
+    async def idempotent(self, work: Callable[[], Awaitable[tuple[int, BaseModel]]]) -> None:
+        """Answer with `work`'s result, once per `Idempotency-Key` (if the client sent one)."""
+        key = self.request.headers.get("Idempotency-Key")
+
+        async def run() -> tuple[int, Any]:
+            status, model = await work()
+            return status, model.model_dump(mode="json")
+
+        if key is None:
+            status, body = await run()
+            self.write_json(body, status=status)
+            return
+        fingerprint = b"\0".join([(self.request.method or "").encode(), self.request.path.encode(), self.body])
+        status, body, replayed = await Idempotency(self.ctx).run(self.caller.user_id, key, fingerprint, run)
+        if replayed:
+            self.set_header("Idempotent-Replayed", "true")
+        self.write_json(body, status=status)
 
     # ---- output ------------------------------------------------------------------------------------
     def write_json(self, data: Any, status: int = 200) -> None:

@@ -21,10 +21,11 @@ from schemas.households import (
 )
 from server.auth import STAFF_ROLES
 from server.errors import UnsupportedMediaType
-from server.household_import import CSV_TYPES, XLSX_TYPE, HouseholdImporter, read_rows
+from server.household_import import HouseholdImporter, read_register
 from server.households import EDIT_ROLES, HouseholdService
 from server.ids import parse_id
 from server.plates import plate_url, qr_png, qr_svg
+from server.tables import UPLOAD_TYPES
 
 
 class _HouseholdHandler(BaseHandler):
@@ -147,7 +148,7 @@ class ImportHandler(BaseHandler):
     @api(
         "批量导入一个村的住户（CSV 或 XLSX）",
         query=ImportQuery,
-        upload=[*CSV_TYPES, XLSX_TYPE],
+        upload=list(UPLOAD_TYPES),
         response=ImportReport,
         tags=["households"],
         description="每行一人，同一微网格、同一地址的相邻行为一户。出错的行按行号和字段列出并跳过，其余照常导入。",
@@ -155,9 +156,9 @@ class ImportHandler(BaseHandler):
     async def post(self) -> None:
         query = self.read_query(ImportQuery)
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type not in (*CSV_TYPES, XLSX_TYPE):
+        if content_type not in UPLOAD_TYPES:
             raise UnsupportedMediaType("请上传 CSV（text/csv）或 Excel（.xlsx）文件")
-        rows = read_rows(self.body, content_type)
+        rows = read_register(self.body, content_type)
         report = await HouseholdImporter(self.ctx).run(self.caller, parse_id(query.village_id, "村"), rows)
         self.write_json(ImportReport(**report.__dict__))
 

@@ -26,6 +26,7 @@ from server.config import Config
 from server.context import Context
 from server.db import connect, is_memory, redact_uri
 from server.logs import log_request
+from server.warnings_job import WarningsJob
 
 log = logging.getLogger("sanyuan")
 
@@ -109,6 +110,10 @@ async def serve(config: Config, *, banner: list[str] | None = None) -> None:
             print(line, flush=True)
     server = Server(ctx, make_app(ctx))
     port = server.listen(config.http.port, config.http.host)
+    warnings = asyncio.get_running_loop().create_task(
+        WarningsJob(ctx, config.cases.warning_interval_seconds).run_forever()
+    )
+    ctx.background.add(warnings)
     where = "内存数据库（演示）" if is_memory(config.mongodb.uri) else redact_uri(config.mongodb.uri)
     log.info("listening on http://%s:%d  database: %s/%s", config.http.host, port, where, config.mongodb.database)
 

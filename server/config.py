@@ -209,6 +209,10 @@ class PlatesConfig(_Section):
         return value.rstrip("/")
 
 
+class CasesConfig(_Section):
+    warning_interval_seconds: float = Field(60.0, ge=1)
+
+
 class LogConfig(_Section):
     level: str = "INFO"
 
@@ -223,6 +227,7 @@ class Config(_Section):
     sms: SmsConfig = SmsConfig()
     login: LoginConfig = LoginConfig()
     plates: PlatesConfig = PlatesConfig()
+    cases: CasesConfig = CasesConfig()
     log: LogConfig = LogConfig()
     demo: bool = False
 

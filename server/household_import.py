@@ -11,8 +11,6 @@ nothing. CSV may be UTF-8 (with or without BOM) or GB18030, as Excel on Chinese 
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -22,12 +20,11 @@ from bson import ObjectId
 from server.auth import Principal
 from server.errors import ValidationFailed
 from server.households import COLLECTION, EDIT_ROLES, member_doc, new_qr_token
+from server.tables import read_rows
 
 if TYPE_CHECKING:
     from server.context import Context
 
-CSV_TYPES = ("text/csv", "application/csv")
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 HEADERS = {
     "微网格": "micro_grid",
     "地址": "address",
@@ -43,7 +40,6 @@ HEADERS = {
 }
 REQUIRED = ("micro_grid", "address", "name", "relation")
 FIELD_LIMITS = {"micro_grid": 60, "address": 100, "name": 30, "relation": 10}
-MAX_ROWS = 20_000
 
 
 @dataclass
@@ -54,53 +50,8 @@ class ImportReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_rows(data: bytes, content_type: str) -> list[dict[str, str]]:
-    """The file's rows as `{column: text}` with normalised column names; row numbers start at 2."""
-    if content_type == XLSX_TYPE or data[:2] == b"PK":
-        table = _xlsx_rows(data)
-    else:
-        table = list(csv.reader(io.StringIO(_decode(data))))
-    if not table:
-        raise ValidationFailed("文件是空的", code="import_empty")
-    header = [HEADERS.get(h.strip(), h.strip().lower()) for h in table[0]]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise ValidationFailed(
-            "缺少必需的列", code="import_columns", details=[{"field": c, "message": "缺少此列"} for c in missing]
-        )
-    if len(table) - 1 > MAX_ROWS:
-        raise ValidationFailed(f"一次最多导入 {MAX_ROWS} 行", code="import_too_large")
-    return [{name: (row[i] if i < len(row) else "").strip() for i, name in enumerate(header)} for row in table[1:]]
-
-
-def _decode(data: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ValidationFailed("无法识别文件编码，请另存为 UTF-8 或 GB18030 的 CSV", code="import_encoding")
-
-
-def _xlsx_rows(data: bytes) -> list[list[str]]:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise ValidationFailed("无法读取该 Excel 文件", code="import_unreadable") from exc
-    sheet = workbook.worksheets[0]
-    rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    workbook.close()
-    return [r for r in rows if any(cell.strip() for cell in r)]
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # a phone typed into a number cell
-    return str(value)
+def read_register(data: bytes, content_type: str) -> list[dict[str, str]]:
+    return read_rows(data, content_type, HEADERS, REQUIRED)
 
 
 class HouseholdImporter:

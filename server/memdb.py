@@ -3,11 +3,14 @@
 Only what the application uses is exposed, with PyMongo async's calling conventions: most collection
 methods are awaited, `find()` returns a cursor that is not, `aggregate()` is awaited and returns a cursor.
 mongomock is synchronous and in memory, so calls complete on the event loop without blocking on I/O.
-Queries scan every document: this serves tests and the demo, not load.
+Every call yields to the event loop once, as a round trip to a server would, so concurrent requests
+interleave here as they do in production. Queries scan every document: this serves tests and the demo,
+not load.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -83,11 +86,13 @@ class MemoryCollection:
         method = getattr(self._collection, name)
 
         async def call(*args: Any, session: Any = None, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)  # yield like a network round trip, so concurrent requests interleave
             return method(*args, **kwargs)
 
         return call
 
     async def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0)
         return self._find_one_and("update", *args, **kwargs)
 
     async def find_one_and_replace(self, *args: Any, **kwargs: Any) -> Any:

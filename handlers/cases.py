@@ -1,0 +1,216 @@
+"""Cases: intake from every channel, queues and reading, the lifecycle actions, mediation records."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bson import ObjectId
+from pydantic import BaseModel
+
+from handlers.base import BaseHandler, api, requires
+from schemas.base import Page, PageParams
+from schemas.cases import (
+    ActionIn,
+    AddInfoIn,
+    CaseBrief,
+    CaseGetQuery,
+    CaseIn,
+    CaseOut,
+    CaseQuery,
+    JudicialIn,
+    RatingIn,
+    ResidentCaseOut,
+    SessionIn,
+    case_brief,
+    case_to_json,
+    resident_case_to_json,
+)
+from server.agreement_pdf import render_agreement
+from server.auth import STAFF_ROLES
+from server.cases import ACTIONS, UNIT, CaseService
+from server.errors import Conflict
+from server.ids import parse_id
+
+
+class _CaseHandler(BaseHandler):
+    @property
+    def cases(self) -> CaseService:
+        return CaseService(self.ctx)
+
+    def reveal_party(self, party: dict[str, Any]) -> tuple[str | None, str | None]:
+        cipher = self.ctx.cipher
+        phone = cipher.decrypt(party["phone_enc"], "phone") if party.get("phone_enc") else None
+        number = cipher.decrypt(party["id_enc"], "id_number") if party.get("id_enc") else None
+        return phone, number
+
+    def view(self, case: dict[str, Any], *, full: bool = False) -> BaseModel:
+        """Residents see their own case in plain words; staff see the working record."""
+        if case.get("resident_id") == ObjectId(self.caller.user_id) and not self.caller.is_staff:
+            return resident_case_to_json(case)
+        return case_to_json(case, self.cases.allowed_actions(self.caller, case), self.reveal_party, full=full)
+
+
+class CasesHandler(_CaseHandler):
+    body_limit = 256 * 1024
+
+    @api(
+        "登记案件（群众上报、网格员走访发现、中心代登记、警/诉/访转来）",
+        request=CaseIn,
+        response=CaseOut,
+        status=201,
+        tags=["cases"],
+        description="渠道须与身份相符。请求头 Idempotency-Key 使网络重试不产生第二个案件："
+        "同键同内容返回首次结果，同键不同内容 422，首次仍在处理中 409。",
+    )
+    async def post(self) -> None:
+        body = self.read_json(CaseIn)
+
+        async def work() -> tuple[int, BaseModel]:
+            case = await self.cases.create(self.caller, body.model_dump())
+            return 201, self.view(case)
+
+        await self.idempotent(work)
+
+    @requires(*STAFF_ROLES)
+    @api("案件队列与查询（管辖范围内，默认按期限排序）", query=CaseQuery, response=Page[CaseBrief], tags=["cases"])
+    async def get(self) -> None:
+        query = self.read_query(CaseQuery)
+        filters: dict[str, Any] = {}
+        for field in ("state", "tier", "source", "channel", "category"):
+            if getattr(query, field):
+                filters[field] = getattr(query, field)
+        if query.org_id:
+            filters["assigned_org_id"] = parse_id(query.org_id, "单位")
+        if query.warning:
+            filters["$or"] = [
+                {f"warnings.{k}": query.warning} for k in ("accept", "conclude", "follow_up", "supervision")
+            ]
+        if query.supervised is not None:
+            filters["supervised"] = {"$ne": None} if query.supervised else None
+        window = {k: v for k, v in (("$gte", query.since), ("$lt", query.until)) if v is not None}
+        if window:
+            filters["created_at"] = window
+        cases, total = await self.cases.search(
+            self.caller, filters, sort=query.sort, skip=query.skip, limit=query.page_size
+        )
+        self.write_page([case_brief(c) for c in cases], total, query)
+
+
+class MyCasesHandler(_CaseHandler):
+    @requires("resident")
+    @api("我的诉求（群众）", query=PageParams, response=Page[ResidentCaseOut], tags=["cases"])
+    async def get(self) -> None:
+        params = self.page_params()
+        cases, total = await self.cases.mine(self.caller, skip=params.skip, limit=params.page_size)
+        self.write_page([resident_case_to_json(c) for c in cases], total, params)
+
+
+class InboxHandler(_CaseHandler):
+    @requires(*UNIT)
+    @api(
+        "调解员待办：分给本人或本单位、尚未签收或办结的案件", query=PageParams, response=Page[CaseBrief], tags=["cases"]
+    )
+    async def get(self) -> None:
+        params = self.page_params()
+        cases, total = await self.cases.inbox(self.caller, skip=params.skip, limit=params.page_size)
+        self.write_page([case_brief(c) for c in cases], total, params)
+
+
+class CaseHandler(_CaseHandler):
+    @api(
+        "案件详情",
+        query=CaseGetQuery,
+        response=CaseOut,
+        tags=["cases"],
+        description="群众只能看自己的案件（通俗状态、面向群众的进展与结果）；工作人员看管辖范围内的完整记录。",
+    )
+    async def get(self, case_id: str) -> None:
+        query = self.read_query(CaseGetQuery)
+        case = await self.cases.get(self.caller, parse_id(case_id, "案件"))
+        if query.reveal:
+            await self.cases.reveal_parties(self.caller, case)
+        self.write_json(self.view(case, full=query.reveal))
+
+
+class ActionHandler(_CaseHandler):
+    @api(
+        "办理操作（签收、退回、上报、结案、核查、回访、挂起、延期、督办……）",
+        request=ActionIn,
+        response=CaseOut,
+        tags=["cases"],
+        description="action 取值："
+        + "、".join(f"{k}（{v.label}）" for k, v in ACTIONS.items())
+        + "。当前状态不允许或版本已变化时返回 409，details.allowed_actions 列出现在可做的操作。",
+    )
+    async def post(self, case_id: str, action: str) -> None:
+        body = self.read_json(ActionIn).model_dump()
+        if body.get("org_id"):
+            body["org_id"] = str(parse_id(body["org_id"], "单位"))
+        case = await self.cases.act(self.caller, parse_id(case_id, "案件"), action, body)
+        self.write_json(self.view(case))
+
+
+class SessionsHandler(_CaseHandler):
+    @api(
+        "记录一次调解（时间、地点、调解员、到场当事人、参与调解的社会力量、咨询专家、记录）",
+        request=SessionIn,
+        response=CaseOut,
+        tags=["cases"],
+    )
+    async def post(self, case_id: str) -> None:
+        session = self.read_json(SessionIn).model_dump()
+        case = await self.cases.add_session(self.caller, parse_id(case_id, "案件"), session)
+        self.write_json(self.view(case), status=201)
+
+
+class InfoHandler(_CaseHandler):
+    @requires("resident")
+    @api("群众补充情况（办理中）", request=AddInfoIn, response=ResidentCaseOut, tags=["cases"])
+    async def post(self, case_id: str) -> None:
+        body = self.read_json(AddInfoIn)
+        case = await self.cases.add_info(self.caller, parse_id(case_id, "案件"), body.text)
+        self.write_json(self.view(case))
+
+
+class RatingHandler(_CaseHandler):
+    @requires("resident")
+    @api("群众评价（回访阶段，1–5 星）", request=RatingIn, response=ResidentCaseOut, tags=["cases"])
+    async def post(self, case_id: str) -> None:
+        body = self.read_json(RatingIn)
+        case = await self.cases.rate(self.caller, parse_id(case_id, "案件"), body.stars, body.comment)
+        self.write_json(self.view(case))
+
+
+class JudicialHandler(_CaseHandler):
+    @api("标记申请司法确认", request=JudicialIn, response=CaseOut, tags=["cases"])
+    async def post(self, case_id: str) -> None:
+        body = self.read_json(JudicialIn)
+        case = await self.cases.set_judicial_confirmation(self.caller, parse_id(case_id, "案件"), body.requested)
+        self.write_json(self.view(case))
+
+
+class AgreementHandler(_CaseHandler):
+    @api("人民调解协议书（PDF）", media=["application/pdf"], tags=["cases"])
+    async def get(self, case_id: str) -> None:
+        case = await self.cases.get(self.caller, parse_id(case_id, "案件"))
+        if (case.get("outcome") or {}).get("type") != "agreement":
+            raise Conflict("该案件没有调解协议", code="no_agreement")
+        unit = await self.ctx.db["org_units"].find_one({"_id": case["assigned_org_id"]}) or {}
+        committee = unit.get("name") or f"{self.ctx.config.town.name}人民调解委员会"
+        pdf = await asyncio.get_running_loop().run_in_executor(None, render_agreement, case, committee, self.ctx.tz)
+        self.write_bytes(pdf, "application/pdf", filename=f"人民调解协议书-{case['number']}.pdf")
+
+
+default_handlers = [
+    (r"/api/cases", CasesHandler),
+    (r"/api/cases/mine", MyCasesHandler),
+    (r"/api/cases/inbox", InboxHandler),
+    (r"/api/cases/(?P<case_id>[0-9a-f]{24})", CaseHandler),
+    (r"/api/cases/(?P<case_id>[0-9a-f]{24})/actions/(?P<action>[a-z_]+)", ActionHandler),
+    (r"/api/cases/(?P<case_id>[0-9a-f]{24})/sessions", SessionsHandler),
+    (r"/api/cases/(?P<case_id>[0-9a-f]{24})/info", InfoHandler),
+    (r"/api/cases/(?P<case_id>[0-9a-f]{24})/rating", RatingHandler),
+    (r"/api/cases/(?P<case_id>[0-9a-f]{24})/judicial-confirmation", JudicialHandler),
+    (r"/api/cases/(?P<case_id>[0-9a-f]{24})/agreement\.pdf", AgreementHandler),
+]

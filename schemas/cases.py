@@ -1,0 +1,415 @@
+"""Cases on the wire: intake, actions, the resident's view and the staff view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, Literal
+
+from bson import ObjectId
+from pydantic import AwareDatetime, Field
+
+from schemas.base import PageParams, Schema
+from schemas.visits import GpsPoint
+from server.cases import ACTIONS, OUTCOME_LABELS, status_label
+from server.pii import mask_id_number, mask_phone
+
+ObjectIdStr = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+Channel = Literal[
+    "miniprogram", "grid_visit", "walk_in", "hotline", "police_referral", "court_referral", "petition_referral"
+]
+Risk = Literal["low", "medium", "high", "critical"]
+Outcome = Literal[
+    "agreement", "withdrawn", "failed_litigation", "failed_arbitration", "transferred_admin", "not_accepted"
+]
+
+
+class PartyIn(Schema):
+    role: Literal["applicant", "respondent"]
+    name: str = Field(min_length=1, max_length=30)
+    phone: str | None = Field(None, max_length=20)
+    id_number: str | None = Field(None, max_length=18)
+
+
+class CaseIn(Schema):
+    channel: Channel = "miniprogram"
+    category: str = Field(min_length=1, max_length=20)
+    description: str = Field(min_length=5, max_length=2000)
+    parties: list[PartyIn] = Field(min_length=1, max_length=50)
+    qr_token: str | None = Field(None, max_length=64, description="扫门牌所得（群众上报时代替住户）")
+    household_id: str | None = Field(None, min_length=24, max_length=24)
+    village_id: str | None = Field(None, min_length=24, max_length=24)
+    micro_grid_id: str | None = Field(None, min_length=24, max_length=24)
+    gps: GpsPoint | None = None
+    visit_id: str | None = Field(None, min_length=24, max_length=24)
+    consent_contact: bool = Field(False, description="同意工作人员联系本人")
+    risk: Risk | None = Field(None, description="工作人员登记时可评估风险等级")
+    law_related: bool = False
+    external_ref: str | None = Field(None, min_length=1, max_length=60, description="警情编号、案号或信访件编号")
+    received_at: AwareDatetime | None = None
+    draft: bool = False
+
+
+class ActionIn(Schema):
+    version: int | None = Field(None, ge=0, description="客户端看到的版本号；不一致时返回 409")
+    reason: str | None = Field(None, max_length=1000)
+    note: str | None = Field(None, max_length=2000)
+    # assign / escalate
+    org_id: str | None = Field(None, min_length=24, max_length=24)
+    mediator_ids: list[str] = Field(default_factory=list, max_length=10)
+    tier: Literal["village", "town", "county"] | None = None
+    # conclude / refer_out
+    outcome: Outcome | None = None
+    referred_to: str | None = Field(None, max_length=100)
+    agreement: AgreementIn | None = None
+    # extension
+    days: int | None = Field(None, ge=1, le=90)
+    # supervise
+    deadline: AwareDatetime | None = None
+
+
+class AgreementIn(Schema):
+    parties: list[str] = Field(min_length=2, max_length=50, description="协议当事人")
+    facts: str = Field("", max_length=3000, description="纠纷主要事实、争议事项")
+    terms: list[str] = Field(min_length=1, max_length=50, description="协议条款")
+    performance_deadline: date
+    performance_method: str = Field("", max_length=500)
+
+
+ActionIn.model_rebuild()
+
+
+class SessionIn(Schema):
+    at: AwareDatetime
+    place: str = Field(min_length=1, max_length=100)
+    mediators: list[str] = Field(min_length=1, max_length=10)
+    parties_present: list[str] = Field(default_factory=list, max_length=50)
+    participants: list[ParticipantIn] = Field(default_factory=list, max_length=20)
+    experts: list[str] = Field(default_factory=list, max_length=10)
+    notes: str = Field("", max_length=5000)
+
+
+class ParticipantIn(Schema):
+    name: str = Field(min_length=1, max_length=30)
+    social_role: Literal["党员干部", "人大代表", "政协委员", "乡贤", "五老", "志愿者", "律师", "其他"]
+
+
+SessionIn.model_rebuild()
+
+
+class AddInfoIn(Schema):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class RatingIn(Schema):
+    stars: int = Field(ge=1, le=5)
+    comment: str = Field("", max_length=500)
+
+
+class JudicialIn(Schema):
+    requested: bool = True
+
+
+class CaseQuery(PageParams):
+    state: str | None = None
+    tier: Literal["village", "town", "county"] | None = None
+    org_id: str | None = Field(None, min_length=24, max_length=24, description="承办单位")
+    source: Literal["grassroots", "police", "litigation", "petition"] | None = None
+    channel: Channel | None = None
+    category: str | None = None
+    warning: Literal["yellow", "red"] | None = None
+    supervised: bool | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    sort: Literal["deadline", "newest"] = "deadline"
+
+
+class CaseGetQuery(Schema):
+    reveal: bool = Field(False, description="显示当事人完整号码（承办人员与管理员，记入审计）")
+
+
+class TimelineOut(Schema):
+    at: datetime
+    action: str
+    label: str
+    from_state: str | None
+    to_state: str | None
+    note: str | None = None
+    actor_id: str | None = None
+
+
+class PartyOut(Schema):
+    role: str
+    name: str
+    phone: str | None
+    id_number: str | None = None
+
+
+class AttachmentOut(Schema):
+    id: str
+    kind: str
+    content_type: str
+    size: int
+    uploaded_at: datetime
+    url: str
+
+
+class ResidentCaseOut(Schema):
+    """What a resident sees of their own case: plain-language status, public timeline, the outcome."""
+
+    id: str
+    number: str
+    status: str = Field(description="用群众能看懂的话说明的状态")
+    state: str
+    category: str
+    description: str
+    created_at: datetime
+    outcome: str | None
+    timeline: list[TimelineOut]
+    attachments: list[AttachmentOut]
+    rating: dict[str, Any] | None
+    can_withdraw: bool
+    can_rate: bool
+
+
+class CaseOut(Schema):
+    id: str
+    number: str
+    version: int
+    state: str
+    status: str
+    channel: str
+    source: str
+    category: str
+    description: str
+    risk: str
+    law_related: bool
+    tier: str | None
+    parties: list[PartyOut]
+    village_id: str | None
+    micro_grid_id: str | None
+    household_id: str | None
+    assigned_org_id: str | None
+    mediator_ids: list[str]
+    suggested: dict[str, Any] | None
+    deadlines: dict[str, Any]
+    warnings: dict[str, str]
+    next_due: datetime | None
+    suspended: dict[str, Any] | None
+    suspend_request: dict[str, Any] | None
+    extension: dict[str, Any] | None
+    supervised: dict[str, Any] | None
+    escalation_suggested: bool
+    outcome: dict[str, Any] | None
+    external_ref: str | None
+    judicial_confirmation: bool
+    sessions: list[dict[str, Any]]
+    attachments: list[AttachmentOut]
+    rating: dict[str, Any] | None
+    timeline: list[TimelineOut]
+    allowed_actions: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CaseBrief(Schema):
+    id: str
+    number: str
+    state: str
+    status: str
+    category: str
+    source: str
+    tier: str | None
+    risk: str
+    assigned_org_id: str | None
+    next_due: datetime | None
+    warnings: dict[str, str]
+    supervised: bool
+    created_at: datetime
+
+
+class ImportCasesReport(Schema):
+    created: int
+    duplicates: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+class RoutingRulesIn(Schema):
+    rules: list[dict[str, Any]] = Field(min_length=1, max_length=100)
+
+
+class DeadlinesIn(Schema):
+    accept_hours: int = Field(ge=1, le=720)
+    conclude_days: dict[Literal["village", "town", "county"], int]
+    conclude_days_by_channel: dict[str, int] = Field(default_factory=dict)
+    follow_up_days: int = Field(ge=1, le=60)
+    warning_ratio: float = Field(0.8, gt=0, lt=1)
+
+
+ACTION_LABELS_FOR_RESIDENT = {
+    "submit": "您提交了诉求",
+    "reject": "不予受理",
+    "assign": "已交调解组织办理",
+    "accept": "调解组织已签收，开始调解",
+    "escalate": "已上报上一级调解组织",
+    "conclude": "调解结束",
+    "refer_out": "已移交相关机关",
+    "follow_up_satisfied": "回访完成，已办结",
+    "follow_up_unsatisfied": "根据回访意见重新办理",
+    "withdraw": "您撤回了诉求",
+    "add_info": "您补充了情况",
+    "attachment_added": "补充了材料",
+    "rate": "您作出了评价",
+    "judicial_confirmation": "已申请司法确认",
+}
+
+
+def _timeline(case: dict[str, Any], *, resident: bool) -> list[TimelineOut]:
+    items = []
+    for event in case.get("timeline", []):
+        if resident and not event["public"]:
+            continue
+        action = event["action"]
+        label = ACTION_LABELS_FOR_RESIDENT.get(action) if resident else None
+        if label is None:
+            label = ACTIONS[action].label if action in ACTIONS else action
+        note = event.get("note")
+        if resident and action not in ("reject", "add_info", "withdraw"):
+            note = None  # staff notes stay with staff
+        items.append(
+            TimelineOut(
+                at=event["at"],
+                action=action,
+                label=label,
+                from_state=event.get("from"),
+                to_state=event.get("to"),
+                note=note,
+                actor_id=None if resident or event.get("actor_id") is None else str(event["actor_id"]),
+            )
+        )
+    return items
+
+
+def _attachments(case: dict[str, Any]) -> list[AttachmentOut]:
+    return [
+        AttachmentOut(
+            id=str(a["id"]),
+            kind=a["kind"],
+            content_type=a["content_type"],
+            size=a["size"],
+            uploaded_at=a["at"],
+            url=f"/api/cases/{case['_id']}/attachments/{a['id']}",
+        )
+        for a in case.get("attachments", [])
+    ]
+
+
+def resident_case_to_json(case: dict[str, Any]) -> ResidentCaseOut:
+    outcome = case.get("outcome")
+    return ResidentCaseOut(
+        id=str(case["_id"]),
+        number=case["number"],
+        status=status_label(case),
+        state=case["state"],
+        category=case["category"],
+        description=case["description"],
+        created_at=case["created_at"],
+        outcome=OUTCOME_LABELS.get(outcome["type"]) if outcome else None,
+        timeline=_timeline(case, resident=True),
+        attachments=_attachments(case),
+        rating=case.get("rating"),
+        can_withdraw=case["state"] in ("draft", "registered", "assigned", "in_mediation"),
+        can_rate=case["state"] in ("follow_up", "closed") and not case.get("rating"),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """ObjectIds inside nested records become strings."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def case_to_json(
+    case: dict[str, Any],
+    allowed: list[str],
+    reveal: Callable[[dict[str, Any]], tuple[str | None, str | None]],
+    *,
+    full: bool,
+) -> CaseOut:
+    parties = []
+    for party in case["parties"]:
+        phone, id_number = reveal(party)
+        parties.append(
+            PartyOut(
+                role=party["role"],
+                name=party["name"],
+                phone=phone if full or phone is None else mask_phone(phone),
+                id_number=id_number if full or id_number is None else mask_id_number(id_number),
+            )
+        )
+
+    def opt(key: str) -> str | None:
+        return str(case[key]) if case.get(key) else None
+
+    return CaseOut(
+        id=str(case["_id"]),
+        number=case["number"],
+        version=case["version"],
+        state=case["state"],
+        status=status_label(case),
+        channel=case["channel"],
+        source=case["source"],
+        category=case["category"],
+        description=case["description"],
+        risk=case["risk"],
+        law_related=case["law_related"],
+        tier=case.get("tier"),
+        parties=parties,
+        village_id=opt("village_id"),
+        micro_grid_id=opt("micro_grid_id"),
+        household_id=opt("household_id"),
+        assigned_org_id=opt("assigned_org_id"),
+        mediator_ids=[str(m) for m in case.get("mediator_ids", [])],
+        suggested=_plain(case.get("suggested")),
+        deadlines=_plain(case.get("deadlines", {})),
+        warnings=case.get("warnings", {}),
+        next_due=case.get("next_due"),
+        suspended=_plain(case.get("suspended")),
+        suspend_request=_plain(case.get("suspend_request")),
+        extension=_plain(case.get("extension")),
+        supervised=_plain(case.get("supervised")),
+        escalation_suggested=case.get("escalation_suggested", False),
+        outcome=_plain(case.get("outcome")),
+        external_ref=case.get("external_ref"),
+        judicial_confirmation=case.get("judicial_confirmation", False),
+        sessions=_plain(case.get("sessions", [])),
+        attachments=_attachments(case),
+        rating=case.get("rating"),
+        timeline=_timeline(case, resident=False),
+        allowed_actions=allowed,
+        created_at=case["created_at"],
+        updated_at=case["updated_at"],
+    )
+
+
+def case_brief(case: dict[str, Any]) -> CaseBrief:
+    return CaseBrief(
+        id=str(case["_id"]),
+        number=case["number"],
+        state=case["state"],
+        status=status_label(case),
+        category=case["category"],
+        source=case["source"],
+        tier=case.get("tier"),
+        risk=case["risk"],
+        assigned_org_id=str(case["assigned_org_id"]) if case.get("assigned_org_id") else None,
+        next_due=case.get("next_due"),
+        warnings=case.get("warnings", {}),
+        supervised=bool(case.get("supervised")),
+        created_at=case["created_at"],
+    )
