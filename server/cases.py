@@ -178,19 +178,29 @@ class CaseService:
                 return True
         return False
 
-    def can_view(self, principal: Principal, case: dict[str, Any]) -> bool:
+    async def _liaison_scopes(self, principal: Principal) -> list[dict[str, Any]]:
+        """Liaisons see their own source's cases in the town where they sit."""
+        scopes = []
+        for grant in principal.grants:
+            if grant.role == "liaison" and grant.org_id:
+                unit = await self._ctx.db["org_units"].find_one({"_id": ObjectId(grant.org_id)}, {"path": 1})
+                if unit:
+                    scopes.append(
+                        {"source": LIAISON_SOURCE[grant.liaison_for or ""], "town_path": {"$in": unit["path"]}}
+                    )
+        return scopes
+
+    async def can_view(self, principal: Principal, case: dict[str, Any]) -> bool:
         if case.get("resident_id") == ObjectId(principal.user_id):
             return True
-        if in_org_scope(principal, case["org_path"], VIEW):
-            return True
-        if ObjectId(principal.user_id) in case.get("mediator_ids", []):
+        if in_org_scope(principal, case["org_path"], VIEW) or ObjectId(principal.user_id) in case.get(
+            "mediator_ids", []
+        ):
             return True
         return any(
-            g.role == "liaison"
-            and LIAISON_SOURCE.get(g.liaison_for or "") == case["source"]
-            and g.org_id
-            and ObjectId(g.org_id) in case.get("town_path", [])
-            for g in principal.grants
+            scope["source"] == case["source"]
+            and not set(scope["town_path"]["$in"]).isdisjoint(case.get("town_path", []))
+            for scope in await self._liaison_scopes(principal)
         )
 
     def can_attach(self, principal: Principal, case: dict[str, Any]) -> bool:
@@ -208,7 +218,7 @@ class CaseService:
 
     async def get(self, principal: Principal, case_id: ObjectId) -> dict[str, Any]:
         case = await self._cases.find_one({"_id": case_id})
-        if case is None or not self.can_view(principal, case):
+        if case is None or not await self.can_view(principal, case):
             raise NotFound("找不到该案件")
         return case
 
@@ -325,8 +335,7 @@ class CaseService:
         unit = await self._ctx.db["org_units"].find_one({"_id": unit_id})
         if unit is None or unit["kind"] not in ("village", "grid", "micro_grid"):
             raise ValidationFailed(details=[{"field": "village_id", "message": "找不到该村（社区）"}])
-        registering_staff = principal.is_staff and not principal.has_role("resident", "liaison")
-        if registering_staff and not in_org_scope(principal, unit["path"], VIEW):
+        if data["channel"] in ("grid_visit", "walk_in", "hotline") and not await self._may_register_at(principal, unit):
             raise NotFound("找不到该村（社区）")
         units = await self._ctx.orgs.by_ids(unit["path"])
         village_id, town_id = place_of(unit, units)
@@ -345,6 +354,12 @@ class CaseService:
             "path": [*unit["path"], *(r["_id"] for r in rooms)],
             "town_path": town_path,
         }, household
+
+    async def _may_register_at(self, principal: Principal, unit: dict[str, Any]) -> bool:
+        """Staff register cases in their own area; a town center's staff for the whole town."""
+        grant_units = await self._ctx.orgs.by_ids([ObjectId(o) for o in principal.orgs_for(*VIEW)])
+        areas = {g["parent_id"] if g["kind"] == "center" else g["_id"] for g in grant_units.values()}
+        return not areas.isdisjoint(unit["path"])
 
     def _parties(self, parties: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cipher, docs, errors = self._ctx.cipher, [], []
