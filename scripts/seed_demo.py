@@ -17,13 +17,15 @@ from typing import Any
 
 from bson import ObjectId
 
+from server.auth import Principal
+from server.cases import CaseService
 from server.context import Context
 from server.households import COLLECTION as HOUSEHOLDS
 from server.households import member_doc, new_qr_token
 from server.orgs import CENTER_TYPES, OrgService
 from server.orgs import COLLECTION as ORG_UNITS
 from server.pii import id_check_digit
-from server.users import ROLE_NAMES, grant_doc
+from server.users import ROLE_NAMES, grant_doc, grants_of
 
 SEED = 20261128
 TOWN_CODE = "demo-town"
@@ -301,6 +303,185 @@ async def _create_users(ctx: Context) -> None:
         )
 
 
+DEMO_CASES: list[dict[str, Any]] = [
+    # (who registers, days ago, the case, then the actions taken by whom)
+    {
+        "by": "resident",
+        "days": 0,
+        "category": "neighbour",
+        "draft": True,
+        "text": "楼上漏水把我家天花板泡坏了，想先写好再提交。",
+        "steps": [],
+    },
+    {
+        "by": "resident",
+        "days": 1,
+        "category": "neighbour",
+        "text": "邻居在公共楼道堆放杂物，多次沟通无果，影响通行和消防安全。",
+        "steps": [],
+    },
+    {
+        "by": "resident",
+        "days": 0,
+        "category": "land",
+        "text": "宅基地边界争议，对方扬言要拿刀砍人，情绪激动。",
+        "steps": [],
+    },
+    {
+        "by": "liaison_police",
+        "days": 2,
+        "category": "neighbour",
+        "ref": "JQ20261126001",
+        "text": "110 警情：两户因停车位争吵推搡，民警现场劝离，转交调解。",
+        "steps": [],
+    },
+    {
+        "by": "resident",
+        "days": 2,
+        "category": "family",
+        "text": "赡养老人费用分摊，兄弟三人意见不一。",
+        "steps": [("town_admin", "assign", {})],
+    },
+    {
+        "by": "grid_worker",
+        "days": 3,
+        "category": "debt",
+        "text": "走访发现：村民借款两万元到期未还，双方关系紧张。",
+        "steps": [("town_admin", "assign", {})],
+    },
+    {
+        "by": "resident",
+        "days": 6,
+        "category": "property",
+        "text": "租客拖欠三个月房租，拒绝搬离。",
+        "steps": [("town_admin", "assign", {}), ("mediator", "accept", {})],
+    },
+    {
+        "by": "resident",
+        "days": 9,
+        "category": "neighbour",
+        "text": "邻居装修噪音持续到深夜，影响老人休息。",
+        "steps": [
+            ("town_admin", "assign", {}),
+            ("mediator", "accept", {}),
+            ("town_admin", "supervise", {"reason": "群众反映强烈，挂牌督办", "deadline_days": 5}),
+        ],
+    },
+    {
+        "by": "resident",
+        "days": 10,
+        "category": "labour",
+        "text": "在镇上工地打工，包工头拖欠工资八千元。",
+        "steps": [
+            ("town_admin", "assign", {"org": ("center", "mediation"), "tier": "town"}),
+            ("center_staff", "accept", {}),
+            ("center_staff", "suspend_request", {"reason": "包工头外出，待其返回"}),
+            ("town_admin", "suspend_approve", {}),
+        ],
+    },
+    {
+        "by": "resident",
+        "days": 12,
+        "category": "neighbour",
+        "text": "相邻两户因排水沟改道发生争执。",
+        "steps": [
+            ("town_admin", "assign", {}),
+            ("mediator", "accept", {}),
+            ("mediator", "conclude", {"agreement": True}),
+        ],
+    },
+    {
+        "by": "resident",
+        "days": 13,
+        "category": "family",
+        "text": "离婚后子女探视时间发生争议。",
+        "steps": [
+            ("town_admin", "assign", {}),
+            ("mediator", "accept", {}),
+            ("mediator", "conclude", {"agreement": True}),
+            ("town_admin", "review_pass", {}),
+        ],
+    },
+    {
+        "by": "resident",
+        "days": 14,
+        "category": "debt",
+        "text": "朋友借款一万元两年未还。",
+        "steps": [
+            ("town_admin", "assign", {}),
+            ("mediator", "accept", {}),
+            ("mediator", "conclude", {"agreement": True}),
+            ("town_admin", "review_pass", {}),
+            ("town_admin", "follow_up_satisfied", {}),
+        ],
+    },
+    {
+        "by": "resident",
+        "days": 8,
+        "category": "other",
+        "text": "要求调解与邻村的历史遗留问题，已进入诉讼程序。",
+        "steps": [("town_admin", "reject", {"reason": "该纠纷已进入诉讼程序，不属于人民调解受理范围"})],
+    },
+]
+
+
+def _principal(user: dict[str, Any]) -> Principal:
+    return Principal(str(user["_id"]), "seed", tuple(grants_of(user)), expires_at=float("inf"))
+
+
+async def _seed_cases(ctx: Context) -> int:
+    """Cases in every state, dated over the last two weeks, made through the same service as real ones."""
+    users = {spec["key"]: await ctx.users.get(demo_id("user", spec["key"])) for spec in DEMO_USERS}
+    village = org_key_id(("village", "东风村"))
+    household = await ctx.db[HOUSEHOLDS].find_one({"org_path": org_key_id(("grid", "东风村", "1"))})
+    service = CaseService(ctx)
+    real_now = ctx.clock.now()
+    try:
+        for spec in DEMO_CASES:
+            ctx.clock.set(real_now - timedelta(days=spec["days"], hours=3))
+            channel = {"resident": "miniprogram", "grid_worker": "grid_visit", "liaison_police": "police_referral"}[
+                spec["by"]
+            ]
+            data: dict[str, Any] = {
+                "channel": channel,
+                "category": spec["category"],
+                "description": spec["text"],
+                "parties": [
+                    {"role": "applicant", "name": "张秀英", "phone": "13900000001"},
+                    {"role": "respondent", "name": "王建国"},
+                ],
+                "village_id": str(village),
+                "draft": spec.get("draft", False),
+                "consent_contact": True,
+            }
+            if channel == "grid_visit":
+                data["household_id"] = str(household["_id"])
+            if spec.get("ref"):
+                data |= {"external_ref": spec["ref"], "received_at": ctx.clock.now()}
+            case = await service.create(_principal(users[spec["by"]]), data)
+            for hours, (who, action, options) in enumerate(spec["steps"], start=1):
+                ctx.clock.set(real_now - timedelta(days=spec["days"]) + timedelta(hours=hours))
+                body: dict[str, Any] = {"reason": options.get("reason")}
+                if "org" in options:
+                    body |= {"org_id": str(org_key_id(options["org"])), "tier": options["tier"]}
+                if options.get("agreement"):
+                    body |= {
+                        "outcome": "agreement",
+                        "agreement": {
+                            "parties": ["张秀英", "王建国"],
+                            "facts": spec["text"],
+                            "terms": ["双方同意按调解方案处理", "今后如有分歧先行协商"],
+                            "performance_deadline": (real_now + timedelta(days=15)).date(),
+                        },
+                    }
+                if "deadline_days" in options:
+                    body["deadline"] = real_now + timedelta(days=options["deadline_days"])
+                case = await service.act(_principal(users[who]), case["_id"], action, body)
+    finally:
+        ctx.clock.set(real_now)
+    return len(DEMO_CASES)
+
+
 async def seed_demo_town(ctx: Context) -> list[str]:
     """Seed once; return the lines to show a person (the demo accounts)."""
     if await ctx.db[ORG_UNITS].find_one({"code": TOWN_CODE}) is None:
@@ -310,10 +491,11 @@ async def seed_demo_town(ctx: Context) -> list[str]:
         await ctx.db[HOUSEHOLDS].insert_many(households)
         await _roll_up_population(ctx)
         await _create_users(ctx)
-        summary = f"已生成示范镇：{len(slots)} 个微网格，{len(households)} 户。"
+        cases = await _seed_cases(ctx)
+        summary = f"已生成示范镇：{len(slots)} 个微网格，{len(households)} 户，{cases} 件矛盾纠纷。"
     else:
         summary = "示范镇已存在，未重复生成。"
-    lines = [summary, "演示账号（登录功能上线后用手机号 + 短信验证码登录；演示模式下验证码打印在控制台）："]
+    lines = [summary, "演示账号（用手机号 + 短信验证码登录；演示模式下验证码打印在本控制台）："]
     for spec in DEMO_USERS:
         role = ROLE_NAMES[spec["role"]] + (f"（{spec['liaison_for']}）" if spec.get("liaison_for") else "")
         lines.append(f"  {role:<12}{spec['name']:<6}{spec['phone']}")

@@ -57,7 +57,9 @@ async def test_a_red_village_case_is_offered_for_escalation(api, ctx: Context, t
 
 async def test_suspended_cases_do_not_warn(api, ctx: Context, town) -> None:
     case_id = await assigned_case(api, town)
-    await api.post(f"/api/cases/{case_id}/actions/suspend_request", {"reason": "等鉴定"}, token=town.people["mediator_a"].token)
+    await api.post(
+        f"/api/cases/{case_id}/actions/suspend_request", {"reason": "等鉴定"}, token=town.people["mediator_a"].token
+    )
     await api.post(f"/api/cases/{case_id}/actions/suspend_approve", {}, token=town.people["office"].token)
     ctx.clock.advance(timedelta(days=3))
     assert await scan(ctx) == 0
@@ -93,7 +95,11 @@ async def test_routing_rules_are_data_the_office_edits(api, town) -> None:
         "rules.0.target.kind",
         "rules.0.tier",
     }
-    assert (await api.request("PUT", "/api/settings/routing-rules", json_body={"rules": rules}, token=town.people["mediator_a"].token)).status == 403
+    assert (
+        await api.request(
+            "PUT", "/api/settings/routing-rules", json_body={"rules": rules}, token=town.people["mediator_a"].token
+        )
+    ).status == 403
 
 
 async def test_deadlines_are_data_too(api, town) -> None:
@@ -125,7 +131,10 @@ async def test_photos_lose_exif_and_shrink(api, ctx: Context, town) -> None:
     original = photo_with_gps()
     assert Image.open(io.BytesIO(original)).getexif().get(0x8825)
     response = await api.post(
-        f"/api/cases/{case.json['id']}/attachments", body=original, headers={"Content-Type": "application/octet-stream"}, token=town.people["resident_a"].token
+        f"/api/cases/{case.json['id']}/attachments",
+        body=original,
+        headers={"Content-Type": "application/octet-stream"},
+        token=town.people["resident_a"].token,
     )
     assert response.status == 201
     attachment = response.json["attachments"][0]
@@ -141,7 +150,9 @@ async def test_uploads_are_judged_by_content(api, town) -> None:
     case = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
     url = f"/api/cases/{case.json['id']}/attachments"
     token = town.people["resident_a"].token
-    fake_jpeg = await api.post(url, body=b"<html>not a photo</html>", headers={"Content-Type": "image/jpeg"}, token=token)
+    fake_jpeg = await api.post(
+        url, body=b"<html>not a photo</html>", headers={"Content-Type": "image/jpeg"}, token=token
+    )
     assert (fake_jpeg.status, fake_jpeg.error_code) == (415, "attachment_type")
     amr = await api.post(url, body=b"#!AMR\n" + b"\x00" * 64, headers={"Content-Type": "audio/amr"}, token=token)
     assert amr.status == 201
@@ -153,7 +164,9 @@ async def test_a_decompression_bomb_is_refused(api, town) -> None:
     buffer = io.BytesIO()
     Image.new("1", (12000, 12000)).save(buffer, "PNG")  # tiny file, 144 megapixels
     assert len(buffer.getvalue()) < 1024 * 1024
-    response = await api.post(f"/api/cases/{case.json['id']}/attachments", body=buffer.getvalue(), token=town.people["resident_a"].token)
+    response = await api.post(
+        f"/api/cases/{case.json['id']}/attachments", body=buffer.getvalue(), token=town.people["resident_a"].token
+    )
     assert (response.status, response.error_code) == (422, "image_too_large")
 
 
@@ -168,7 +181,10 @@ COURT_CSV = """案号,收案日期,纠纷类别,申请人,申请人电话,被申
 
 async def test_court_list_import_reports_row_by_row(api, ctx: Context, town) -> None:
     response = await api.post(
-        "/api/cases/import/court", body=COURT_CSV.encode(), headers={"Content-Type": "text/csv"}, token=town.people["court"].token
+        "/api/cases/import/court",
+        body=COURT_CSV.encode(),
+        headers={"Content-Type": "text/csv"},
+        token=town.people["court"].token,
     )
     assert response.status == 200
     report = response.json
@@ -184,5 +200,10 @@ async def test_court_list_import_reports_row_by_row(api, ctx: Context, town) -> 
         ("court_referral", "litigation", "debt"),
         ("court_referral", "litigation", "neighbour"),
     }
-    refused = await api.post("/api/cases/import/court", body=COURT_CSV.encode(), headers={"Content-Type": "text/csv"}, token=town.people["police"].token)
+    refused = await api.post(
+        "/api/cases/import/court",
+        body=COURT_CSV.encode(),
+        headers={"Content-Type": "text/csv"},
+        token=town.people["police"].token,
+    )
     assert refused.status == 403

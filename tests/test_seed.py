@@ -36,7 +36,7 @@ async def test_seed_builds_the_town(ctx: Context) -> None:
     for unit in units:  # every path is its parent's path plus itself
         parent = by_id.get(unit["parent_id"])
         assert unit["path"] == [*(parent["path"] if parent else []), unit["_id"]]
-    assert lines[0] == "已生成示范镇：24 个微网格，288 户。"
+    assert lines[0] == "已生成示范镇：24 个微网格，288 户，13 件矛盾纠纷。"
 
 
 async def test_households_are_realistic_and_protected(ctx: Context) -> None:
@@ -99,8 +99,31 @@ async def test_one_user_of_every_role_who_can_log_in(ctx: Context) -> None:
 
 async def test_seeding_twice_changes_nothing(ctx: Context) -> None:
     await seed_demo_town(ctx)
-    counts = {name: await ctx.db[name].count_documents({}) for name in ("org_units", "households", "users")}
+    counts = {name: await ctx.db[name].count_documents({}) for name in ("org_units", "households", "users", "cases")}
     lines = await seed_demo_town(ctx)
     assert lines[0] == "示范镇已存在，未重复生成。"
     assert {name: await ctx.db[name].count_documents({}) for name in counts} == counts
     assert any("13900000005" in line for line in lines)
+
+
+async def test_the_demo_queue_has_cases_in_every_state(ctx: Context) -> None:
+    from server.cases import STATE_LABELS
+
+    await seed_demo_town(ctx)
+    cases = await ctx.db["cases"].find({}).to_list(None)
+    assert {c["state"] for c in cases} == set(STATE_LABELS)
+    assert {c["source"] for c in cases} >= {"grassroots", "police"}
+    assert any(c.get("supervised") for c in cases)
+    assert any(c.get("suspended") for c in cases)
+    assert any(c["risk"] == "high" for c in cases)
+    closed = next(c for c in cases if c["state"] == "closed")
+    assert [e["action"] for e in closed["timeline"]] == [
+        "submit",
+        "assign",
+        "accept",
+        "conclude",
+        "review_pass",
+        "follow_up_satisfied",
+    ]
+    numbers = [c["number"] for c in cases]
+    assert len(set(numbers)) == len(numbers)
