@@ -211,6 +211,8 @@ class PlatesConfig(_Section):
 
 class CasesConfig(_Section):
     warning_interval_seconds: float = Field(60.0, ge=1)
+    routing_rules: list[dict[str, Any]] | None = None
+    deadlines: dict[str, Any] | None = None
 
 
 class LogConfig(_Section):

@@ -143,10 +143,12 @@ class Routing:
         return doc["value"]  # type: ignore[index]
 
     async def rules(self) -> list[dict[str, Any]]:
-        return await self._setting("routing_rules", DEFAULT_RULES)  # type: ignore[no-any-return]
+        seed = self._ctx.config.cases.routing_rules or DEFAULT_RULES
+        return await self._setting("routing_rules", check_rules(seed))  # type: ignore[no-any-return]
 
     async def deadlines(self) -> dict[str, Any]:
-        return await self._setting("deadlines", DEFAULT_DEADLINES)  # type: ignore[no-any-return]
+        seed = DEFAULT_DEADLINES | (self._ctx.config.cases.deadlines or {})
+        return await self._setting("deadlines", seed)  # type: ignore[no-any-return]
 
     async def save(self, key: str, value: Any) -> None:
         await self._settings.update_one({"_id": key}, {"$set": {"value": value}}, upsert=True)

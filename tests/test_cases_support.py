@@ -207,3 +207,14 @@ async def test_court_list_import_reports_row_by_row(api, ctx: Context, town) -> 
         token=town.people["police"].token,
     )
     assert refused.status == 403
+
+
+async def test_rules_and_deadlines_are_seeded_from_config(ctx: Context) -> None:
+    from server.routing import Routing
+
+    ctx.config.cases.routing_rules = [{"name": "全部到镇", "when": {}, "target": {"kind": "town"}, "tier": "town"}]
+    ctx.config.cases.deadlines = {"accept_hours": 6}
+    routing = Routing(ctx)
+    assert [r["name"] for r in await routing.rules()] == ["全部到镇"]
+    assert (await routing.deadlines())["accept_hours"] == 6
+    assert (await routing.deadlines())["conclude_days"] == {"village": 7, "town": 15, "county": 30}
