@@ -62,6 +62,39 @@ class AliyunSmsSender:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._send_blocking, message, template_code)
 
+    async def was_sent(self, phone: str, day: str, out_id: str) -> bool | None:
+        """Reconcile after a timeout: QuerySendDetails lists the day's messages to `phone` with their OutId."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._was_sent_blocking, phone, day, out_id)
+
+    def _was_sent_blocking(self, phone: str, day: str, out_id: str) -> bool | None:
+        page = 1
+        while True:
+            request = CommonRequest(domain=self._config.endpoint, version=API_VERSION, action_name="QuerySendDetails")
+            request.set_method("POST")
+            request.set_protocol_type(self._config.protocol)
+            request.set_accept_format("json")
+            for key, value in (
+                ("PhoneNumber", phone),
+                ("SendDate", day),
+                ("PageSize", "50"),
+                ("CurrentPage", str(page)),
+            ):
+                request.add_query_param(key, value)
+            try:
+                answer = json.loads(self._client.do_action_with_exception(request))
+            except Exception:  # noqa: BLE001 - any failure: we cannot tell yet, so neither resend nor give up
+                log.warning("QuerySendDetails failed; will reconcile later")
+                return None
+            if answer.get("Code") != "OK":
+                return None
+            records = (answer.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO") or []
+            if any(r.get("OutId") == out_id for r in records):
+                return True
+            if len(records) < 50:
+                return False
+            page += 1
+
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
         self._client.session.close()  # the SDK keeps a pool of keep-alive connections
@@ -75,6 +108,8 @@ class AliyunSmsSender:
         request.add_query_param("SignName", self._config.sign_name)
         request.add_query_param("TemplateCode", template_code)
         request.add_query_param("TemplateParam", json.dumps(message.params, ensure_ascii=False))
+        if message.out_id:
+            request.add_query_param("OutId", message.out_id)
         return request
 
     def _send_blocking(self, message: SmsMessage, template_code: str) -> SendResult:

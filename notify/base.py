@@ -16,6 +16,7 @@ class SmsMessage:
     template: str  # the event type, e.g. "login_code"; config maps it to the provider's template code
     params: dict[str, str]
     text: str  # the message as the recipient reads it, for the console and the admin view
+    out_id: str | None = None  # our id for the message, echoed by the provider's delivery records
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class SendResult:
 class SmsSender(Protocol):
     async def send(self, message: SmsMessage) -> SendResult: ...
 
+    async def was_sent(self, phone: str, day: str, out_id: str) -> bool | None:
+        """Did a message with `out_id` reach the provider on `day` (yyyyMMdd)? None: cannot tell now."""
+        ...
+
 
 class WechatSender(Protocol):
     async def send(self, message: WechatMessage) -> SendResult: ...
@@ -61,3 +66,6 @@ class UnconfiguredSender:
 
     async def send(self, message: SmsMessage | WechatMessage) -> SendResult:
         return SendResult(ok=False, error_code=self._code, permanent=True)
+
+    async def was_sent(self, phone: str, day: str, out_id: str) -> bool | None:
+        return False

@@ -160,11 +160,19 @@ class TownConfig(_Section):
         return value
 
 
+class WechatTemplate(_Section):
+    template_id: str
+    data: dict[str, str] = Field(description="field name → value pattern such as {number}")
+
+
 class WechatConfig(_Section):
     appid: str = ""
     secret: str = ""
     base_url: str = "https://api.weixin.qq.com"
     timeout_seconds: float = Field(5.0, gt=0)
+    miniprogram_state: Literal["formal", "trial", "developer"] = "formal"
+    case_page: str = "pages/case/detail?id={case_id}"
+    templates: dict[str, WechatTemplate] = Field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
@@ -215,6 +223,19 @@ class CasesConfig(_Section):
     deadlines: dict[str, Any] | None = None
 
 
+class NotifyConfig(_Section):
+    quiet_hours: str = Field("22:00-07:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    lease_seconds: float = Field(60.0, ge=1)
+    max_age_hours: float = Field(24.0, gt=0)
+    backoff_seconds: float = Field(30.0, gt=0)
+    backoff_max_seconds: float = Field(3600.0, gt=0)
+    reconcile_after_seconds: float = Field(60.0, ge=0)
+    concurrency: int = Field(8, ge=1, le=64)
+    poll_seconds: float = Field(2.0, gt=0)
+    run_in_server: bool = Field(False, description="also dispatch inside the web server (always on in demo mode)")
+    metrics_token: str = ""
+
+
 class LogConfig(_Section):
     level: str = "INFO"
 
@@ -230,6 +251,7 @@ class Config(_Section):
     login: LoginConfig = LoginConfig()
     plates: PlatesConfig = PlatesConfig()
     cases: CasesConfig = CasesConfig()
+    notify: NotifyConfig = NotifyConfig()
     log: LogConfig = LogConfig()
     demo: bool = False
 

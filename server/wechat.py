@@ -99,6 +99,28 @@ class WechatClient:
             raise BadRequest("暂只支持中国大陆手机号", code="phone_not_mainland")
         return str(info["purePhoneNumber"])
 
+    async def subscribe_send(self, payload: dict[str, Any]) -> tuple[int, str]:
+        """Send one subscribe message; return WeChat's (errcode, errmsg), 0 meaning sent.
+
+        Unlike the login calls this reports every errcode: the dispatcher decides what is worth a retry.
+        """
+        for force in (False, True):
+            token = await self.access_token(force=force)
+            url = f"{self._config.base_url.rstrip('/')}/cgi-bin/message/subscribe/send?access_token={token}"
+            response = await AsyncHTTPClient().fetch(
+                url,
+                method="POST",
+                body=json.dumps(payload, ensure_ascii=False),
+                headers={"Content-Type": "application/json"},
+                request_timeout=self._config.timeout_seconds,
+                connect_timeout=self._config.timeout_seconds,
+            )
+            answer = json.loads(response.body)
+            errcode = int(answer.get("errcode") or 0)
+            if errcode not in BAD_TOKEN:
+                return errcode, str(answer.get("errmsg", ""))
+        return errcode, str(answer.get("errmsg", ""))
+
     async def access_token(self, *, force: bool = False) -> str:
         now = self._clock()
         if not force and self._cached and self._cached[1] - RENEW_BEFORE > now:

@@ -11,7 +11,7 @@ import pytest
 
 from notify.aliyun import AliyunSmsSender
 from notify.base import SmsMessage
-from server.app import Server, make_app, open_context, real_senders
+from server.app import Server, make_app, open_context
 from server.config import SmsConfig, build_config
 from tests.conftest import Api, env_for_tests
 from tests.fakes import FakeAliyunSms, sms_config
@@ -102,7 +102,7 @@ async def test_sending_does_not_block_the_event_loop(sender, fake_sms: FakeAliyu
 async def test_sms_login_end_to_end_through_aliyun(fake_sms: FakeAliyunSms) -> None:
     raw = {"sms": sms_config(fake_sms.endpoint), "http": {"xheaders": True}}
     config = build_config(raw, source="tests", environ=env_for_tests()).config
-    ctx = await open_context(config, senders=real_senders(config))
+    ctx = await open_context(config)
     server = Server(ctx, make_app(ctx))
     port = server.listen(0, "127.0.0.1")
     api = Api(f"http://127.0.0.1:{port}")

@@ -1,0 +1,430 @@
+"""The notification outbox: from "the case changed" to a message in someone's hand, without loss or doubles.
+
+1. A case change records its notifications in the case document itself (one atomic write, see
+   `server.cases`). The **relay** turns each into deliveries (one per recipient and channel) in `outbox`,
+   keyed by a dedupe key under a unique index, then marks the notice relayed. A crash between the two steps
+   only makes the next relay insert the same keys again, which the index refuses: nothing lost, nothing
+   doubled. In-app messages go straight to the recipient's `inbox` the same way.
+2. The **dispatcher** claims due deliveries one at a time with an atomic find-and-modify that sets a
+   lease. Several dispatchers can run; a delivery whose dispatcher died is claimed again once its lease
+   runs out.
+3. SMS sending is not idempotent. Each SMS carries its delivery id as Aliyun's `OutId`. Whenever a
+   previous attempt may have reached Aliyun (it timed out, or its dispatcher died mid-send), the next
+   claim first asks QuerySendDetails whether a message with that OutId exists: if so it is marked sent,
+   if Aliyun cannot say yet it waits, and only a confirmed absence sends again.
+4. Failures: permanent ones (an illegal number, a refused or missing WeChat subscription, a bad template)
+   are recorded with the provider's code and not retried; transient ones (throttling, timeouts, 5xx) are
+   retried with exponential backoff and jitter until the message is `max_age_hours` old. WeChat's refusal
+   (43101) falls back to SMS for residents who consented to SMS.
+5. Etiquette: non-urgent SMS wait out quiet hours (22:00–07:00 by default, town time); red deadline
+   warnings do not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from notify.base import SendResult, SmsMessage, WechatMessage
+from server import indexes
+from server.cases import OUTCOME_LABELS
+from server.routing import CATEGORIES
+
+if TYPE_CHECKING:
+    from server.context import Context
+
+log = logging.getLogger("sanyuan.outbox")
+
+OUTBOX = "outbox"
+INBOX = "inbox"
+
+indexes.declare(
+    OUTBOX,
+    IndexModel([("dedupe", ASCENDING)], name="dedupe", unique=True),
+    IndexModel([("status", ASCENDING), ("next_at", ASCENDING)], name="due"),
+    IndexModel([("org_path", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)], name="scope_status"),
+)
+indexes.declare(
+    INBOX,
+    IndexModel([("dedupe", ASCENDING)], name="dedupe", unique=True),
+    IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created"),
+    IndexModel([("user_id", ASCENDING), ("read_at", ASCENDING)], name="user_unread"),
+)
+
+DEADLINE_NAMES = {"accept": "签收", "conclude": "办结", "follow_up": "回访", "supervision": "督办"}
+EVENT_TEXT = {
+    "case_registered": "新登记矛盾纠纷 {number}（{category}），请及时分派。",
+    "case_assigned": "您有一件新的矛盾纠纷待签收：{number}（{category}），请在期限内签收。",
+    "case_assigned_resident": "您反映的问题（{number}）已交调解组织办理。",
+    "case_accepted": "您反映的问题（{number}）已由调解组织签收，正在调解。",
+    "case_concluded": "您反映的问题（{number}）调解已结束：{outcome}。",
+    "case_closed": "您反映的问题（{number}）已办结，感谢您的配合。",
+    "case_rejected": "您反映的问题（{number}）不予受理，原因请在小程序中查看。",
+    "case_returned": "矛盾纠纷 {number} 被承办单位退回，请重新分派。",
+    "case_recalled": "矛盾纠纷 {number} 已被镇三源共治办公室收回。",
+    "case_escalated": "矛盾纠纷 {number} 已上报，请及时签收。",
+    "case_redo": "矛盾纠纷 {number} 需要重新办理。",
+    "case_withdrawn": "申请人已撤回矛盾纠纷 {number}。",
+    "case_follow_up": "矛盾纠纷 {number} 已核查通过，请在期限内回访。",
+    "case_info_added": "申请人为矛盾纠纷 {number} 补充了情况。",
+    "case_supervised": "矛盾纠纷 {number} 已被督办，请按期办结。",
+    "warning_yellow": "矛盾纠纷 {number} 的{deadline}期限即将到期。",
+    "warning_red": "矛盾纠纷 {number} 已超过{deadline}期限，请立即处理。",
+}
+URGENT = {"warning_red"}
+SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
+    "unit": {"case_assigned", "case_escalated", "case_redo", "warning_yellow", "warning_red", "case_supervised"},
+    "office": {"warning_red"},
+    "resident": {"case_assigned_resident", "case_accepted", "case_concluded", "case_closed", "case_rejected"},
+}
+
+
+def in_quiet_hours(now_local: datetime, window: str) -> datetime | None:
+    """The end of the quiet window if `now_local` falls in it, else None."""
+    start_text, end_text = window.split("-")
+    start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
+    clock = now_local.time()
+    inside = (start <= clock or clock < end) if start > end else (start <= clock < end)
+    if not inside:
+        return None
+    ends = now_local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    return ends if ends > now_local else ends + timedelta(days=1)
+
+
+class Relay:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._db = ctx.db
+
+    async def run_once(self, limit: int = 200) -> int:
+        """Relay pending notices from up to `limit` cases; return how many notices were relayed."""
+        relayed = 0
+        cursor = (
+            self._db["cases"]
+            .find(
+                {"notifications.status": "pending"},
+                {
+                    "notifications": 1,
+                    "number": 1,
+                    "category": 1,
+                    "outcome": 1,
+                    "resident_id": 1,
+                    "parties": 1,
+                    "consent_contact": 1,
+                    "mediator_ids": 1,
+                    "assigned_org_id": 1,
+                    "town_id": 1,
+                    "org_path": 1,
+                },
+            )
+            .limit(limit)
+        )
+        async for case in cursor:
+            for notice in case["notifications"]:
+                if notice["status"] != "pending":
+                    continue
+                for delivery in await self._deliveries(case, notice):
+                    collection = INBOX if delivery.pop("channel") == "inapp" else OUTBOX
+                    try:
+                        await self._db[collection].insert_one(delivery)
+                    except DuplicateKeyError:
+                        pass  # relayed before a crash: the first copy stands
+                await self._db["cases"].update_one(
+                    {"_id": case["_id"], "notifications.id": notice["id"]},
+                    {"$set": {"notifications.$.status": "relayed"}},
+                )
+                relayed += 1
+        return relayed
+
+    async def _recipients(self, case: dict[str, Any], audience: str) -> list[dict[str, Any]]:
+        users = self._db["users"]
+        if audience == "resident":
+            return (
+                [u for u in [await users.find_one({"_id": case["resident_id"]})] if u]
+                if case.get("resident_id")
+                else []
+            )
+        if audience == "unit":
+            if case.get("mediator_ids"):
+                query: dict[str, Any] = {"_id": {"$in": case["mediator_ids"]}}
+            elif case.get("assigned_org_id"):
+                query = {
+                    "grants": {
+                        "$elemMatch": {"role": {"$in": ["mediator", "center_staff"]}, "org_id": case["assigned_org_id"]}
+                    }
+                }
+            else:
+                return []
+        else:
+            query = {"grants": {"$elemMatch": {"role": "town_admin", "org_id": case.get("town_id")}}}
+        return await users.find({**query, "active": True}).to_list(None)
+
+    async def _deliveries(self, case: dict[str, Any], notice: dict[str, Any]) -> list[dict[str, Any]]:
+        event, audience = notice["event"], notice["audience"]
+        text = self._text(case, notice)
+        now = self._ctx.clock.now()
+        base = {
+            "case_id": case["_id"],
+            "notice_id": notice["id"],
+            "event": event,
+            "org_path": case["org_path"],
+            "text": text,
+            "params": {"number": case["number"], "category": CATEGORIES.get(case["category"], "")},
+            "urgent": event in URGENT,
+            "created_at": now,
+        }
+        deliveries = []
+        recipients = await self._recipients(case, audience)
+        for user in recipients:
+            key = f"{case['_id']}:{notice['id']}:{user['_id']}"
+            deliveries.append(
+                {**base, "dedupe": key + ":inapp", "channel": "inapp", "user_id": user["_id"], "read_at": None}
+            )
+            channel = self._channel_for(user, audience, event)
+            if channel == "wechat":
+                deliveries.append(self._outbox(base, key, "wechat", user["_id"], to_enc=None, openid=user["openid"]))
+            elif channel == "sms":
+                deliveries.append(self._outbox(base, key, "sms", user["_id"], to_enc=user["phone_enc"]))
+        if (
+            audience == "resident"
+            and not recipients
+            and case.get("consent_contact")
+            and event in SMS_EVENTS["resident"]
+        ):
+            applicant = next((p for p in case["parties"] if p["role"] == "applicant" and p.get("phone_enc")), None)
+            if applicant:  # registered on the resident's behalf: they gave a phone and agreed to be contacted
+                key = f"{case['_id']}:{notice['id']}:{applicant['phone_hash'][:16]}"
+                deliveries.append(self._outbox(base, key, "sms", None, to_enc=applicant["phone_enc"]))
+        return deliveries
+
+    def _channel_for(self, user: dict[str, Any], audience: str, event: str) -> str | None:
+        if event not in SMS_EVENTS.get(audience, set()):
+            return None
+        prefs = user.get("prefs") or {}
+        if audience == "resident":
+            wechat_ready = (
+                user.get("openid") and prefs.get("wechat", True) and event in self._ctx.config.wechat.templates
+            )
+            if wechat_ready:
+                return "wechat"
+            return "sms" if prefs.get("sms_consent") and user.get("phone_enc") else None
+        return "sms" if user.get("phone_enc") else None
+
+    @staticmethod
+    def _outbox(
+        base: dict[str, Any], key: str, channel: str, user_id: ObjectId | None, **target: Any
+    ) -> dict[str, Any]:
+        return {
+            **base,
+            **target,
+            "_id": ObjectId(),
+            "dedupe": f"{key}:{channel}",
+            "channel": channel,
+            "user_id": user_id,
+            "status": "pending",
+            "next_at": base["created_at"],
+            "attempts": 0,
+            "attempt_days": [],
+            "holder": None,
+            "error": None,
+        }
+
+    @staticmethod
+    def _text(case: dict[str, Any], notice: dict[str, Any]) -> str:
+        outcome = OUTCOME_LABELS.get((case.get("outcome") or {}).get("type", ""), "")
+        template = EVENT_TEXT.get(notice["event"], "矛盾纠纷 {number} 有新进展。")
+        return template.format(
+            number=case["number"],
+            category=CATEGORIES.get(case["category"], ""),
+            outcome=outcome,
+            deadline=DEADLINE_NAMES.get(notice.get("deadline", ""), ""),
+        )
+
+
+class Dispatcher:
+    def __init__(self, ctx: Context, holder: str | None = None) -> None:
+        self._ctx = ctx
+        self._outbox = ctx.db[OUTBOX]
+        self._config = ctx.config.notify
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    async def claim(self) -> dict[str, Any] | None:
+        """Take one due delivery (pending, or whose lease or reconcile wait ran out); None if there is none."""
+        now = self._ctx.clock.now()
+        return await self._outbox.find_one_and_update(
+            {"status": {"$in": ["pending", "sending", "uncertain"]}, "next_at": {"$lte": now}},
+            {
+                "$set": {
+                    "status": "sending",
+                    "holder": self.holder,
+                    "next_at": now + timedelta(seconds=self._config.lease_seconds),
+                }
+            },
+            sort=[("next_at", ASCENDING)],
+            return_document=ReturnDocument.BEFORE,
+        )
+
+    async def run_once(self) -> int:
+        """Deliver everything due now, `concurrency` at a time; return how many deliveries were handled."""
+        handled = 0
+
+        async def lane() -> None:
+            nonlocal handled
+            while (message := await self.claim()) is not None:
+                await self.process(message)
+                handled += 1
+
+        await asyncio.gather(*(lane() for _ in range(self._config.concurrency)))
+        return handled
+
+    async def process(self, message: dict[str, Any]) -> None:
+        now = self._ctx.clock.now()
+        try:
+            if message["channel"] == "sms" and message["status"] in ("sending", "uncertain") and message["attempts"]:
+                found = await self._ctx.senders.sms.was_sent(
+                    self._phone(message), message["attempt_days"][-1], str(message["_id"])
+                )
+                if found is True:
+                    await self._finish(message, {"status": "sent", "sent_at": now, "reconciled": True})
+                    return
+                if found is None:
+                    await self._finish(
+                        message,
+                        {
+                            "status": "uncertain",
+                            "next_at": now + timedelta(seconds=self._config.reconcile_after_seconds),
+                        },
+                    )
+                    return
+            if now - message["created_at"] > timedelta(hours=self._config.max_age_hours):
+                await self._finish(
+                    message, {"status": "failed", "error": {"code": "expired", "detail": "超过最长重试时间", "at": now}}
+                )
+                return
+            if message["channel"] == "sms" and not message["urgent"]:
+                quiet_end = in_quiet_hours(now.astimezone(self._ctx.tz), self._config.quiet_hours)
+                if quiet_end is not None:
+                    await self._finish(message, {"status": "pending", "next_at": quiet_end, "held": True})
+                    return
+            result = await self._send(message, now)
+            await self._record(message, result, now)
+        except Exception:
+            log.exception("delivery %s failed unexpectedly; it will be retried", message["_id"])
+            await self._finish(
+                message, {"status": "pending", "next_at": now + timedelta(seconds=self._config.backoff_seconds)}
+            )
+
+    async def _send(self, message: dict[str, Any], now: datetime) -> SendResult:
+        day = now.astimezone(self._ctx.tz).strftime("%Y%m%d")
+        await self._outbox.update_one(
+            {"_id": message["_id"], "holder": self.holder},
+            {"$addToSet": {"attempt_days": day}, "$inc": {"attempts": 1}},
+        )
+        message["attempts"] += 1
+        if message["channel"] == "sms":
+            sms = SmsMessage(
+                phone=self._phone(message),
+                template=message["event"],
+                params=message["params"],
+                text=message["text"],
+                out_id=str(message["_id"]),
+            )
+            return await self._ctx.senders.sms.send(sms)
+        template = self._ctx.config.wechat.templates.get(message["event"])
+        if template is None:
+            return SendResult(ok=False, error_code="template_not_configured", permanent=True)
+        if not await self._use_subscription(message["user_id"], template.template_id):
+            return SendResult(ok=False, error_code="no_subscription", permanent=True)
+        values = message["params"] | {"text": message["text"]}
+        data = {field: pattern.format(**values) for field, pattern in template.data.items()}
+        page = self._ctx.config.wechat.case_page.format(case_id=message["case_id"])
+        wechat = WechatMessage(
+            openid=message["openid"], template_id=template.template_id, page=page, data=data, text=message["text"]
+        )
+        return await self._ctx.senders.wechat.send(wechat)
+
+    async def _use_subscription(self, user_id: ObjectId, template_id: str) -> bool:
+        """One-time subscriptions allow one message each: take one, atomically, or report there is none."""
+        field = f"wechat_subscriptions.{template_id}"
+        result = await self._ctx.db["users"].update_one({"_id": user_id, field: {"$gt": 0}}, {"$inc": {field: -1}})
+        return result.modified_count == 1
+
+    async def _record(self, message: dict[str, Any], result: SendResult, now: datetime) -> None:
+        if result.ok:
+            await self._finish(
+                message, {"status": "sent", "sent_at": now, "provider_id": result.provider_id, "error": None}
+            )
+            return
+        error = {"code": result.error_code, "detail": result.detail, "at": now}
+        if result.uncertain:
+            wait = timedelta(seconds=self._config.reconcile_after_seconds)
+            await self._finish(message, {"status": "uncertain", "next_at": now + wait, "error": error})
+            return
+        if result.permanent:
+            await self._finish(message, {"status": "failed", "error": error})
+            if message["channel"] == "wechat":
+                await self._fall_back_to_sms(message, now)
+            return
+        backoff = min(self._config.backoff_max_seconds, self._config.backoff_seconds * 2 ** (message["attempts"] - 1))
+        next_at = now + timedelta(seconds=backoff * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not secrecy
+        if next_at - message["created_at"] > timedelta(hours=self._config.max_age_hours):
+            await self._finish(message, {"status": "failed", "error": error | {"code": f"expired:{result.error_code}"}})
+            return
+        await self._finish(message, {"status": "pending", "next_at": next_at, "error": error})
+
+    async def _fall_back_to_sms(self, message: dict[str, Any], now: datetime) -> None:
+        user = await self._ctx.db["users"].find_one({"_id": message["user_id"]})
+        if not user or not (user.get("prefs") or {}).get("sms_consent") or not user.get("phone_enc"):
+            return
+        fallback = {k: v for k, v in message.items() if k not in ("openid", "error", "holder")}
+        fallback |= {
+            "_id": ObjectId(),
+            "dedupe": message["dedupe"].rsplit(":", 1)[0] + ":sms",
+            "channel": "sms",
+            "to_enc": user["phone_enc"],
+            "status": "pending",
+            "next_at": now,
+            "attempts": 0,
+            "attempt_days": [],
+            "holder": None,
+            "error": None,
+            "fallback_of": message["_id"],
+        }
+        with contextlib.suppress(DuplicateKeyError):
+            await self._outbox.insert_one(fallback)
+
+    async def _finish(self, message: dict[str, Any], changes: dict[str, Any]) -> None:
+        """Record the outcome, unless the lease was lost to another dispatcher meanwhile."""
+        changes = {"holder": None, **changes}
+        if changes["status"] in ("sent", "failed"):
+            changes["next_at"] = None
+        await self._outbox.update_one(
+            {"_id": message["_id"], "holder": self.holder, "status": "sending"}, {"$set": changes}
+        )
+
+    def _phone(self, message: dict[str, Any]) -> str:
+        return self._ctx.cipher.decrypt(message["to_enc"], "phone")
+
+
+async def run_forever(ctx: Context, stop: asyncio.Event | None = None) -> None:
+    """Relay and dispatch until `stop` is set; each round never lets one failure end the loop."""
+    relay, dispatcher = Relay(ctx), Dispatcher(ctx)
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            await relay.run_once()
+            await dispatcher.run_once()
+        except Exception:
+            log.exception("outbox round failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=ctx.config.notify.poll_seconds)
