@@ -135,10 +135,8 @@ class Relay:
                     continue
                 for delivery in await self._deliveries(case, notice):
                     collection = INBOX if delivery.pop("channel") == "inapp" else OUTBOX
-                    try:
+                    with contextlib.suppress(DuplicateKeyError):  # relayed before a crash: the first copy stands
                         await self._db[collection].insert_one(delivery)
-                    except DuplicateKeyError:
-                        pass  # relayed before a crash: the first copy stands
                 await self._db["cases"].update_one(
                     {"_id": case["_id"], "notifications.id": notice["id"]},
                     {"$set": {"notifications.$.status": "relayed"}},
