@@ -134,7 +134,7 @@ class Relay:
                 if notice["status"] != "pending":
                     continue
                 for delivery in await self._deliveries(case, notice):
-                    collection = INBOX if delivery.pop("channel") == "inapp" else OUTBOX
+                    collection = INBOX if delivery["channel"] == "inapp" else OUTBOX
                     with contextlib.suppress(DuplicateKeyError):  # relayed before a crash: the first copy stands
                         await self._db[collection].insert_one(delivery)
                 await self._db["cases"].update_one(

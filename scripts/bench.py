@@ -145,12 +145,11 @@ def demo_token(jwt_keys: str, key: str = "town_admin") -> str:
     """An access token for a demo user, signed with the key the demo server was given."""
     from scripts.seed_demo import DEMO_USERS, demo_id, org_key_id
     from server.auth import Grant, TokenService
-    from server.clock import Clock
     from server.config import AuthConfig
 
     spec = next(s for s in DEMO_USERS if s["key"] == key)
     org = str(org_key_id(spec["org"])) if spec["org"] else None
-    tokens = TokenService(AuthConfig(jwt_keys=jwt_keys), Clock().now)
+    tokens = TokenService(AuthConfig(jwt_keys=jwt_keys))
     token, _ = tokens.mint_access(
         str(demo_id("user", key)), "bench", [Grant(spec["role"], org, spec.get("liaison_for"))]
     )

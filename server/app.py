@@ -21,6 +21,7 @@ from handlers.openapi import build_openapi
 from notify.aliyun import AliyunSmsSender
 from notify.base import Senders, UnconfiguredSender
 from notify.console import console_senders
+from notify.wechat import WechatSubscribeSender
 from server import indexes
 from server.config import Config
 from server.context import Context
@@ -44,20 +45,24 @@ def make_app(ctx: Context, extra_handlers: list[tuple[Any, ...]] | None = None) 
     return app
 
 
-def real_senders(config: Config) -> Senders:
-    """Aliyun SMS when configured. WeChat subscribe messages arrive with the notification outbox."""
+def production_senders(ctx: Context) -> Senders:
+    """Aliyun SMS and WeChat subscribe messages, each where config sets it up."""
+    config = ctx.config
     sms = AliyunSmsSender(config.sms) if config.sms.enabled else UnconfiguredSender("sms")
-    return Senders(sms=sms, wechat=UnconfiguredSender("wechat"))
+    wechat = (
+        WechatSubscribeSender(ctx.wechat, config.wechat.miniprogram_state)
+        if config.wechat.enabled
+        else UnconfiguredSender("wechat")
+    )
+    return Senders(sms=sms, wechat=wechat)
 
 
 async def open_context(config: Config, senders: Senders | None = None) -> Context:
+    """The database client, services and senders (console ones in demo mode), with indexes ensured."""
     client, db = connect(config.mongodb.uri, config.mongodb.database)
-    ctx = Context(
-        config=config,
-        client=client,
-        db=db,
-        senders=senders or (console_senders() if config.demo else real_senders(config)),
-    )
+    ctx = Context(config=config, client=client, db=db, senders=senders or console_senders())
+    if senders is None and not config.demo:
+        ctx.senders = production_senders(ctx)
     await indexes.ensure_all(db)
     return ctx
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import jwt
 
@@ -114,11 +114,10 @@ class TokenCache:
 
 
 class TokenService:
-    def __init__(self, config: AuthConfig, clock: Callable[[], datetime]) -> None:
+    def __init__(self, config: AuthConfig) -> None:
         self._config = config
         self._keys = config.keyring
         self._active_kid = next(iter(self._keys))
-        self._clock = clock
         self._cache = TokenCache(config.token_cache_size)
         # Sessions revoked in this process, kept until their last access token would have expired.
         self._revoked: dict[str, float] = {}
@@ -128,7 +127,8 @@ class TokenService:
         return self._config.access_ttl_seconds
 
     def mint_access(self, user_id: str, session_id: str, grants: Iterable[Grant]) -> tuple[str, datetime]:
-        now = self._clock()
+        # Wall-clock time, not the services' clock: PyJWT checks `exp` against the wall clock too.
+        now = datetime.now(UTC)
         exp = int(now.timestamp()) + self._config.access_ttl_seconds
         claims = {
             "iss": self._config.issuer,
@@ -143,7 +143,7 @@ class TokenService:
         token = jwt.encode(
             claims, self._keys[self._active_kid], algorithm=_ALGORITHM, headers={"kid": self._active_kid}
         )
-        return token, datetime.fromtimestamp(exp, tz=now.tzinfo)
+        return token, datetime.fromtimestamp(exp, tz=UTC)
 
     def verify(self, token: str) -> Principal:
         now = time.time()

@@ -38,7 +38,7 @@ class Context:
     def __post_init__(self) -> None:
         keyring = self.config.crypto.keyring
         self.cipher = FieldCipher(keyring, next(iter(keyring)), self.config.crypto.hash_key_bytes)
-        self.tokens = TokenService(self.config.auth, self.clock.now)
+        self.tokens = TokenService(self.config.auth)
         # One client per process, so its access-token renewal is single-flight.
         self.wechat = WechatClient(self.config.wechat, self.db, self.cipher, self.clock.now)
         self.started_at = self.clock.now()

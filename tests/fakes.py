@@ -34,6 +34,8 @@ class FakeWechat:
         self.current_token: str | None = None
         self.valid_tokens: set[str] = set()
         self.token_delay = 0.05
+        self.subscribe_sent: list[dict[str, Any]] = []
+        self.subscribe_script: list[int] = []
         self.server: HTTPServer | None = None
         self.base_url = ""
 
@@ -87,8 +89,20 @@ class FakeWechat:
                     return
                 self.write({"errcode": 0, "errmsg": "ok", "phone_info": fake.phones.pop(code)})
 
+        class SubscribeSend(RequestHandler):
+            def post(self) -> None:
+                fake.calls["subscribe_send"] += 1
+                if self.get_argument("access_token") not in fake.valid_tokens:
+                    self.write({"errcode": 40001, "errmsg": "invalid credential"})
+                    return
+                errcode = fake.subscribe_script.pop(0) if fake.subscribe_script else 0
+                if errcode == 0:
+                    fake.subscribe_sent.append(json.loads(self.request.body))
+                self.write({"errcode": errcode, "errmsg": "ok" if errcode == 0 else "scripted"})
+
         app = Application(
             [
+                (r"/cgi-bin/message/subscribe/send", SubscribeSend),
                 (r"/sns/jscode2session", Code2Session),
                 (r"/cgi-bin/stable_token", StableToken),
                 (r"/wxa/business/getuserphonenumber", PhoneNumber),
@@ -118,16 +132,19 @@ ALIYUN_KEY_ID, ALIYUN_SECRET = "LTAI-test", "aliyun-test-secret"
 class FakeAliyunSms:
     """Aliyun's SMS API (RPC style, signature V1), checking each request's signature like the real one.
 
-    `script` holds the `Code`s to answer with, in order (then "OK"); `delay` slows every answer.
-    Every accepted SendSms is kept in `sent`.
+    `script` holds the `Code`s to answer SendSms with, in order (then "OK"); `delay` slows every answer
+    before anything happens, `answer_delay` after a message was accepted. Every accepted SendSms is kept in
+    `sent`, and QuerySendDetails reports them with their OutId, as Aliyun's delivery records do.
     """
 
     def __init__(self, secret: str = ALIYUN_SECRET) -> None:
         self.secret = secret
         self.sent: list[dict[str, str]] = []
         self.requests = 0
+        self.queries = 0
         self.script: list[str] = []
         self.delay = 0.0
+        self.answer_delay = 0.0  # after accepting a SendSms: the message counts as sent even if we time out
         self.server: HTTPServer | None = None
         self.endpoint = ""
 
@@ -148,13 +165,31 @@ class FakeAliyunSms:
                     )
                     self.write({"Code": "SignatureDoesNotMatch", "Message": message, "RequestId": "r"})
                     return
-                assert params["Action"] == "SendSms"
                 assert params["Version"] == "2017-05-25"
+                if params["Action"] == "QuerySendDetails":
+                    fake.queries += 1
+                    records = [
+                        {
+                            "PhoneNum": m["PhoneNumbers"],
+                            "OutId": m.get("OutId", ""),
+                            "SendStatus": 3,
+                            "TemplateCode": m["TemplateCode"],
+                        }
+                        for m in fake.sent
+                        if m["PhoneNumbers"] == params["PhoneNumber"]
+                    ]
+                    self.write(
+                        {"Code": "OK", "TotalCount": len(records), "SmsSendDetailDTOs": {"SmsSendDetailDTO": records}}
+                    )
+                    return
+                assert params["Action"] == "SendSms"
                 code = fake.script.pop(0) if fake.script else "OK"
                 if code != "OK":
                     self.write({"Code": code, "Message": "scripted", "RequestId": "r"})
                     return
-                fake.sent.append(params)
+                fake.sent.append(params)  # accepted before answering: a slow answer can still mean "sent"
+                if fake.answer_delay:
+                    await asyncio.sleep(fake.answer_delay)
                 self.write({"Code": "OK", "Message": "OK", "BizId": f"biz^{len(fake.sent)}", "RequestId": "r"})
 
         sock, port = bind_unused_port()
