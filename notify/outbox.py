@@ -90,7 +90,9 @@ SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
 
 
 def in_quiet_hours(now_local: datetime, window: str) -> datetime | None:
-    """The end of the quiet window if `now_local` falls in it, else None."""
+    """The end of the quiet window if `now_local` falls in it, else None (an empty window: never)."""
+    if not window:
+        return None
     start_text, end_text = window.split("-")
     start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
     clock = now_local.time()

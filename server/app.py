@@ -18,6 +18,7 @@ from tornado.web import Application
 from handlers import all_handlers
 from handlers.base import NotFoundHandler
 from handlers.openapi import build_openapi
+from notify import outbox
 from notify.aliyun import AliyunSmsSender
 from notify.base import Senders, UnconfiguredSender
 from notify.console import console_senders
@@ -115,15 +116,14 @@ async def serve(config: Config, *, banner: list[str] | None = None) -> None:
             print(line, flush=True)
     server = Server(ctx, make_app(ctx))
     port = server.listen(config.http.port, config.http.host)
-    warnings = asyncio.get_running_loop().create_task(
-        WarningsJob(ctx, config.cases.warning_interval_seconds).run_forever()
-    )
-    ctx.background.add(warnings)
+    loop = asyncio.get_running_loop()
+    ctx.background.add(loop.create_task(WarningsJob(ctx, config.cases.warning_interval_seconds).run_forever()))
+    if config.demo or config.notify.run_in_server:
+        ctx.background.add(loop.create_task(outbox.run_forever(ctx)))
     where = "内存数据库（演示）" if is_memory(config.mongodb.uri) else redact_uri(config.mongodb.uri)
     log.info("listening on http://%s:%d  database: %s/%s", config.http.host, port, where, config.mongodb.database)
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()

@@ -67,9 +67,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def post_json(url: str, body: dict[str, Any], token: str | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
     request = urllib.request.Request(  # noqa: S310 - a loopback URL the test built
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
@@ -102,18 +103,21 @@ def test_demo_serves_lets_every_role_log_in_and_stops_cleanly(tmp_path: Path) ->
             text=True,
         )
     console: list[str] = []
+    tokens: dict[str, str] = {}
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []], daemon=True)
     reader.start()
 
-    def code_sent_to(phone: str) -> str:
-        masked = f"{phone[:3]}****{phone[-4:]}"
+    def console_line(pattern: str) -> re.Match[str]:
         while True:
             line = lines.get(timeout=15)
             console.append(line)
-            match = re.search(r"发往 (\S+)：您的登录验证码是 (\d{6})", line)
-            if match and match.group(1) == masked:
-                return match.group(2)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def code_sent_to(phone: str) -> str:
+        return console_line(rf"发往 {phone[:3]}\*{{4}}{phone[-4:]}：您的登录验证码是 (\d{{6}})").group(1)
 
     try:
         deadline, status = time.monotonic() + 60, None
@@ -133,6 +137,20 @@ def test_demo_serves_lets_every_role_log_in_and_stops_cleanly(tmp_path: Path) ->
             me = get_json(f"{base}/api/me", login["access_token"])
             assert me["name"] == spec["name"]
             assert [r["role"] for r in me["roles"]] == [spec["role"]]
+            tokens[spec["key"]] = login["access_token"]
+        # The dispatcher runs inside the demo server: an assignment texts the mediator on the console.
+        village = next(o for o in get_json(f"{base}/api/orgs?kind=village", tokens["town_admin"])["items"])
+        case = {
+            "category": "neighbour",
+            "description": "楼道里堆放杂物，邻居多次沟通无果。",
+            "parties": [{"role": "applicant", "name": "张秀英"}, {"role": "respondent", "name": "王建国"}],
+            "village_id": village["id"],
+        }
+        status, created = post_json(f"{base}/api/cases", case, tokens["resident"])
+        assert status == 201, created
+        status, _ = post_json(f"{base}/api/cases/{created['id']}/actions/assign", {}, tokens["town_admin"])
+        assert status == 200
+        console_line(rf"【短信·演示】发往 .*：您有一件新的矛盾纠纷待签收：{created['number']}")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
@@ -147,3 +165,40 @@ def test_demo_serves_lets_every_role_log_in_and_stops_cleanly(tmp_path: Path) ->
     assert "退出即全部丢失" in text
     assert "13900000005" in text  # the demo accounts are printed for people to log in with
     assert "shutdown complete" in stderr_path.read_text()
+
+
+@pytest.mark.subprocess
+def test_the_notification_worker_runs_and_stops_on_sigterm(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "mongodb: {uri: 'memory://'}\n"
+        f"auth: {{jwt_keys: 'k:{'A' * 43}'}}\n"
+        f"crypto: {{keys: 'c:{'B' * 43}', hash_key: '{'C' * 43}'}}\n"
+        "notify: {poll_seconds: 0.2}\n",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYGZ_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "notify.worker", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        started = False
+        assert process.stderr is not None
+        while time.monotonic() < deadline and not started:
+            line = process.stderr.readline()
+            started = "notification worker started" in line
+        assert started
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert "notification worker stopped" in err

@@ -380,3 +380,16 @@ async def test_preferences_record_consent(api, ctx: Context, town) -> None:
     assert [a["action"] for a in audit] == ["user.sms_consent"]
     subs = await api.post("/api/me/wechat-subscriptions", {"template_ids": [TEMPLATE, "unknown"]}, token=token)
     assert subs.json["wechat_subscriptions"] == {TEMPLATE: 1}
+
+
+async def test_transient_failures_stop_at_the_maximum_age(api, ctx: Context, town, fake_sms) -> None:
+    fake_sms.script = ["isv.BUSINESS_LIMIT_CONTROL"] * 50
+    await assigned_case(api, town)
+    await deliver(ctx)
+    for _ in range(30):
+        ctx.clock.advance(timedelta(hours=1, minutes=1))
+        await Dispatcher(ctx).run_once()
+    message = await ctx.db[OUTBOX].find_one({"channel": "sms"})
+    assert message["status"] == "failed"
+    assert message["error"]["code"] in ("expired", "expired:isv.BUSINESS_LIMIT_CONTROL")
+    assert 2 <= message["attempts"] < 30  # backed off, then gave up; did not hammer the provider
