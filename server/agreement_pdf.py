@@ -8,11 +8,10 @@ from typing import Any
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
-FONT = "STSong-Light"
+from server.pdf import FONT, register_font, wrap
+
 MARGIN = 25 * mm
 
 
@@ -24,7 +23,7 @@ class _Writer:
 
     def line(self, text: str, size: float = 11, indent: float = 0, line_height: float = 1.6) -> None:
         usable = self.width - 2 * MARGIN - indent
-        for part in _wrap(text, usable, size) or [""]:
+        for part in wrap(text, usable, size) or [""]:
             if self.y < MARGIN + 10 * mm:
                 self.canvas.showPage()
                 self.y = self.height - MARGIN
@@ -39,19 +38,8 @@ class _Writer:
         self.y -= 14 * mm
 
 
-def _wrap(text: str, width: float, size: float) -> list[str]:
-    lines, line = [], ""
-    for char in text:
-        if pdfmetrics.stringWidth(line + char, FONT, size) > width:
-            lines.append(line)
-            line = char
-        else:
-            line += char
-    return [*lines, line] if line else lines
-
-
 def render_agreement(case: dict[str, Any], committee: str, tz: Any) -> bytes:
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    register_font()
     agreement = case["outcome"]["agreement"]
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4)

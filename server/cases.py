@@ -831,13 +831,7 @@ class CaseService:
         staff_orgs = [ObjectId(o) for o in principal.orgs_for(*VIEW)]
         if staff_orgs:
             scopes.append({"org_path": {"$in": staff_orgs}})
-        for grant in principal.grants:
-            if grant.role == "liaison" and grant.org_id:
-                unit = await self._ctx.db["org_units"].find_one({"_id": ObjectId(grant.org_id)}, {"path": 1})
-                if unit:
-                    scopes.append(
-                        {"source": LIAISON_SOURCE[grant.liaison_for or ""], "town_path": {"$in": unit["path"]}}
-                    )
+        scopes.extend(await self._liaison_scopes(principal))
         if not scopes:
             raise Forbidden()
         query: dict[str, Any] = {"$and": [{"$or": scopes} if len(scopes) > 1 else scopes[0]]}

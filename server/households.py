@@ -22,7 +22,7 @@ from server import indexes
 from server.auth import Principal
 from server.crypto import FieldCipher
 from server.errors import Forbidden, Gone, NotFound, ValidationFailed
-from server.pii import normalize_id_number, normalize_phone
+from server.pii import normalize_id_number, normalize_phone, phone_input
 from server.scope import in_org_scope, org_scope_filter, require_org_scope
 
 if TYPE_CHECKING:
@@ -162,10 +162,7 @@ class HouseholdService:
         if address:
             query["address"] = {"$regex": re.escape(address)}
         if phone:
-            try:
-                query["members.phone_hash"] = self._ctx.cipher.lookup_hash(normalize_phone(phone), "phone")
-            except ValueError as exc:
-                raise ValidationFailed(details=[{"field": "phone", "message": str(exc)}]) from exc
+            query["members.phone_hash"] = self._ctx.cipher.lookup_hash(phone_input(phone), "phone")
         total = await self._households.count_documents(query)
         cursor = self._households.find(query).sort([("org_path", ASCENDING), ("address", ASCENDING)])
         return await cursor.skip(skip).limit(limit).to_list(None), total

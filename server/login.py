@@ -19,8 +19,8 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from notify.base import SmsMessage
 from server import indexes
-from server.errors import ServiceUnavailable, Unauthenticated, ValidationFailed
-from server.pii import normalize_phone
+from server.errors import ServiceUnavailable, Unauthenticated
+from server.pii import phone_input
 from server.ratelimit import RateLimiter
 from server.sessions import TokenPair
 
@@ -38,13 +38,6 @@ class Login:
     tokens: TokenPair
     user: dict[str, Any]
     is_new: bool
-
-
-def _phone(raw: str) -> str:
-    try:
-        return normalize_phone(raw)
-    except ValueError as exc:
-        raise ValidationFailed(details=[{"field": "phone", "message": str(exc)}]) from exc
 
 
 class LoginService:
@@ -67,7 +60,7 @@ class LoginService:
     async def send_code(self, raw_phone: str, *, ip: str) -> int:
         """Text a login code to `raw_phone`; return seconds until it expires."""
         ctx, limits = self._ctx, self._limits
-        phone = _phone(raw_phone)
+        phone = phone_input(raw_phone)
         now = ctx.clock.now()
         limiter = RateLimiter(ctx.db)
         await limiter.hit(
@@ -115,7 +108,7 @@ class LoginService:
 
     async def verify_code(self, raw_phone: str, code: str, *, user_agent: str, ip: str) -> Login:
         ctx = self._ctx
-        phone = _phone(raw_phone)
+        phone = phone_input(raw_phone)
         phone_hash = ctx.cipher.lookup_hash(phone, "phone")
         now = ctx.clock.now()
         maximum = self._limits.code_max_attempts

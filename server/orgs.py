@@ -14,7 +14,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from server import indexes
-from server.auth import ADMIN_ROLES, Principal
+from server.auth import ADMIN_ROLES, STAFF_ROLES, Principal
 from server.db import Database
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.scope import org_scope_filter, require_org_scope
@@ -59,16 +59,7 @@ indexes.declare(
 )
 
 
-STAFF_VIEW_ROLES = (
-    "grid_worker",
-    "mediator",
-    "center_staff",
-    "town_admin",
-    "county_admin",
-    "liaison",
-    "expert",
-    "supervisor",
-)
+STAFF_VIEW_ROLES = STAFF_ROLES  # every staff role sees the units under its grants
 
 
 class OrgService:

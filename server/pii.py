@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from server.errors import ValidationFailed
+
 _PHONE = re.compile(r"^1[3-9]\d{9}$")
 _ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -22,6 +24,14 @@ def normalize_phone(raw: str) -> str:
     if not _PHONE.match(phone):
         raise ValueError("手机号格式不正确")
     return phone
+
+
+def phone_input(raw: str, field: str = "phone") -> str:
+    """A phone from a request, normalised; a bad one is a validation error naming `field`."""
+    try:
+        return normalize_phone(raw)
+    except ValueError as exc:
+        raise ValidationFailed(details=[{"field": field, "message": str(exc)}]) from exc
 
 
 def id_check_digit(first17: str) -> str:

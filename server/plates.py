@@ -22,11 +22,10 @@ import qrcode.image.svg
 from qrcode.constants import ERROR_CORRECT_Q
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
-FONT = "STSong-Light"
+from server.pdf import FONT, register_font, wrap
+
 COLUMNS, ROWS = 3, 4
 PER_PAGE = COLUMNS * ROWS
 QR_SIZE = 40 * mm
@@ -83,17 +82,6 @@ def _draw_qr(canvas: Canvas, matrix: list[list[bool]], x: float, y: float, size:
                 start = None
 
 
-def _wrap(text: str, width: float, size: float) -> list[str]:
-    lines, line = [], ""
-    for char in text:
-        if pdfmetrics.stringWidth(line + char, FONT, size) > width:
-            lines.append(line)
-            line = char
-        else:
-            line += char
-    return [*lines, line] if line else lines
-
-
 def _draw_plate(
     canvas: Canvas, plate: Plate, matrix: list[list[bool]], x: float, y: float, width: float, height: float
 ) -> None:
@@ -107,7 +95,7 @@ def _draw_plate(
     _draw_qr(canvas, matrix, center - QR_SIZE / 2, y + height - 12 * mm - QR_SIZE, QR_SIZE)
     canvas.setFont(FONT, 8.5)
     line_y = y + height - 17 * mm - QR_SIZE
-    for line in _wrap(plate.address, width - 10 * mm, 8.5)[:2]:
+    for line in wrap(plate.address, width - 10 * mm, 8.5)[:2]:
         canvas.drawCentredString(center, line_y, line)
         line_y -= 4 * mm
     canvas.setFont(FONT, 8)
@@ -124,7 +112,7 @@ def render_plates_pdf(
 
     Encoding the codes is most of the work; a caller with spare cores can pass `matrices` made in parallel.
     """
-    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    register_font()
     target = Path(path)
     partial = target.with_suffix(target.suffix + ".part")
     canvas = Canvas(str(partial), pagesize=A4, pageCompression=1)

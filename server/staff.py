@@ -14,8 +14,8 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 
 from server.auth import ADMIN_ROLES, STAFF_ROLES, Principal
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from server.pii import normalize_phone
+from server.errors import Conflict, Forbidden, NotFound
+from server.pii import phone_input
 from server.users import COLLECTION as USERS
 from server.users import grant_doc
 
@@ -103,10 +103,7 @@ class StaffService:
         if name:
             query["name"] = {"$regex": re.escape(name)}
         if phone:
-            try:
-                query["phone_hash"] = self._ctx.cipher.lookup_hash(normalize_phone(phone), "phone")
-            except ValueError as exc:
-                raise ValidationFailed(details=[{"field": "phone", "message": str(exc)}]) from exc
+            query["phone_hash"] = self._ctx.cipher.lookup_hash(phone_input(phone), "phone")
         total = await self._users.count_documents(query)
         cursor = self._users.find(query).sort([("name", 1), ("_id", 1)]).skip(skip).limit(limit)
         return await cursor.to_list(None), total
