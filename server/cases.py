@@ -121,6 +121,7 @@ indexes.declare(
     IndexModel([("state", ASCENDING), ("next_due", ASCENDING)], name="state_due"),
     IndexModel([("household_id", ASCENDING), ("state", ASCENDING)], name="household_state"),
     IndexModel([("parties.phone_hash", ASCENDING)], name="party_phone"),
+    IndexModel([("notifications.status", ASCENDING)], name="notification_status"),  # the outbox relay's query
 )
 
 

@@ -222,6 +222,20 @@ class CasesConfig(_Section):
     routing_rules: list[dict[str, Any]] | None = None
     deadlines: dict[str, Any] | None = None
 
+    @field_validator("routing_rules")
+    @classmethod
+    def _routable(cls, rules: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        if rules is not None:
+            from server.errors import ValidationFailed
+            from server.routing import check_rules
+
+            try:
+                check_rules(rules)
+            except ValidationFailed as exc:
+                problems = "；".join(f"{d['field']} {d['message']}" for d in exc.details)
+                raise ValueError(f"分流规则无效：{problems}") from exc
+        return rules
+
 
 class NotifyConfig(_Section):
     quiet_hours: str = Field("22:00-07:00", pattern=r"^(\d{2}:\d{2}-\d{2}:\d{2})?$", description="empty: none")

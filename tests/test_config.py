@@ -125,3 +125,12 @@ def test_server_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
     assert "crypto.hash_key" in result.stderr
     assert "SYGZ_CRYPTO__HASH_KEY" in result.stderr
     assert str(path) in result.stderr
+
+
+def test_routing_rules_in_config_are_checked_at_start_up(tmp_path: Path) -> None:
+    bad = (
+        GOOD_FILE
+        + "cases:\n  routing_rules:\n    - {name: x, when: {weather: [rain]}, target: {kind: moon}, tier: town}\n"
+    )
+    with pytest.raises(ConfigError, match=r"cases\.routing_rules.*分流规则无效"):
+        load_config(write(tmp_path, bad), environ={})
