@@ -235,7 +235,7 @@ class CaseService:
         staff = channel != "miniprogram"
         case: dict[str, Any] = {
             "_id": ObjectId(),
-            "number": await self._next_number(now),
+            "number": None,  # numbered last, once everything else is valid, so numbers have no gaps
             "version": 0,
             "state": "draft" if data.get("draft") and not staff else "registered",
             "channel": channel,
@@ -284,19 +284,25 @@ class CaseService:
         target, tier = await self._routing.suggest(case)
         case["suggested"] = {"org_id": target["_id"], "org_name": target["name"], "tier": tier}
         case["timeline"] = [self._event(principal, "submit", None, case["state"], None, now, public=True)]
+        if "external_key" in case and await self._cases.find_one({"external_key": case["external_key"]}, {"_id": 1}):
+            raise await self._duplicate_referral(case)
+        case["number"] = await self._next_number(now)
         case["notifications"] = [] if case["state"] == "draft" else [self._notice("case_registered", "office", now)]
         try:
             await self._cases.insert_one(case)
         except DuplicateKeyError as exc:
-            if "external_key" in case:
-                existing = await self._cases.find_one({"external_key": case["external_key"]}, {"number": 1})
-                raise Conflict(
-                    "该编号的案件已经登记过",
-                    code="duplicate_referral",
-                    details={"case_id": str(existing["_id"]) if existing else None},
-                ) from exc
+            if "external_key" in case:  # registered concurrently; the unique index decides
+                raise await self._duplicate_referral(case) from exc
             raise
         return case
+
+    async def _duplicate_referral(self, case: dict[str, Any]) -> Conflict:
+        existing = await self._cases.find_one({"external_key": case["external_key"]}, {"_id": 1})
+        return Conflict(
+            "该编号的案件已经登记过",
+            code="duplicate_referral",
+            details={"case_id": str(existing["_id"]) if existing else None},
+        )
 
     def _check_channel(self, principal: Principal, channel: str, data: dict[str, Any]) -> None:
         if channel == "miniprogram":

@@ -113,4 +113,6 @@ async def test_sms_login_end_to_end_through_aliyun(fake_sms: FakeAliyunSms) -> N
         assert response.status == 200
     finally:
         api.client.close()
+        if not config.mongodb.uri.startswith("memory://"):
+            await ctx.client.drop_database(config.mongodb.database)
         await server.shutdown()
