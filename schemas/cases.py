@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from bson import ObjectId
 from pydantic import AwareDatetime, Field
@@ -37,11 +37,11 @@ class CaseIn(Schema):
     description: str = Field(min_length=5, max_length=2000)
     parties: list[PartyIn] = Field(min_length=1, max_length=50)
     qr_token: str | None = Field(None, max_length=64, description="扫门牌所得（群众上报时代替住户）")
-    household_id: str | None = Field(None, min_length=24, max_length=24)
-    village_id: str | None = Field(None, min_length=24, max_length=24)
-    micro_grid_id: str | None = Field(None, min_length=24, max_length=24)
+    household_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    village_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    micro_grid_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
     gps: GpsPoint | None = None
-    visit_id: str | None = Field(None, min_length=24, max_length=24)
+    visit_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
     consent_contact: bool = Field(False, description="同意工作人员联系本人")
     risk: Risk | None = Field(None, description="工作人员登记时可评估风险等级")
     law_related: bool = False
@@ -55,8 +55,8 @@ class ActionIn(Schema):
     reason: str | None = Field(None, max_length=1000)
     note: str | None = Field(None, max_length=2000)
     # assign / escalate
-    org_id: str | None = Field(None, min_length=24, max_length=24)
-    mediator_ids: list[str] = Field(default_factory=list, max_length=10)
+    org_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    mediator_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")]] = Field(default_factory=list, max_length=10)
     tier: Literal["village", "town", "county"] | None = None
     # conclude / refer_out
     outcome: Outcome | None = None
@@ -111,9 +111,12 @@ class JudicialIn(Schema):
 
 
 class CaseQuery(PageParams):
-    state: str | None = None
+    state: (
+        Literal["draft", "registered", "assigned", "in_mediation", "concluded", "follow_up", "closed", "rejected"]
+        | None
+    ) = None
     tier: Literal["village", "town", "county"] | None = None
-    org_id: str | None = Field(None, min_length=24, max_length=24, description="承办单位")
+    org_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$", description="承办单位")
     source: Literal["grassroots", "police", "litigation", "petition"] | None = None
     channel: Channel | None = None
     category: str | None = None

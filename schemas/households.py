@@ -58,7 +58,9 @@ class HouseholdOut(Schema):
 
 
 class HouseholdQuery(PageParams):
-    org_id: str | None = Field(None, min_length=24, max_length=24, description="村、网格或微网格")
+    org_id: str | None = Field(
+        None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$", description="村、网格或微网格"
+    )
     tag: str | None = Field(None, max_length=12)
     address: str | None = Field(None, max_length=50, description="地址包含")
     phone: str | None = Field(None, max_length=20, description="成员手机号（精确匹配）")

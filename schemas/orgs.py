@@ -27,7 +27,7 @@ class OrgOut(Schema):
 class OrgCreateIn(Schema):
     name: str = Field(min_length=1, max_length=60)
     kind: OrgKind
-    parent_id: str = Field(min_length=24, max_length=24)
+    parent_id: str = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
     population: int = Field(0, ge=0, le=10_000_000)
     center_type: CenterType | None = None
     committee_type: str | None = Field(None, max_length=30)
@@ -40,7 +40,7 @@ class OrgUpdateIn(Schema):
 
 
 class OrgQuery(PageParams):
-    parent_id: str | None = Field(None, min_length=24, max_length=24)
+    parent_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
     kind: OrgKind | None = None
 
 

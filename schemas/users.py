@@ -56,7 +56,7 @@ class UserQuery(PageParams):
     name: str | None = Field(None, max_length=30, description="姓名包含")
     phone: str | None = Field(None, max_length=20, description="手机号（精确匹配）")
     role: StaffRole | None = None
-    org_id: str | None = Field(None, min_length=24, max_length=24)
+    org_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
 
 
 def user_to_json(user: dict[str, Any], phone: str | None, orgs: dict[ObjectId, dict[str, Any]]) -> UserOut:

@@ -69,15 +69,19 @@ class BatchOut(Schema):
 
 
 class VisitQuery(PageParams):
-    household_id: str | None = Field(None, min_length=24, max_length=24)
-    visitor_id: str | None = Field(None, min_length=24, max_length=24)
+    household_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    visitor_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
 
 
 class CoverageQuery(PageParams):
-    org_id: str | None = Field(None, min_length=24, max_length=24, description="网格或微网格")
-    grid_worker_id: str | None = Field(None, min_length=24, max_length=24, description="网格员（其负责的网格）")
+    org_id: str | None = Field(
+        None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$", description="网格或微网格"
+    )
+    grid_worker_id: str | None = Field(
+        None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$", description="网格员（其负责的网格）"
+    )
     month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月")
 
     @model_validator(mode="after")

@@ -196,3 +196,17 @@ async def test_risk_words_send_a_case_to_the_town(api, town) -> None:
     office = (await api.get(f"/api/cases/{case['id']}", token=town.people["office"].token)).json
     assert office["risk"] == "high"
     assert office["suggested"] == {"org_id": town.id("mediation中心"), "org_name": "mediation中心", "tier": "town"}
+
+
+async def test_malformed_ids_are_named_not_crashes(api, town) -> None:
+    token = town.people["resident_a"].token
+    response = await api.post("/api/cases", resident_case(town, visit_id="z" * 24), token=token)
+    assert response.status == 422
+    assert response.json["error"]["details"][0]["field"] == "visit_id"
+    case = await new_case(api, town)
+    bad = await api.post(
+        f"/api/cases/{case['id']}/actions/assign", {"mediator_ids": ["not-an-id"]}, token=town.people["office"].token
+    )
+    assert bad.status == 422
+    assert bad.json["error"]["details"][0]["field"] == "mediator_ids.0"
+    assert (await api.get("/api/cases?state=nonsense", token=town.people["office"].token)).status == 422
