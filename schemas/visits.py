@@ -82,7 +82,7 @@ class CoverageQuery(PageParams):
     grid_worker_id: str | None = Field(
         None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$", description="网格员（其负责的网格）"
     )
-    month: str | None = Field(None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月")
+    month: str | None = Field(None, pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月")
 
     @model_validator(mode="after")
     def _one_target(self) -> CoverageQuery:

@@ -143,6 +143,7 @@ def load_wrk(port: int, scenario: Scenario, seconds: float, connections: int) ->
 
 def demo_token(jwt_keys: str, key: str = "town_admin") -> str:
     """An access token for a demo user, signed with the key the demo server was given."""
+
     from scripts.seed_demo import DEMO_USERS, demo_id, org_key_id
     from server.auth import Grant, TokenService
     from server.config import AuthConfig

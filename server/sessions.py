@@ -23,6 +23,7 @@ from server.audit import AuditLog
 from server.auth import Principal, TokenService
 from server.db import Database
 from server.errors import NotFound, Unauthenticated
+from server.ids import parse_id
 from server.users import COLLECTION as USERS
 from server.users import grants_of
 
@@ -110,7 +111,7 @@ class SessionService:
         return await self._issue(user, session["_id"], now)
 
     async def logout(self, principal: Principal) -> None:
-        await self._revoke(ObjectId(principal.session_id), self._clock(), reason="logout")
+        await self._revoke(parse_id(principal.session_id, "登录会话"), self._clock(), reason="logout")
 
     async def revoke(self, principal: Principal, session_id: ObjectId) -> None:
         """End one of the caller's own sessions (a lost phone, a shared device)."""

@@ -62,6 +62,7 @@ class StaffService:
         self, principal: Principal, *, name: str, phone: str, grants: list[dict[str, Any]], now: datetime
     ) -> tuple[dict[str, Any], bool]:
         """A staff account for `phone`; a resident who already signed up with it gains the grants instead."""
+        phone = phone_input(phone)
         docs = [await self._checked_grant(principal, g["role"], g["org_id"], g.get("liaison_for")) for g in grants]
         users = self._ctx.users
         existing = await users.by_phone(phone)

@@ -112,3 +112,10 @@ async def test_other_roles_cannot_manage_staff(api, login, org_tree) -> None:
     mediator = await login(("mediator", org_tree.village["_id"]))
     assert (await api.get("/api/users", token=mediator.token)).status == 403
     assert (await new_staff(api, mediator, org_tree.village["_id"])).status == 403
+
+
+async def test_a_bad_phone_is_a_named_error(api, login, org_tree) -> None:
+    admin = await login(("town_admin", org_tree.town["_id"]))
+    response = await new_staff(api, admin, org_tree.village["_id"], phone="00000000000")
+    assert response.status == 422
+    assert response.json["error"]["details"] == [{"field": "phone", "message": "手机号格式不正确"}]

@@ -142,3 +142,11 @@ async def test_coverage_lists_households_not_visited_this_month(api, ctx: Contex
     assert [h["address"] for h in body["not_visited"]] == ["甲村1组2号", "甲村1组4号"]
     by_worker = await api.get(f"/api/visits/coverage?grid_worker_id={worker.id}&month=2026-10", token=worker.token)
     assert [h["address"] for h in by_worker.json["not_visited"]] == ["甲村1组1号", "甲村1组3号", "甲村1组4号"]
+
+
+async def test_an_impossible_month_is_a_named_error(api, worker, org_tree) -> None:
+    response = await api.get(
+        f"/api/visits/coverage?org_id={org_tree.micro_grid['_id']}&month=0000-01", token=worker.token
+    )
+    assert response.status == 422
+    assert response.json["error"]["details"][0]["field"] == "month"
