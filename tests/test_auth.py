@@ -303,3 +303,10 @@ async def test_verified_tokens_are_cached(ctx: Context, login, org_tree) -> None
     account = await login(("grid_worker", org_tree.grid["_id"]))
     first = ctx.tokens.verify(account.token)
     assert ctx.tokens.verify(account.token) is first
+
+
+async def test_a_person_sets_their_name(api, login) -> None:
+    resident = await login(("resident", None), name="微信用户")
+    response = await api.request("PATCH", "/api/me", json_body={"name": "张秀英"}, token=resident.token)
+    assert response.json["name"] == "张秀英"
+    assert (await api.request("PATCH", "/api/me", json_body={"name": ""}, token=resident.token)).status == 422

@@ -266,3 +266,22 @@ async def test_wrong_roles_are_forbidden(api, town) -> None:
     await act(api, town, "office", case["id"], "assign")
     await act(api, town, "mediator_b", case["id"], "accept", expect=404)  # another village: cannot even see it
     await act(api, town, "resident_a", case["id"], "accept", expect=403)
+
+
+async def test_extension_can_be_refused_and_reveal_is_audited(api, ctx: Context, town) -> None:
+    case = await submit(api, town)
+    await act(api, town, "office", case["id"], "assign")
+    await act(api, town, "mediator_a", case["id"], "accept")
+    await act(api, town, "mediator_a", case["id"], "extension_request", reason="需要时间", days=5)
+    await act(api, town, "mediator_a", case["id"], "extension_request", expect=409, reason="再申请", days=5)
+    refused = await act(api, town, "office", case["id"], "extension_reject", reason="期限充足")
+    assert refused["extension"]["status"] == "rejected"
+
+    masked = (await api.get(f"/api/cases/{case['id']}", token=town.people["mediator_a"].token)).json
+    assert masked["parties"][0]["phone"] == "138****5678"
+    full = (await api.get(f"/api/cases/{case['id']}?reveal=true", token=town.people["mediator_a"].token)).json
+    assert full["parties"][0]["phone"] == "13812345678"
+    audit = await ctx.audit.for_target("case", ObjectId(case["id"]))
+    assert [(a["action"], a["actor_id"]) for a in audit] == [("case.reveal", town.people["mediator_a"].user["_id"])]
+    denied = await api.get(f"/api/cases/{case['id']}?reveal=true", token=town.people["supervisor"].token)
+    assert (denied.status, denied.error_code) == (403, "reveal_forbidden")

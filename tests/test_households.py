@@ -216,3 +216,14 @@ async def test_no_phone_or_id_number_in_logs_or_tokens(api, ctx: Context, login,
 
     assert PHONE not in str(jwt.decode(verified.json["access_token"], options={"verify_signature": False}))
     assert PHONE not in tokens
+
+
+async def test_address_and_tags_can_be_corrected(api, ctx: Context, worker, household) -> None:
+    path = f"/api/households/{household['id']}"
+    response = await api.request(
+        "PATCH", path, json_body={"address": "甲村1组8号之一", "tags": ["低保户"]}, token=worker.token
+    )
+    assert (response.json["address"], response.json["tags"]) == ("甲村1组8号之一", ["低保户"])
+    audit = await ctx.audit.for_target("household", ObjectId(household["id"]))
+    assert audit[0]["action"] == "household.update"
+    assert audit[0]["details"] == {"fields": ["address", "tags"]}

@@ -154,3 +154,22 @@ async def test_import_refuses_what_it_cannot_read(api, admin, org_tree) -> None:
     missing = await import_file(api, admin, org_tree, "姓名,地址\n张三,1号\n".encode(), "text/csv")
     assert missing.status == 422
     assert {d["field"] for d in missing.json["error"]["details"]} == {"micro_grid", "relation"}
+
+
+async def test_a_job_whose_process_stopped_shows_as_failed(api, ctx: Context, admin, org_tree) -> None:
+    from datetime import timedelta
+
+    from server.auth import Grant, Principal
+    from server.jobs import JobService
+
+    owner = Principal(admin.id, "s", (Grant("town_admin", str(org_tree.town["_id"])),), expires_at=0)
+    job = await JobService(ctx).create(
+        kind="plates", owner=owner, org_path=org_tree.village["path"], total=10, params={}
+    )
+    early = await api.get(f"/api/jobs/{job['_id']}", token=admin.token)
+    assert early.json["status"] == "queued"
+    assert (await api.get(f"/api/jobs/{job['_id']}/file", token=admin.token)).error_code == "job_not_done"
+    ctx.clock.advance(timedelta(minutes=6))
+    stalled = await api.get(f"/api/jobs/{job['_id']}", token=admin.token)
+    assert stalled.json["status"] == "failed"
+    assert "中断" in stalled.json["error"]

@@ -95,6 +95,10 @@ async def test_deactivation_ends_every_session(api, ctx: Context, login, org_tre
     assert refresh.status == 401
     assert (await api.get("/api/me", token=worker.token)).status == 401
     assert (await api.post(f"/api/users/{admin.id}/deactivate", token=admin.token)).error_code == "cannot_change_self"
+    response = await api.post(f"/api/users/{worker.id}/activate", token=admin.token)
+    assert response.json["active"] is True
+    actions = [a["action"] for a in await ctx.audit.for_target("user", worker.user["_id"])]
+    assert actions == ["user.activate", "user.deactivate"]
 
 
 async def test_a_resident_who_becomes_staff_keeps_their_account(api, ctx: Context, login, org_tree) -> None:
