@@ -100,7 +100,7 @@ class CoverageHandler(BaseHandler):
         if query.org_id:
             orgs = [parse_id(query.org_id, "网格")]
         else:
-            orgs = await service.grids_of(self.caller, parse_id(query.grid_worker_id or "", "网格员"))
+            orgs = await service.grids_of(parse_id(query.grid_worker_id or "", "网格员"))
         households, not_visited = await service.coverage(self.caller, orgs, month)
         page = not_visited[query.skip : query.skip + query.page_size]
         self.write_json(

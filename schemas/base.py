@@ -15,15 +15,10 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class FieldError(Schema):
-    field: str = Field(description="出错字段的路径，如 parties.0.phone")
-    message: str
-
-
 class ErrorBody(Schema):
     code: str = Field(description="供程序判断的错误代码，永不改变")
     message: str = Field(description="给人看的说明")
-    details: Any | None = None
+    details: Any | None = Field(None, description="字段错误时为 [{field, message}]，field 如 parties.0.phone")
     request_id: str
 
 

@@ -230,10 +230,6 @@ class HouseholdService:
             raise Gone("该门牌二维码已更换，请扫描新的门牌", code="plate_replaced")
         raise NotFound("无效的门牌二维码", code="plate_unknown")
 
-    async def in_org(self, org_id: ObjectId, projection: dict[str, int] | None = None) -> list[dict[str, Any]]:
-        cursor = self._households.find({"org_path": org_id}, projection).sort([("org_path", 1), ("address", 1)])
-        return await cursor.to_list(None)
-
     async def get_for_edit(self, principal: Principal, household_id: ObjectId) -> dict[str, Any]:
         household = await self._households.find_one({"_id": household_id})
         if household is None:

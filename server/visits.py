@@ -173,7 +173,7 @@ class VisitService:
         )
         return len(households), [h for h in households if h["_id"] not in visited]
 
-    async def grids_of(self, principal: Principal, user_id: ObjectId) -> list[ObjectId]:
+    async def grids_of(self, user_id: ObjectId) -> list[ObjectId]:
         """The units where a grid worker holds the role (their own, or one an admin over them asks about)."""
         user = await self._ctx.db["users"].find_one({"_id": user_id}, {"grants": 1})
         grids = [g["org_id"] for g in (user or {}).get("grants", []) if g["role"] == "grid_worker"]
