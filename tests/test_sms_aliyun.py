@@ -96,7 +96,7 @@ async def test_sending_does_not_block_the_event_loop(sender, fake_sms: FakeAliyu
 
     results = await asyncio.gather(*(sender.send(message(f"1381234567{i}")) for i in range(4)), tick())
     assert all(r.ok for r in results[:4])
-    assert ticks >= 15
+    assert ticks >= 5  # a blocked loop would tick once or twice
 
 
 async def test_sms_login_end_to_end_through_aliyun(fake_sms: FakeAliyunSms) -> None:
