@@ -38,17 +38,11 @@ class _CaseHandler(BaseHandler):
     def cases(self) -> CaseService:
         return CaseService(self.ctx)
 
-    def reveal_party(self, party: dict[str, Any]) -> tuple[str | None, str | None]:
-        cipher = self.ctx.cipher
-        phone = cipher.decrypt(party["phone_enc"], "phone") if party.get("phone_enc") else None
-        number = cipher.decrypt(party["id_enc"], "id_number") if party.get("id_enc") else None
-        return phone, number
-
     def view(self, case: dict[str, Any], *, full: bool = False) -> BaseModel:
         """Residents see their own case in plain words; staff see the working record."""
         if case.get("resident_id") == ObjectId(self.caller.user_id) and not self.caller.is_staff:
             return resident_case_to_json(case)
-        return case_to_json(case, self.cases.allowed_actions(self.caller, case), self.reveal_party, full=full)
+        return case_to_json(case, self.cases.allowed_actions(self.caller, case), self.ctx.cipher, full=full)
 
 
 class CasesHandler(_CaseHandler):

@@ -34,7 +34,7 @@ class _HouseholdHandler(BaseHandler):
         return HouseholdService(self.ctx)
 
     def to_json(self, household: dict[str, Any], *, full: bool = False) -> HouseholdOut:
-        return household_to_json(household, self.households.reveal_member, full=full)
+        return household_to_json(household, self.ctx.cipher, full=full)
 
 
 class HouseholdsHandler(_HouseholdHandler):

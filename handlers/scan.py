@@ -5,7 +5,6 @@ from __future__ import annotations
 from handlers.base import BaseHandler, api
 from schemas.households import household_to_json
 from schemas.visits import OrgBrief, ScanCaseOut, ScanOut, ScanVisitOut
-from server.households import HouseholdService
 from server.pii import mask_address
 from server.scan import ScanService
 
@@ -40,7 +39,7 @@ class ScanHandler(BaseHandler):
                 micro_grid=micro,
                 address=household["address"],
                 household_id=str(household["_id"]),
-                household=household_to_json(household, HouseholdService(self.ctx).reveal_member, full=False),
+                household=household_to_json(household, self.ctx.cipher, full=False),
                 recent_visits=[
                     ScanVisitOut(visited_at=v["visited_at"], purposes=v["purposes"], visitor_id=str(v["visitor_id"]))
                     for v in result.visits

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,6 +11,8 @@ from pydantic import AwareDatetime, Field
 from schemas.base import PageParams, Schema
 from schemas.visits import GpsPoint
 from server.cases import ACTIONS, OUTCOME_LABELS, status_label
+from server.crypto import FieldCipher
+from server.identity import unseal
 from server.pii import mask_id_number, mask_phone
 
 ObjectIdStr = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
@@ -337,16 +338,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def case_to_json(
-    case: dict[str, Any],
-    allowed: list[str],
-    reveal: Callable[[dict[str, Any]], tuple[str | None, str | None]],
-    *,
-    full: bool,
-) -> CaseOut:
+def case_to_json(case: dict[str, Any], allowed: list[str], cipher: FieldCipher, *, full: bool) -> CaseOut:
     parties = []
     for party in case["parties"]:
-        phone, id_number = reveal(party)
+        phone, id_number = unseal(cipher, party)
         parties.append(
             PartyOut(
                 role=party["role"],

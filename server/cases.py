@@ -21,7 +21,8 @@ from server import indexes
 from server.auth import Principal
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.households import HouseholdService
-from server.pii import normalize_id_number, normalize_phone
+from server.identity import seal
+from server.pii import InvalidIdNumber, InvalidPhone
 from server.routing import CATEGORIES, ESCALATION_TARGET, NEXT_TIER, Routing, place_of
 from server.scope import in_org_scope
 
@@ -373,17 +374,9 @@ class CaseService:
         for index, party in enumerate(parties):
             doc: dict[str, Any] = {"role": party["role"], "name": party["name"]}
             try:
-                if party.get("phone"):
-                    phone = normalize_phone(party["phone"])
-                    doc["phone_enc"] = cipher.encrypt(phone, "phone")
-                    doc["phone_hash"] = cipher.lookup_hash(phone, "phone")
-                if party.get("id_number"):
-                    number = normalize_id_number(party["id_number"])
-                    doc["id_enc"] = cipher.encrypt(number, "id_number")
-                    doc["id_hash"] = cipher.lookup_hash(number, "id_number")
-            except ValueError as exc:
-                field = "phone" if "手机" in str(exc) else "id_number"
-                errors.append({"field": f"parties.{index}.{field}", "message": str(exc)})
+                doc.update(seal(cipher, phone=party.get("phone"), id_number=party.get("id_number")))
+            except (InvalidPhone, InvalidIdNumber) as exc:
+                errors.append({"field": f"parties.{index}.{exc.field}", "message": str(exc)})
             docs.append(doc)
         if errors:
             raise ValidationFailed(details=errors)

@@ -20,6 +20,7 @@ from bson import ObjectId
 from server.auth import Principal
 from server.errors import ValidationFailed
 from server.households import COLLECTION, EDIT_ROLES, member_doc, new_qr_token
+from server.pii import InvalidIdNumber, InvalidPhone
 from server.tables import read_rows
 
 if TYPE_CHECKING:
@@ -130,9 +131,8 @@ class HouseholdImporter:
                     phone=row.get("phone") or None,
                     id_number=row.get("id_number") or None,
                 )
-            except ValueError as exc:
-                field_name = "phone" if "手机" in str(exc) else "id_number"
-                errors.append({"row": number, "field": field_name, "message": str(exc)})
+            except (InvalidPhone, InvalidIdNumber) as exc:
+                errors.append({"row": number, "field": exc.field, "message": str(exc)})
         if errors:
             report.errors.extend(errors)
             return None

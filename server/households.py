@@ -22,7 +22,8 @@ from server import indexes
 from server.auth import Principal
 from server.crypto import FieldCipher
 from server.errors import Forbidden, Gone, NotFound, ValidationFailed
-from server.pii import normalize_id_number, normalize_phone, phone_input
+from server.identity import seal
+from server.pii import InvalidIdNumber, InvalidPhone, phone_input
 from server.scope import in_org_scope, org_scope_filter, require_org_scope
 
 if TYPE_CHECKING:
@@ -62,14 +63,7 @@ def member_doc(
 ) -> dict[str, Any]:
     """A member as stored: clear name and relation; phone and ID number sealed, with lookup hashes."""
     member: dict[str, Any] = {"id": ObjectId(), "name": name, "relation": relation}
-    if phone:
-        phone = normalize_phone(phone)
-        member["phone_enc"] = cipher.encrypt(phone, "phone")
-        member["phone_hash"] = cipher.lookup_hash(phone, "phone")
-    if id_number:
-        id_number = normalize_id_number(id_number)
-        member["id_enc"] = cipher.encrypt(id_number, "id_number")
-        member["id_hash"] = cipher.lookup_hash(id_number, "id_number")
+    member.update(seal(cipher, phone=phone, id_number=id_number))
     member.update({k: v for k, v in extra.items() if v is not None})
     return member
 
@@ -85,9 +79,8 @@ class HouseholdService:
         for index, member in enumerate(members):
             try:
                 docs.append(member_doc(self._ctx.cipher, **member))
-            except ValueError as exc:
-                field = "phone" if "手机" in str(exc) else "id_number"
-                errors.append({"field": f"{field_prefix}.{index}.{field}", "message": str(exc)})
+            except (InvalidPhone, InvalidIdNumber) as exc:
+                errors.append({"field": f"{field_prefix}.{index}.{exc.field}", "message": str(exc)})
         if errors:
             raise ValidationFailed(details=errors)
         return docs
@@ -253,9 +246,3 @@ class HouseholdService:
             at=now,
             details=details,
         )
-
-    def reveal_member(self, member: dict[str, Any]) -> tuple[str | None, str | None]:
-        cipher = self._ctx.cipher
-        phone = cipher.decrypt(member["phone_enc"], "phone") if member.get("phone_enc") else None
-        id_number = cipher.decrypt(member["id_enc"], "id_number") if member.get("id_enc") else None
-        return phone, id_number

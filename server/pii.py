@@ -15,14 +15,22 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 
+class InvalidPhone(ValueError):
+    field = "phone"
+
+
+class InvalidIdNumber(ValueError):
+    field = "id_number"
+
+
 def normalize_phone(raw: str) -> str:
-    """Return a mainland mobile number as 11 digits, or raise ValueError."""
+    """Return a mainland mobile number as 11 digits, or raise InvalidPhone."""
     phone = re.sub(r"[\s-]", "", raw)
     for prefix in ("+86", "0086"):
         if phone.startswith(prefix):
             phone = phone[len(prefix) :]
     if not _PHONE.match(phone):
-        raise ValueError("手机号格式不正确")
+        raise InvalidPhone("手机号格式不正确")
     return phone
 
 
@@ -30,7 +38,7 @@ def phone_input(raw: str, field: str = "phone") -> str:
     """A phone from a request, normalised; a bad one is a validation error naming `field`."""
     try:
         return normalize_phone(raw)
-    except ValueError as exc:
+    except InvalidPhone as exc:
         raise ValidationFailed(details=[{"field": field, "message": str(exc)}]) from exc
 
 
@@ -40,10 +48,10 @@ def id_check_digit(first17: str) -> str:
 
 
 def normalize_id_number(raw: str) -> str:
-    """Return an 18-character resident ID number with a valid check digit, or raise ValueError."""
+    """Return an 18-character resident ID number with a valid check digit, or raise InvalidIdNumber."""
     value = raw.strip().upper()
     if not _ID_NUMBER.match(value) or id_check_digit(value[:17]) != value[17]:
-        raise ValueError("身份证号码不正确")
+        raise InvalidIdNumber("身份证号码不正确")
     return value
 
 

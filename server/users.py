@@ -18,6 +18,7 @@ from server.auth import LIAISON_SOURCES, ROLES, Grant
 from server.crypto import FieldCipher
 from server.db import Database
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.identity import seal, unseal
 from server.pii import normalize_phone
 
 COLLECTION = "users"
@@ -79,7 +80,7 @@ class UserService:
         return await self._users.find_one({"phone_hash": self._cipher.lookup_hash(normalize_phone(phone), "phone")})
 
     def phone_of(self, user: dict[str, Any]) -> str | None:
-        return self._cipher.decrypt(user["phone_enc"], "phone") if user.get("phone_enc") else None
+        return unseal(self._cipher, user)[0]
 
     async def create(
         self,
@@ -98,9 +99,7 @@ class UserService:
             "created_at": now,
         }
         if phone is not None:
-            phone = normalize_phone(phone)
-            user["phone_enc"] = self._cipher.encrypt(phone, "phone")
-            user["phone_hash"] = self._cipher.lookup_hash(phone, "phone")
+            user.update(seal(self._cipher, phone=phone))
         try:
             await self._users.insert_one(user)
         except DuplicateKeyError as exc:
@@ -144,17 +143,10 @@ class UserService:
             return user, False
 
     async def set_phone(self, user_id: ObjectId, phone: str, now: datetime) -> dict[str, Any]:
-        phone = normalize_phone(phone)
         try:
             user = await self._users.find_one_and_update(
                 {"_id": user_id},
-                {
-                    "$set": {
-                        "phone_enc": self._cipher.encrypt(phone, "phone"),
-                        "phone_hash": self._cipher.lookup_hash(phone, "phone"),
-                        "updated_at": now,
-                    }
-                },
+                {"$set": {**seal(self._cipher, phone=phone), "updated_at": now}},
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError as exc:
