@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from bson import ObjectId
-
 from handlers.base import api
 from handlers.cases import _CaseHandler
 from schemas.cases import ImportCasesReport
-from server.attachments import clean
+from server.case_files import CaseFiles
 from server.case_import import import_court_cases
-from server.errors import Forbidden, NotFound, UnsupportedMediaType
+from server.errors import Forbidden, UnsupportedMediaType
 from server.ids import parse_id
-from server.storage import LocalStorage
 from server.tables import UPLOAD_TYPES
 
 
-class _FileHandler(_CaseHandler):
+class AttachmentsHandler(_CaseHandler):
     body_limit = 20 * 1024 * 1024
 
-    @property
-    def storage(self) -> LocalStorage:
-        return LocalStorage(self.ctx.config.plates.storage_dir)
-
-
-class AttachmentsHandler(_FileHandler):
     @api(
         "上传附件（图片、录音、PDF）",
         upload=["image/jpeg", "image/png", "image/webp", "audio/amr", "audio/mpeg", "audio/mp4", "application/pdf"],
@@ -34,43 +23,21 @@ class AttachmentsHandler(_FileHandler):
         description="按文件内容判断类型；图片会重新编码（去除 EXIF 与定位信息）并缩小。当事人本人或承办人员可上传。",
     )
     async def post(self, case_id: str) -> None:
-        case = await self.cases.get(self.caller, parse_id(case_id, "案件"))
-        if not self.cases.can_attach(self.caller, case):
-            raise Forbidden("案件已办结或您不能为该案件上传材料", code="attach_forbidden")
-        data = self.body
-        if not data:
-            raise UnsupportedMediaType("请上传文件内容")
-        kind, content_type, cleaned = await asyncio.get_running_loop().run_in_executor(None, clean, data)
-        attachment_id = ObjectId()
-        key = f"cases/{case['_id']}/{attachment_id}"
-        await asyncio.get_running_loop().run_in_executor(None, self.storage.put, key, cleaned)
-        attachment = {
-            "id": attachment_id,
-            "kind": kind,
-            "content_type": content_type,
-            "size": len(cleaned),
-            "key": key,
-            "by": ObjectId(self.caller.user_id),
-            "at": self.ctx.clock.now(),
-        }
-        updated = await self.cases.add_attachment(self.caller, case, attachment)
-        self.write_json(self.view(updated), status=201)
+        case = await CaseFiles(self.ctx).attach(self.caller, parse_id(case_id, "案件"), self.body)
+        self.write_json(self.view(case), status=201)
 
 
-class AttachmentHandler(_FileHandler):
+class AttachmentHandler(_CaseHandler):
     @api(
         "下载附件（与案件相同的访问规则）",
         media=["image/jpeg", "audio/amr", "audio/mpeg", "audio/mp4", "application/pdf"],
         tags=["cases"],
     )
     async def get(self, case_id: str, attachment_id: str) -> None:
-        case = await self.cases.get(self.caller, parse_id(case_id, "案件"))
-        wanted = parse_id(attachment_id, "附件")
-        attachment = next((a for a in case.get("attachments", []) if a["id"] == wanted), None)
-        if attachment is None:
-            raise NotFound("找不到该附件")
-        data = await asyncio.get_running_loop().run_in_executor(None, self.storage.get, attachment["key"])
-        self.write_bytes(data, attachment["content_type"])
+        data, content_type = await CaseFiles(self.ctx).read(
+            self.caller, parse_id(case_id, "案件"), parse_id(attachment_id, "附件")
+        )
+        self.write_bytes(data, content_type)
 
 
 class CourtImportHandler(_CaseHandler):

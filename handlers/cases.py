@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from bson import ObjectId
@@ -26,10 +25,9 @@ from schemas.cases import (
     case_to_json,
     resident_case_to_json,
 )
-from server.agreement_pdf import render_agreement
 from server.auth import STAFF_ROLES
+from server.case_files import CaseFiles
 from server.cases import ACTIONS, UNIT, CaseService
-from server.errors import Conflict
 from server.ids import parse_id
 
 
@@ -187,13 +185,8 @@ class JudicialHandler(_CaseHandler):
 class AgreementHandler(_CaseHandler):
     @api("人民调解协议书（PDF）", media=["application/pdf"], tags=["cases"])
     async def get(self, case_id: str) -> None:
-        case = await self.cases.get(self.caller, parse_id(case_id, "案件"))
-        if (case.get("outcome") or {}).get("type") != "agreement":
-            raise Conflict("该案件没有调解协议", code="no_agreement")
-        unit = await self.ctx.db["org_units"].find_one({"_id": case["assigned_org_id"]}) or {}
-        committee = unit.get("name") or f"{self.ctx.config.town.name}人民调解委员会"
-        pdf = await asyncio.get_running_loop().run_in_executor(None, render_agreement, case, committee, self.ctx.tz)
-        self.write_bytes(pdf, "application/pdf", filename=f"人民调解协议书-{case['number']}.pdf")
+        pdf, filename = await CaseFiles(self.ctx).agreement_pdf(self.caller, parse_id(case_id, "案件"))
+        self.write_bytes(pdf, "application/pdf", filename=filename)
 
 
 default_handlers = [

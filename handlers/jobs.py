@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
 from typing import Any
 
 from handlers.base import BaseHandler, api, requires
 from schemas.visits import JobOut, PlatesIn
-from server.errors import Conflict
 from server.households import EDIT_ROLES
 from server.ids import parse_id
 from server.jobs import JobService
@@ -56,12 +53,8 @@ class JobHandler(BaseHandler):
 class JobFileHandler(BaseHandler):
     @api("下载任务结果文件", media=["application/pdf"], tags=["jobs"])
     async def get(self, job_id: str) -> None:
-        job = await JobService(self.ctx).get(self.caller, parse_id(job_id, "任务"))
-        if job["status"] != "done":
-            raise Conflict("任务尚未完成", code="job_not_done")
-        path = Path(self.ctx.config.plates.storage_dir) / "plates" / job["result"]["file"]
-        data = await asyncio.get_running_loop().run_in_executor(None, path.read_bytes)
-        self.write_bytes(data, "application/pdf", filename=job["result"]["filename"])
+        data, filename = await JobService(self.ctx).result_file(self.caller, parse_id(job_id, "任务"))
+        self.write_bytes(data, "application/pdf", filename=filename)
 
 
 default_handlers = [

@@ -163,7 +163,7 @@ class OpenApiHandler(BaseHandler):
     @public
     @api("OpenAPI 3.1 接口文档", tags=["system"])
     async def get(self) -> None:
-        self.write_json(build_openapi(self.application.wildcard_router.rules))
+        self.write_json(self.settings["openapi"])
 
 
 default_handlers = [(r"/api/openapi.json", OpenApiHandler)]

@@ -42,7 +42,8 @@ def make_app(ctx: Context, extra_handlers: list[tuple[Any, ...]] | None = None) 
         compress_response=True,
         xsrf_cookies=False,  # token auth in a header; no cookies to forge
     )
-    build_openapi(app.wildcard_router.rules)  # fail at start-up, not at first request, if a route is undocumented
+    # Built once, at start-up: an undocumented route stops the server here, not at the first request.
+    app.settings["openapi"] = build_openapi(app.wildcard_router.rules)
     return app
 
 

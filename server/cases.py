@@ -151,6 +151,34 @@ def next_due(deadlines: dict[str, Any]) -> datetime | None:
     return min(dues) if dues else None
 
 
+def timeline_event(
+    principal: Principal | None,
+    action: str,
+    from_state: str | None,
+    to_state: str | None,
+    note: str | None,
+    now: datetime,
+    *,
+    public: bool,
+) -> dict[str, Any]:
+    """One entry of a case's append-only timeline; `public` entries are shown to the resident."""
+    return {
+        "id": ObjectId(),
+        "at": now,
+        "actor_id": ObjectId(principal.user_id) if principal else None,
+        "action": action,
+        "from": from_state,
+        "to": to_state,
+        "note": note,
+        "public": public,
+    }
+
+
+def notice(event: str, audience: str, now: datetime, **extra: Any) -> dict[str, Any]:
+    """A notification recorded in the case document, for the outbox relay to deliver."""
+    return {"id": ObjectId(), "event": event, "audience": audience, "created_at": now, "status": "pending", **extra}
+
+
 class CaseService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -284,11 +312,11 @@ class CaseService:
             case["received_at"] = data.get("received_at")
         target, tier = await self._routing.suggest(case)
         case["suggested"] = {"org_id": target["_id"], "org_name": target["name"], "tier": tier}
-        case["timeline"] = [self._event(principal, "submit", None, case["state"], None, now, public=True)]
+        case["timeline"] = [timeline_event(principal, "submit", None, case["state"], None, now, public=True)]
         if "external_key" in case and await self._cases.find_one({"external_key": case["external_key"]}, {"_id": 1}):
             raise await self._duplicate_referral(case)
         case["number"] = await self._next_number(now)
-        case["notifications"] = [] if case["state"] == "draft" else [self._notice("case_registered", "office", now)]
+        case["notifications"] = [] if case["state"] == "draft" else [notice("case_registered", "office", now)]
         try:
             await self._cases.insert_one(case)
         except DuplicateKeyError as exc:
@@ -331,7 +359,7 @@ class CaseService:
         if data.get("qr_token"):
             household = await households.by_qr_token(data["qr_token"])
         elif data.get("household_id"):
-            household = await self._ctx.db["households"].find_one({"_id": ObjectId(data["household_id"])})
+            household = await households.find(ObjectId(data["household_id"]))
             if household is None:
                 raise ValidationFailed(details=[{"field": "household_id", "message": "找不到该住户"}])
         if household is not None:
@@ -422,13 +450,13 @@ class CaseService:
             changes["next_due"] = next_due(changes["deadlines"])
         changes["updated_at"] = now
         note = reason or (body.get("note") or "").strip() or None
-        event = self._event(principal, name, case["state"], to_state, note, now, public=action.public)
+        event = timeline_event(principal, name, case["state"], to_state, note, now, public=action.public)
         updated = await self._cases.find_one_and_update(
             {"_id": case_id, "version": case["version"], "state": case["state"]},
             {
                 "$set": changes,
                 "$inc": {"version": 1},
-                "$push": {"timeline": event, "notifications": {"$each": [self._notice(n, a, now) for n, a in notices]}},
+                "$push": {"timeline": event, "notifications": {"$each": [notice(n, a, now) for n, a in notices]}},
             },
             return_document=ReturnDocument.AFTER,
         )
@@ -718,32 +746,6 @@ class CaseService:
         return {"supervised": supervised, "deadlines": deadlines}, [("case_supervised", "unit")]
 
     # ---- the record ---------------------------------------------------------------------------------
-    def _event(
-        self,
-        principal: Principal | None,
-        action: str,
-        from_state: str | None,
-        to_state: str | None,
-        note: str | None,
-        now: datetime,
-        *,
-        public: bool,
-    ) -> dict[str, Any]:
-        return {
-            "id": ObjectId(),
-            "at": now,
-            "actor_id": ObjectId(principal.user_id) if principal else None,
-            "action": action,
-            "from": from_state,
-            "to": to_state,
-            "note": note,
-            "public": public,
-        }
-
-    @staticmethod
-    def _notice(event: str, audience: str, now: datetime) -> dict[str, Any]:
-        return {"id": ObjectId(), "event": event, "audience": audience, "created_at": now, "status": "pending"}
-
     async def add_session(self, principal: Principal, case_id: ObjectId, session: dict[str, Any]) -> dict[str, Any]:
         return await self._append(
             principal, case_id, "sessions", session | {"id": ObjectId()}, ("unit",), ("in_mediation",), "session_added"
@@ -757,9 +759,9 @@ class CaseService:
         if case["state"] not in OPEN_STATES:
             raise self._conflict(principal, case, "案件已办结，不能再补充材料")
         now = self._ctx.clock.now()
-        event = self._event(principal, "add_info", case["state"], case["state"], text, now, public=True)
+        event = timeline_event(principal, "add_info", case["state"], case["state"], text, now, public=True)
         return await self._update(
-            case, {"$push": {"timeline": event, "notifications": self._notice("case_info_added", "unit", now)}}, now
+            case, {"$push": {"timeline": event, "notifications": notice("case_info_added", "unit", now)}}, now
         )
 
     async def rate(self, principal: Principal, case_id: ObjectId, stars: int, comment: str) -> dict[str, Any]:
@@ -770,7 +772,7 @@ class CaseService:
             raise self._conflict(principal, case, "只能在回访阶段评价一次")
         now = self._ctx.clock.now()
         rating = {"stars": stars, "comment": comment, "at": now}
-        event = self._event(principal, "rate", case["state"], case["state"], None, now, public=True)
+        event = timeline_event(principal, "rate", case["state"], case["state"], None, now, public=True)
         return await self._update(case, {"$set": {"rating": rating}, "$push": {"timeline": event}}, now)
 
     async def set_judicial_confirmation(
@@ -782,7 +784,7 @@ class CaseService:
         if (case.get("outcome") or {}).get("type") != "agreement":
             raise self._conflict(principal, case, "只有达成调解协议的案件可以申请司法确认")
         now = self._ctx.clock.now()
-        event = self._event(principal, "judicial_confirmation", case["state"], case["state"], None, now, public=True)
+        event = timeline_event(principal, "judicial_confirmation", case["state"], case["state"], None, now, public=True)
         return await self._update(
             case, {"$set": {"judicial_confirmation": requested}, "$push": {"timeline": event}}, now
         )
@@ -791,7 +793,7 @@ class CaseService:
         self, principal: Principal, case: dict[str, Any], attachment: dict[str, Any]
     ) -> dict[str, Any]:
         now = self._ctx.clock.now()
-        event = self._event(principal, "attachment_added", case["state"], case["state"], None, now, public=True)
+        event = timeline_event(principal, "attachment_added", case["state"], case["state"], None, now, public=True)
         return await self._update(case, {"$push": {"attachments": attachment, "timeline": event}}, now)
 
     async def _append(
@@ -810,7 +812,7 @@ class CaseService:
         if case["state"] not in states:
             raise self._conflict(principal, case, f"案件当前状态为「{STATE_LABELS[case['state']]}」，不能执行此操作")
         now = self._ctx.clock.now()
-        event = self._event(principal, action, case["state"], case["state"], None, now, public=False)
+        event = timeline_event(principal, action, case["state"], case["state"], None, now, public=False)
         return await self._update(case, {"$push": {field: item, "timeline": event}}, now)
 
     async def _update(self, case: dict[str, Any], update: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -848,6 +850,12 @@ class CaseService:
         total = await self._cases.count_documents(query)
         cursor = self._cases.find(query, {"notifications": 0}).sort([("created_at", DESCENDING)])
         return await cursor.skip(skip).limit(limit).to_list(None), total
+
+    async def open_for_household(self, household_id: ObjectId, limit: int = 20) -> list[dict[str, Any]]:
+        """The household's cases still being handled, newest first (shown to staff who scan its plate)."""
+        query = {"household_id": household_id, "state": {"$in": list(OPEN_STATES)}}
+        cursor = self._cases.find(query, {"number": 1, "state": 1, "category": 1, "created_at": 1})
+        return await cursor.sort("created_at", DESCENDING).limit(limit).to_list(None)
 
     async def inbox(self, principal: Principal, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
         """What waits on a mediator: assigned to them or their unit, not yet accepted or concluded."""

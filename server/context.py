@@ -19,6 +19,7 @@ from server.crypto import FieldCipher
 from server.db import Database
 from server.orgs import OrgService
 from server.sessions import SessionService
+from server.storage import LocalStorage
 from server.users import UserService
 from server.wechat import WechatClient
 
@@ -60,6 +61,10 @@ class Context:
     @property
     def orgs(self) -> OrgService:
         return OrgService(self.db)
+
+    @property
+    def storage(self) -> LocalStorage:
+        return LocalStorage(self.config.plates.storage_dir)
 
     @property
     def sessions(self) -> SessionService:

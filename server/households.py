@@ -215,6 +215,10 @@ class HouseholdService:
         await self._audit(principal, "household.plate_replace", household_id, now)
         return household  # type: ignore[no-any-return]
 
+    async def find(self, household_id: ObjectId) -> dict[str, Any] | None:
+        """The household, without any access check: for services that check scope themselves."""
+        return await self._households.find_one({"_id": household_id})
+
     async def by_qr_token(self, token: str) -> dict[str, Any]:
         household = await self._households.find_one({"qr_token": token})
         if household is not None:

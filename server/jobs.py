@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from server import indexes
 from server.auth import ADMIN_ROLES, Principal
-from server.errors import NotFound
+from server.errors import Conflict, NotFound
 from server.scope import in_org_scope
 
 if TYPE_CHECKING:
@@ -97,6 +97,15 @@ class JobService:
             job = await self._jobs.find_one({"_id": job_id}, {"total": 1})
             changes["done"] = job["total"] if job else 0
         await self._jobs.update_one({"_id": job_id}, {"$set": changes})
+
+    async def result_file(self, principal: Principal, job_id: ObjectId) -> tuple[bytes, str]:
+        """The finished job's file and the name to give it."""
+        job = await self.get(principal, job_id)
+        if job["status"] != "done":
+            raise Conflict("任务尚未完成", code="job_not_done")
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(None, self._ctx.storage.get, job["result"]["key"])
+        return data, job["result"]["filename"]
 
     async def get(self, principal: Principal, job_id: ObjectId) -> dict[str, Any]:
         job = await self._jobs.find_one({"_id": job_id})

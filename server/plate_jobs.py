@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from server.context import Context
 
 PRINTABLE_KINDS = ("village", "grid", "micro_grid")
+PLATE_FILES = "plates"  # the storage folder for generated sheets
 
 
 def natural_key(text: str) -> list[Any]:
@@ -77,9 +78,7 @@ async def start_plate_job(ctx: Context, principal: Principal, org_id: ObjectId) 
     job = await jobs.create(
         kind="plates", owner=principal, org_path=unit["path"], total=len(plates), params={"org_id": str(org_id)}
     )
-    directory = Path(ctx.config.plates.storage_dir) / "plates"
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{job['_id']}.pdf"
+    target = Path(ctx.config.plates.storage_dir) / PLATE_FILES / f"{job['_id']}.pdf"
     jobs.start(job["_id"], _render(ctx, jobs, job["_id"], plates, target, unit["name"]))
     return job
 
@@ -101,7 +100,8 @@ async def _render(
             future.cancel()
             raise
         size = await future
-    return {"file": target.name, "size": size, "plates": len(plates), "filename": f"{name}门牌二维码.pdf"}
+    key = f"{PLATE_FILES}/{target.name}"  # where ctx.storage finds it
+    return {"key": key, "size": size, "plates": len(plates), "filename": f"{name}门牌二维码.pdf"}
 
 
 def _read_progress(path: str) -> int | None:

@@ -114,6 +114,7 @@ def render_plates_pdf(
     """
     register_font()
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".part")
     canvas = Canvas(str(partial), pagesize=A4, pageCompression=1)
     canvas.setTitle("门牌二维码")

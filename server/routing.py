@@ -134,13 +134,17 @@ class Routing:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._settings = ctx.db[SETTINGS]
+        self._read: dict[str, Any] = {}  # one read per setting for the life of this object (one request)
 
     async def _setting(self, key: str, default: Any) -> Any:
+        if key in self._read:
+            return self._read[key]
         doc = await self._settings.find_one({"_id": key})
         if doc is None:
             await self._settings.update_one({"_id": key}, {"$setOnInsert": {"value": default}}, upsert=True)
             doc = await self._settings.find_one({"_id": key})
-        return doc["value"]  # type: ignore[index]
+        self._read[key] = doc["value"]  # type: ignore[index]
+        return self._read[key]
 
     async def rules(self) -> list[dict[str, Any]]:
         seed = self._ctx.config.cases.routing_rules or DEFAULT_RULES
@@ -152,6 +156,7 @@ class Routing:
 
     async def save(self, key: str, value: Any) -> None:
         await self._settings.update_one({"_id": key}, {"$set": {"value": value}}, upsert=True)
+        self._read[key] = value
 
     async def suggest(self, case: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The unit and tier the rules send this case to."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from server.auth import Principal
+from server.cases import CaseService
 from server.errors import NotFound
 from server.households import HouseholdService
 from server.scope import in_org_scope
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from server.context import Context
 
 STAFF_ROLES = ("grid_worker", "center_staff", "town_admin", "county_admin", "mediator", "supervisor")
-OPEN_CASE_STATES = ("draft", "registered", "assigned", "in_mediation", "concluded", "follow_up")
 
 
 @dataclass
@@ -44,16 +44,7 @@ class ScanService:
         micro_grid = orgs.get(household["micro_grid_id"])
         if in_org_scope(principal, household["org_path"], STAFF_ROLES):
             visits = await VisitService(self._ctx).recent(household["_id"])
-            cases = (
-                await self._ctx.db["cases"]
-                .find(
-                    {"household_id": household["_id"], "state": {"$in": list(OPEN_CASE_STATES)}},
-                    {"number": 1, "state": 1, "category": 1, "created_at": 1},
-                )
-                .sort("created_at", -1)
-                .limit(20)
-                .to_list(None)
-            )
+            cases = await CaseService(self._ctx).open_for_household(household["_id"])
             return ScanResult(household, True, village, micro_grid, visits, cases)
         if principal.has_role("resident"):
             return ScanResult(household, False, village, micro_grid)

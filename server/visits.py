@@ -118,7 +118,7 @@ class VisitService:
         if visit.get("qr_token"):
             household = await self._households.by_qr_token(visit["qr_token"])
         elif visit.get("household_id"):
-            household = await self._ctx.db["households"].find_one({"_id": visit["household_id"]})
+            household = await self._households.find(visit["household_id"])
         else:
             raise ValidationFailed(details=[{"field": "household_id", "message": "须提供住户或扫码所得的门牌"}])
         if household is None:

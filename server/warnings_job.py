@@ -16,10 +16,10 @@ import socket
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from server.cases import COLLECTION as CASES
+from server.cases import notice, timeline_event
 from server.routing import Routing
 
 if TYPE_CHECKING:
@@ -73,27 +73,8 @@ async def scan(ctx: Context) -> int:
             changes: dict[str, Any] = {f"warnings.{name}": level}
             if level == "red" and name == "conclude" and case.get("tier") == "village":
                 changes["escalation_suggested"] = True
-            event = {
-                "id": ObjectId(),
-                "at": now,
-                "actor_id": None,
-                "action": f"warning_{level}",
-                "from": None,
-                "to": None,
-                "note": name,
-                "public": False,
-            }
-            notices = [
-                {
-                    "id": ObjectId(),
-                    "event": f"warning_{level}",
-                    "audience": audience,
-                    "created_at": now,
-                    "status": "pending",
-                    "deadline": name,
-                }
-                for audience in ("unit", "office")
-            ]
+            event = timeline_event(None, f"warning_{level}", None, None, name, now, public=False)
+            notices = [notice(f"warning_{level}", audience, now, deadline=name) for audience in ("unit", "office")]
             result = await cases.update_one(
                 {"_id": case["_id"], f"warnings.{name}": current if current else {"$exists": False}},
                 {
