@@ -10,10 +10,15 @@
 - `org_tree`: a small county → town → village → grid → micro-grid tree with a town office center.
 - `login`: makes a user with given grants and returns an `Account` with tokens from a real login session.
 - `extra_handlers`: routes a test adds to the application (override the fixture in a test module).
+- `fake_wechat`, `fake_sms`: fake WeChat and Aliyun SMS servers on loopback (`tests/fakes.py`); a module
+  aims the application at them by overriding `wechat_base_url` or `config`.
+- Helpers: `context_for(config, senders)` (a context whose test database is dropped afterwards),
+  `memory_config_file(tmp_path)` (a config file for a subprocess), `insert_households(ctx, micro_grid, n)`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -34,7 +39,7 @@ from server.config import Config, build_config
 from server.context import Context
 from server.sessions import TokenPair
 from server.users import grant_doc
-from tests.fakes import wechat_config
+from tests.fakes import FakeAliyunSms, FakeWechat, wechat_config
 
 TEST_ENV = {
     "SYGZ_AUTH__JWT_KEYS": "t1:" + "A" * 43,
@@ -78,13 +83,50 @@ class RecordingSender:
         return SendResult(ok=True, provider_id=f"rec-{len(self.sent)}")
 
 
+@contextlib.asynccontextmanager
+async def context_for(config: Config, senders: Senders | None = None) -> AsyncIterator[Context]:
+    """A context on the test database, which is dropped afterwards when it is a real MongoDB."""
+    context = await open_context(config, senders=senders)
+    try:
+        yield context
+    finally:
+        if not config.mongodb.uri.startswith("memory://"):
+            await context.client.drop_database(config.mongodb.database)
+        await context.close()
+
+
 @pytest.fixture
 async def ctx(config: Config) -> AsyncIterator[Context]:
-    context = await open_context(config, senders=Senders(sms=RecordingSender(), wechat=RecordingSender()))
-    yield context
-    if not config.mongodb.uri.startswith("memory://"):
-        await context.client.drop_database(config.mongodb.database)
-    await context.close()
+    async with context_for(config, Senders(sms=RecordingSender(), wechat=RecordingSender())) as context:
+        yield context
+
+
+@pytest.fixture
+async def fake_wechat() -> AsyncIterator[FakeWechat]:
+    fake = FakeWechat()
+    fake.start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def fake_sms() -> AsyncIterator[FakeAliyunSms]:
+    fake = FakeAliyunSms()
+    fake.start()
+    yield fake
+    await fake.stop()
+
+
+def memory_config_file(tmp_path: Path, extra: str = "") -> Path:
+    """A config file for a subprocess: in-memory database, test secrets, plus `extra` YAML."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "mongodb: {uri: 'memory://'}\n"
+        f"auth: {{jwt_keys: 'k:{'A' * 43}'}}\n"
+        f"crypto: {{keys: 'c:{'B' * 43}', hash_key: '{'C' * 43}'}}\n" + extra,
+        encoding="utf-8",
+    )
+    return path
 
 
 @pytest.fixture
@@ -208,6 +250,25 @@ async def org_tree(ctx: Context) -> OrgTree:
     grid = await ctx.orgs.create(name="甲村第1网格", kind="grid", parent_id=village["_id"], now=now)
     micro = await ctx.orgs.create(name="甲村第1网格第1微网格", kind="micro_grid", parent_id=grid["_id"], now=now)
     return OrgTree(county, town, office, village, other, grid, micro)
+
+
+async def insert_households(ctx: Context, micro_grid: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """`count` bare households (甲村1组1号, 2号, …) in `micro_grid`, written straight to the database."""
+    households = [
+        {
+            "_id": ObjectId(),
+            "micro_grid_id": micro_grid["_id"],
+            "org_path": micro_grid["path"],
+            "address": f"甲村1组{n + 1}号",
+            "members": [],
+            "tags": [],
+            "qr_token": f"token-{uuid.uuid4().hex}",
+            "created_at": ctx.clock.now(),
+        }
+        for n in range(count)
+    ]
+    await ctx.db["households"].insert_many(households)
+    return households
 
 
 @dataclass

@@ -210,3 +210,14 @@ async def test_malformed_ids_are_named_not_crashes(api, town) -> None:
     assert bad.status == 422
     assert bad.json["error"]["details"][0]["field"] == "mediator_ids.0"
     assert (await api.get("/api/cases?state=nonsense", token=town.people["office"].token)).status == 422
+
+
+async def test_text_is_length_checked_and_the_number_comes_at_once(api, town) -> None:
+    token = town.people["resident_a"].token
+    too_long = await api.post("/api/cases", resident_case(town, description="吵" * 2001), token=token)
+    assert too_long.status == 422
+    assert too_long.json["error"]["details"] == [{"field": "description", "message": "内容太长（最多 2000 个字）"}]
+    too_short = await api.post("/api/cases", resident_case(town, description="吵"), token=token)
+    assert too_short.json["error"]["details"][0]["field"] == "description"
+    created = await new_case(api, town)
+    assert created["number"].startswith("SY-")

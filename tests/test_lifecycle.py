@@ -24,6 +24,7 @@ from tornado.httpclient import AsyncHTTPClient
 from handlers.base import BaseHandler, api, public
 from scripts.seed_demo import DEMO_USERS
 from server.app import Server
+from tests.conftest import memory_config_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -169,14 +170,7 @@ def test_demo_serves_lets_every_role_log_in_and_stops_cleanly(tmp_path: Path) ->
 
 @pytest.mark.subprocess
 def test_the_notification_worker_runs_and_stops_on_sigterm(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        "mongodb: {uri: 'memory://'}\n"
-        f"auth: {{jwt_keys: 'k:{'A' * 43}'}}\n"
-        f"crypto: {{keys: 'c:{'B' * 43}', hash_key: '{'C' * 43}'}}\n"
-        "notify: {poll_seconds: 0.2}\n",
-        encoding="utf-8",
-    )
+    config = memory_config_file(tmp_path, "notify: {poll_seconds: 0.2}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYGZ_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "notify.worker", "--config", str(config)],

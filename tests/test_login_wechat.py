@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from server.context import Context
 from tests.fakes import FakeWechat
-
-
-@pytest.fixture
-async def fake_wechat() -> AsyncIterator[FakeWechat]:
-    fake = FakeWechat()
-    fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

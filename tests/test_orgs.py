@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from server.context import Context
+from tests.conftest import memory_config_file
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,13 +89,7 @@ async def test_import_tree_is_idempotent(ctx: Context) -> None:
 
 
 def test_import_cli(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        "mongodb: {uri: 'memory://'}\n"
-        f"auth: {{jwt_keys: 'k:{'A' * 43}'}}\n"
-        f"crypto: {{keys: 'c:{'B' * 43}', hash_key: '{'C' * 43}'}}\n",
-        encoding="utf-8",
-    )
+    config = memory_config_file(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "scripts.import_orgs", "scripts/examples/town.yaml", "--config", str(config)],
         cwd=ROOT,

@@ -13,31 +13,14 @@ import pytest
 from bson import ObjectId
 
 from notify.outbox import OUTBOX, Dispatcher, Relay
-from server.app import open_context
 from server.config import Config, build_config
 from server.context import Context
-from tests.conftest import env_for_tests
+from tests.conftest import context_for, env_for_tests
 from tests.fakes import FakeAliyunSms, FakeWechat, sms_config, wechat_config
 from tests.town import build_town, resident_case
 
 log = logging.getLogger(__name__)
 TEMPLATE = "tmpl-case-progress"
-
-
-@pytest.fixture
-async def fake_sms() -> AsyncIterator[FakeAliyunSms]:
-    fake = FakeAliyunSms()
-    fake.start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def fake_wechat() -> AsyncIterator[FakeWechat]:
-    fake = FakeWechat()
-    fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
@@ -80,12 +63,9 @@ def config(fake_sms: FakeAliyunSms, fake_wechat: FakeWechat, tmp_path) -> Config
 
 @pytest.fixture
 async def ctx(config: Config) -> AsyncIterator[Context]:
-    context = await open_context(config)  # the production senders: Aliyun SDK and our WeChat client
-    context.clock.set(datetime(2026, 11, 28, 2, 0, tzinfo=UTC))  # 10:00 in the town, outside quiet hours
-    yield context
-    if not config.mongodb.uri.startswith("memory://"):
-        await context.client.drop_database(config.mongodb.database)
-    await context.close()
+    async with context_for(config) as context:  # the production senders: Aliyun SDK and our WeChat client
+        context.clock.set(datetime(2026, 11, 28, 2, 0, tzinfo=UTC))  # 10:00 in the town, outside quiet hours
+        yield context
 
 
 @pytest.fixture
@@ -133,6 +113,7 @@ async def test_an_assignment_texts_the_mediator_and_messages_the_resident(
     assert wechat["touser"] == "o-resident-a"
     assert wechat["template_id"] == TEMPLATE
     assert wechat["page"] == f"pages/case/detail?id={case_id}"
+    assert (wechat["miniprogram_state"], wechat["lang"]) == ("formal", "zh_CN")
     assert len(wechat["data"]["thing2"]["value"]) <= 20  # cut to WeChat's limit for a `thing`
     assert (await ctx.db["users"].find_one({"_id": town.people["resident_a"].user["_id"]}))["wechat_subscriptions"][
         TEMPLATE

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from bson import ObjectId
 from openpyxl import Workbook
 
 from server.context import Context
+from tests.conftest import insert_households
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,30 +23,12 @@ async def admin(login, org_tree):
     return await login(("town_admin", org_tree.town["_id"]))
 
 
-async def add_households(ctx: Context, org_tree, count: int) -> None:
-    await ctx.db["households"].insert_many(
-        [
-            {
-                "_id": ObjectId(),
-                "micro_grid_id": org_tree.micro_grid["_id"],
-                "org_path": org_tree.micro_grid["path"],
-                "address": f"甲村1组{n + 1}号",
-                "members": [],
-                "tags": [],
-                "qr_token": f"tok{n:04d}-{ObjectId()}",
-                "created_at": ctx.clock.now(),
-            }
-            for n in range(count)
-        ]
-    )
-
-
 def page_count(pdf: bytes) -> int:
     return len(re.findall(rb"/Type\s*/Page\b", pdf))
 
 
 async def test_plates_are_printed_by_a_background_job(api, ctx: Context, admin, login, org_tree) -> None:
-    await add_households(ctx, org_tree, 30)
+    await insert_households(ctx, org_tree.micro_grid, 30)
     await login(("grid_worker", org_tree.grid["_id"]), name="李网格")
     response = await api.post("/api/plates", {"org_id": str(org_tree.village["_id"])}, token=admin.token)
     assert response.status == 202
@@ -67,7 +49,7 @@ async def test_plates_are_printed_by_a_background_job(api, ctx: Context, admin, 
 
 
 async def test_jobs_are_private_to_their_owner_and_admins(api, ctx: Context, admin, login, org_tree) -> None:
-    await add_households(ctx, org_tree, 1)
+    await insert_households(ctx, org_tree.micro_grid, 1)
     worker = await login(("grid_worker", org_tree.grid["_id"]))
     job = (await api.post("/api/plates", {"org_id": str(org_tree.micro_grid["_id"])}, token=worker.token)).json
     assert (await api.get(f"/api/jobs/{job['id']}", token=admin.token)).status == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,14 +15,6 @@ from server.app import Server, make_app, open_context
 from server.config import SmsConfig, build_config
 from tests.conftest import Api, env_for_tests
 from tests.fakes import FakeAliyunSms, sms_config
-
-
-@pytest.fixture
-async def fake_sms() -> AsyncIterator[FakeAliyunSms]:
-    fake = FakeAliyunSms()
-    fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

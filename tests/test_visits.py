@@ -6,32 +6,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bson import ObjectId
 
 from server.context import Context
+from tests.conftest import insert_households
 
 
 @pytest.fixture
 async def worker(login, org_tree):
     return await login(("grid_worker", org_tree.grid["_id"]), name="李网格")
-
-
-async def make_households(ctx: Context, org_tree, count: int) -> list[dict]:
-    households = [
-        {
-            "_id": ObjectId(),
-            "micro_grid_id": org_tree.micro_grid["_id"],
-            "org_path": org_tree.micro_grid["path"],
-            "address": f"甲村1组{n + 1}号",
-            "members": [],
-            "tags": [],
-            "qr_token": f"token-{uuid.uuid4().hex}",
-            "created_at": ctx.clock.now(),
-        }
-        for n in range(count)
-    ]
-    await ctx.db["households"].insert_many(households)
-    return households
 
 
 def visit(household: dict, **overrides):
@@ -48,7 +30,7 @@ def visit(household: dict, **overrides):
 
 
 async def test_a_visit_sent_twice_is_recorded_once(api, ctx: Context, worker, org_tree) -> None:
-    (household,) = await make_households(ctx, org_tree, 1)
+    (household,) = await insert_households(ctx, org_tree.micro_grid, 1)
     body = visit(household)
     first = await api.post("/api/visits", body, token=worker.token)
     assert first.status == 201
@@ -62,7 +44,7 @@ async def test_a_visit_sent_twice_is_recorded_once(api, ctx: Context, worker, or
 
 
 async def test_a_visit_by_scanned_plate(api, ctx: Context, worker, org_tree) -> None:
-    (household,) = await make_households(ctx, org_tree, 1)
+    (household,) = await insert_households(ctx, org_tree.micro_grid, 1)
     body = visit(household, household_id=None, qr_token=household["qr_token"])
     response = await api.post("/api/visits", body, token=worker.token)
     assert response.status == 201
@@ -82,21 +64,21 @@ async def test_a_visit_by_scanned_plate(api, ctx: Context, worker, org_tree) -> 
     ],
 )
 async def test_bad_visits_name_the_field(api, ctx: Context, worker, org_tree, change, field) -> None:
-    (household,) = await make_households(ctx, org_tree, 1)
+    (household,) = await insert_households(ctx, org_tree.micro_grid, 1)
     response = await api.post("/api/visits", visit(household, **change), token=worker.token)
     assert response.status == 422
     assert response.json["error"]["details"][0]["field"] == field
 
 
 async def test_visits_outside_the_grid_are_refused(api, ctx: Context, login, org_tree) -> None:
-    (household,) = await make_households(ctx, org_tree, 1)
+    (household,) = await insert_households(ctx, org_tree.micro_grid, 1)
     outsider = await login(("grid_worker", org_tree.other_village["_id"]))
     response = await api.post("/api/visits", visit(household), token=outsider.token)
     assert response.status == 404
 
 
 async def test_a_batch_survives_bad_items(api, ctx: Context, worker, org_tree) -> None:
-    first, second = await make_households(ctx, org_tree, 2)
+    first, second = await insert_households(ctx, org_tree.micro_grid, 2)
     done_before = visit(first)
     await api.post("/api/visits", done_before, token=worker.token)
     items = [
@@ -116,7 +98,7 @@ async def test_a_batch_survives_bad_items(api, ctx: Context, worker, org_tree) -
 
 
 async def test_listing_by_household_worker_and_period(api, ctx: Context, worker, org_tree) -> None:
-    first, second = await make_households(ctx, org_tree, 2)
+    first, second = await insert_households(ctx, org_tree.micro_grid, 2)
     now = datetime.now(UTC)
     for household, days_ago in ((first, 1), (first, 3), (second, 2)):
         body = visit(household, visited_at=(now - timedelta(days=days_ago)).isoformat())
@@ -129,7 +111,7 @@ async def test_listing_by_household_worker_and_period(api, ctx: Context, worker,
 
 
 async def test_coverage_lists_households_not_visited_this_month(api, ctx: Context, worker, org_tree) -> None:
-    households = await make_households(ctx, org_tree, 4)
+    households = await insert_households(ctx, org_tree.micro_grid, 4)
     ctx.clock.set(datetime(2026, 11, 20, 4, 0, tzinfo=UTC))
     await api.post("/api/visits", visit(households[0], visited_at="2026-11-19T09:00:00+08:00"), token=worker.token)
     await api.post("/api/visits", visit(households[1], visited_at="2026-10-31T23:30:00+08:00"), token=worker.token)
