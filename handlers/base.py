@@ -237,9 +237,19 @@ class BaseHandler(RequestHandler):
             raise
 
     # ---- input -------------------------------------------------------------------------------------
+    @property
+    def media_type(self) -> str:
+        """The request's Content-Type without parameters, lower case."""
+        return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+    def read_upload(self, allowed: Sequence[str], message: str) -> tuple[bytes, str]:
+        """A raw file body of one of the `allowed` types, with its type; anything else is a 415."""
+        if self.media_type not in allowed:
+            raise UnsupportedMediaType(message)
+        return self.body, self.media_type
+
     def read_json(self, schema: type[M]) -> M:
-        content_type = self.request.headers.get("Content-Type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
+        if self.media_type != "application/json":
             raise UnsupportedMediaType()
         body = self.body
         try:

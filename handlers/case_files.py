@@ -7,9 +7,8 @@ from handlers.cases import _CaseHandler
 from schemas.cases import ImportCasesReport
 from server.case_files import CaseFiles
 from server.case_import import import_court_cases
-from server.errors import Forbidden, UnsupportedMediaType
 from server.ids import parse_id
-from server.tables import UPLOAD_TYPES
+from server.tables import UPLOAD_HINT, UPLOAD_TYPES
 
 
 class AttachmentsHandler(_CaseHandler):
@@ -52,12 +51,8 @@ class CourtImportHandler(_CaseHandler):
         "逐行报告：新建、重复（案号已登记）或出错（行号与字段）。",
     )
     async def post(self) -> None:
-        if not any(g.role == "liaison" and g.liaison_for == "court" for g in self.caller.grants):
-            raise Forbidden("只有法院对接联络员可以导入", code="channel_not_allowed")
-        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type not in UPLOAD_TYPES:
-            raise UnsupportedMediaType("请上传 CSV（text/csv）或 Excel（.xlsx）文件")
-        report = await import_court_cases(self.ctx, self.caller, self.body, content_type)
+        data, content_type = self.read_upload(UPLOAD_TYPES, UPLOAD_HINT)
+        report = await import_court_cases(self.ctx, self.caller, data, content_type)
         self.write_json(ImportCasesReport(**report))
 
 

@@ -20,12 +20,11 @@ from schemas.households import (
     household_to_json,
 )
 from server.auth import STAFF_ROLES
-from server.errors import UnsupportedMediaType
 from server.household_import import HouseholdImporter, read_register
 from server.households import EDIT_ROLES, HouseholdService
 from server.ids import parse_id
 from server.plates import plate_url, qr_png, qr_svg
-from server.tables import UPLOAD_TYPES
+from server.tables import UPLOAD_HINT, UPLOAD_TYPES
 
 
 class _HouseholdHandler(BaseHandler):
@@ -155,10 +154,8 @@ class ImportHandler(BaseHandler):
     )
     async def post(self) -> None:
         query = self.read_query(ImportQuery)
-        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type not in UPLOAD_TYPES:
-            raise UnsupportedMediaType("请上传 CSV（text/csv）或 Excel（.xlsx）文件")
-        rows = read_register(self.body, content_type)
+        data, content_type = self.read_upload(UPLOAD_TYPES, UPLOAD_HINT)
+        rows = read_register(data, content_type)
         report = await HouseholdImporter(self.ctx).run(self.caller, parse_id(query.village_id, "村"), rows)
         self.write_json(ImportReport(**report.__dict__))
 

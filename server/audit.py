@@ -12,6 +12,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from server import indexes
+from server.auth import Principal
 from server.db import Database
 
 COLLECTION = "audit_log"
@@ -46,6 +47,25 @@ class AuditLog:
                 "at": at,
                 "details": details or {},
             }
+        )
+
+    async def record_for(
+        self,
+        principal: Principal,
+        action: str,
+        target_type: str,
+        target_id: ObjectId | str,
+        at: datetime,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an action taken by the signed-in caller."""
+        await self.record(
+            action=action,
+            actor_id=ObjectId(principal.user_id),
+            target_type=target_type,
+            target_id=target_id,
+            at=at,
+            details=details,
         )
 
     async def for_target(self, target_type: str, target_id: ObjectId | str, limit: int = 100) -> list[dict[str, Any]]:

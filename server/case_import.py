@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.auth import Principal
 from server.cases import CaseService
-from server.errors import Conflict, DomainError
+from server.errors import Conflict, DomainError, Forbidden
 from server.routing import CATEGORIES
 from server.tables import read_rows
 
@@ -31,6 +31,8 @@ CATEGORY_BY_LABEL = {label: code for code, label in CATEGORIES.items()}
 
 
 async def import_court_cases(ctx: Context, principal: Principal, data: bytes, content_type: str) -> dict[str, Any]:
+    if not any(g.role == "liaison" and g.liaison_for == "court" for g in principal.grants):
+        raise Forbidden("只有法院对接联络员可以导入", code="channel_not_allowed")
     rows = read_rows(data, content_type, HEADERS, REQUIRED)
     villages = {
         u["name"]: u["_id"] for u in await ctx.db["org_units"].find({"kind": "village"}, {"name": 1}).to_list(None)

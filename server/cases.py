@@ -874,10 +874,4 @@ class CaseService:
         """Full party numbers are for the people handling the case; each read is audited."""
         if not self._roles_for(principal, case, ("unit", "admin")):
             raise Forbidden("只有承办人员和管理员可以查看完整号码", code="reveal_forbidden")
-        await self._ctx.audit.record(
-            action="case.reveal",
-            actor_id=ObjectId(principal.user_id),
-            target_type="case",
-            target_id=case["_id"],
-            at=self._ctx.clock.now(),
-        )
+        await self._ctx.audit.record_for(principal, "case.reveal", "case", case["_id"], self._ctx.clock.now())

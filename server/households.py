@@ -242,11 +242,4 @@ class HouseholdService:
         now: datetime,
         details: dict[str, Any] | None = None,
     ) -> None:
-        await self._ctx.audit.record(
-            action=action,
-            actor_id=ObjectId(principal.user_id),
-            target_type="household",
-            target_id=household_id,
-            at=now,
-            details=details,
-        )
+        await self._ctx.audit.record_for(principal, action, "household", household_id, now, details)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
+from server.auth import Principal
 from server.errors import NotFound, ValidationFailed
 
 if TYPE_CHECKING:
@@ -154,9 +155,11 @@ class Routing:
         seed = DEFAULT_DEADLINES | (self._ctx.config.cases.deadlines or {})
         return await self._setting("deadlines", seed)  # type: ignore[no-any-return]
 
-    async def save(self, key: str, value: Any) -> None:
+    async def save(self, principal: Principal, key: str, value: Any) -> None:
+        """An admin's change to a setting; audited."""
         await self._settings.update_one({"_id": key}, {"$set": {"value": value}}, upsert=True)
         self._read[key] = value
+        await self._ctx.audit.record_for(principal, f"settings.{key}", "settings", key, self._ctx.clock.now())
 
     async def suggest(self, case: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The unit and tier the rules send this case to."""

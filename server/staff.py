@@ -175,11 +175,4 @@ class StaffService:
     async def _audit(
         self, principal: Principal, action: str, user_id: ObjectId, now: datetime, details: dict[str, Any]
     ) -> None:
-        await self._ctx.audit.record(
-            action=action,
-            actor_id=ObjectId(principal.user_id),
-            target_type="user",
-            target_id=user_id,
-            at=now,
-            details=details,
-        )
+        await self._ctx.audit.record_for(principal, action, "user", user_id, now, details)

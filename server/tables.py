@@ -11,6 +11,7 @@ from server.errors import ValidationFailed
 CSV_TYPES = ("text/csv", "application/csv")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 UPLOAD_TYPES = (*CSV_TYPES, XLSX_TYPE)
+UPLOAD_HINT = "请上传 CSV（text/csv）或 Excel（.xlsx）文件"
 MAX_ROWS = 20_000
 
 

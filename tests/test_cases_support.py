@@ -74,7 +74,7 @@ async def test_only_the_lease_holder_scans(ctx: Context) -> None:
     assert await second.run_once() == 0
 
 
-async def test_routing_rules_are_data_the_office_edits(api, town) -> None:
+async def test_routing_rules_are_data_the_office_edits(api, ctx: Context, town) -> None:
     office = town.people["office"].token
     rules = (await api.get("/api/settings/routing-rules", token=office)).json["rules"]
     family_first = [
@@ -83,6 +83,10 @@ async def test_routing_rules_are_data_the_office_edits(api, town) -> None:
     ]
     saved = await api.request("PUT", "/api/settings/routing-rules", json_body={"rules": family_first}, token=office)
     assert saved.status == 200
+    audit = await ctx.audit.for_target("settings", "routing_rules")
+    assert [(a["action"], a["actor_id"]) for a in audit] == [
+        ("settings.routing_rules", town.people["office"].user["_id"])
+    ]
     case = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
     staff = (await api.get(f"/api/cases/{case.json['id']}", token=office)).json
     assert staff["suggested"]["org_id"] == town.id("县婚姻家庭调委会")
