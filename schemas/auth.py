@@ -89,21 +89,30 @@ class SessionOut(Schema):
     current: bool
 
 
+def org_refs(orgs: dict[ObjectId, dict[str, Any]]) -> dict[ObjectId, OrgRef]:
+    return {oid: OrgRef(id=str(oid), name=o["name"], kind=o["kind"]) for oid, o in orgs.items()}
+
+
+def roles_to_json(user: dict[str, Any], refs: dict[ObjectId, OrgRef]) -> list[RoleOut]:
+    """A user's grants, each with the role's Chinese name and the unit it covers."""
+    return [
+        RoleOut(
+            role=g["role"],
+            role_name=ROLE_NAMES[g["role"]],
+            org=refs.get(g.get("org_id")),
+            liaison_for=g.get("liaison_for"),
+        )
+        for g in user["grants"]
+    ]
+
+
 def me_to_json(user: dict[str, Any], orgs: dict[ObjectId, dict[str, Any]], phone: str | None, session_id: str) -> MeOut:
-    refs = {oid: OrgRef(id=str(oid), name=o["name"], kind=o["kind"]) for oid, o in orgs.items()}
+    refs = org_refs(orgs)
     return MeOut(
         id=str(user["_id"]),
         name=user["name"],
         phone=mask_phone(phone) if phone else None,
-        roles=[
-            RoleOut(
-                role=g["role"],
-                role_name=ROLE_NAMES[g["role"]],
-                org=refs.get(g.get("org_id")),
-                liaison_for=g.get("liaison_for"),
-            )
-            for g in user["grants"]
-        ],
+        roles=roles_to_json(user, refs),
         scopes=[refs[oid] for oid in sorted(orgs, key=lambda oid: (len(orgs[oid]["path"]), orgs[oid]["name"]))],
         session_id=session_id,
     )

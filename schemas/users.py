@@ -8,10 +8,9 @@ from typing import Any, Literal
 from bson import ObjectId
 from pydantic import Field
 
-from schemas.auth import OrgRef
+from schemas.auth import RoleOut, org_refs, roles_to_json
 from schemas.base import PageParams, Schema
 from server.pii import mask_phone
-from server.users import ROLE_NAMES
 
 StaffRole = Literal[
     "grid_worker", "mediator", "center_staff", "town_admin", "county_admin", "liaison", "expert", "supervisor"
@@ -36,19 +35,12 @@ class UserCreateIn(Schema):
     grants: list[GrantIn] = Field(min_length=1, max_length=10)
 
 
-class GrantOut(Schema):
-    role: str
-    role_name: str
-    org: OrgRef | None
-    liaison_for: str | None = None
-
-
 class UserOut(Schema):
     id: str
     name: str
     phone: str | None = Field(description="脱敏手机号")
     active: bool
-    grants: list[GrantOut]
+    grants: list[RoleOut]
     created_at: datetime
 
 
@@ -60,23 +52,11 @@ class UserQuery(PageParams):
 
 
 def user_to_json(user: dict[str, Any], phone: str | None, orgs: dict[ObjectId, dict[str, Any]]) -> UserOut:
-    def org_ref(org_id: ObjectId | None) -> OrgRef | None:
-        unit = orgs.get(org_id) if org_id else None
-        return OrgRef(id=str(org_id), name=unit["name"], kind=unit["kind"]) if unit else None
-
     return UserOut(
         id=str(user["_id"]),
         name=user["name"],
         phone=mask_phone(phone) if phone else None,
         active=user.get("active", True),
-        grants=[
-            GrantOut(
-                role=g["role"],
-                role_name=ROLE_NAMES[g["role"]],
-                org=org_ref(g.get("org_id")),
-                liaison_for=g.get("liaison_for"),
-            )
-            for g in user["grants"]
-        ],
+        grants=roles_to_json(user, org_refs(orgs)),
         created_at=user["created_at"],
     )
