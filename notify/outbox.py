@@ -103,6 +103,26 @@ def in_quiet_hours(now_local: datetime, window: str) -> datetime | None:
     return ends if ends > now_local else ends + timedelta(days=1)
 
 
+def new_delivery(
+    base: dict[str, Any], key: str, channel: str, user_id: ObjectId | None, **target: Any
+) -> dict[str, Any]:
+    """A pending outbox delivery for one recipient on one channel; `key` + channel is its dedupe key."""
+    return {
+        **base,
+        **target,
+        "_id": ObjectId(),
+        "dedupe": f"{key}:{channel}",
+        "channel": channel,
+        "user_id": user_id,
+        "status": "pending",
+        "next_at": base["created_at"],
+        "attempts": 0,
+        "attempt_days": [],
+        "holder": None,
+        "error": None,
+    }
+
+
 class Relay:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -192,9 +212,9 @@ class Relay:
             )
             channel = self._channel_for(user, audience, event)
             if channel == "wechat":
-                deliveries.append(self._outbox(base, key, "wechat", user["_id"], to_enc=None, openid=user["openid"]))
+                deliveries.append(new_delivery(base, key, "wechat", user["_id"], to_enc=None, openid=user["openid"]))
             elif channel == "sms":
-                deliveries.append(self._outbox(base, key, "sms", user["_id"], to_enc=user["phone_enc"]))
+                deliveries.append(new_delivery(base, key, "sms", user["_id"], to_enc=user["phone_enc"]))
         if (
             audience == "resident"
             and not recipients
@@ -204,7 +224,7 @@ class Relay:
             applicant = next((p for p in case["parties"] if p["role"] == "applicant" and p.get("phone_enc")), None)
             if applicant:  # registered on the resident's behalf: they gave a phone and agreed to be contacted
                 key = f"{case['_id']}:{notice['id']}:{applicant['phone_hash'][:16]}"
-                deliveries.append(self._outbox(base, key, "sms", None, to_enc=applicant["phone_enc"]))
+                deliveries.append(new_delivery(base, key, "sms", None, to_enc=applicant["phone_enc"]))
         return deliveries
 
     def _channel_for(self, user: dict[str, Any], audience: str, event: str) -> str | None:
@@ -219,25 +239,6 @@ class Relay:
                 return "wechat"
             return "sms" if prefs.get("sms_consent") and user.get("phone_enc") else None
         return "sms" if user.get("phone_enc") else None
-
-    @staticmethod
-    def _outbox(
-        base: dict[str, Any], key: str, channel: str, user_id: ObjectId | None, **target: Any
-    ) -> dict[str, Any]:
-        return {
-            **base,
-            **target,
-            "_id": ObjectId(),
-            "dedupe": f"{key}:{channel}",
-            "channel": channel,
-            "user_id": user_id,
-            "status": "pending",
-            "next_at": base["created_at"],
-            "attempts": 0,
-            "attempt_days": [],
-            "holder": None,
-            "error": None,
-        }
 
     @staticmethod
     def _text(case: dict[str, Any], notice: dict[str, Any]) -> str:

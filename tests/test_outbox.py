@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bson import ObjectId
 
-from notify.outbox import OUTBOX, Dispatcher, Relay
+from notify.outbox import OUTBOX, Dispatcher, Relay, new_delivery
 from server.config import Config, build_config
 from server.context import Context
 from tests.conftest import context_for, env_for_tests
@@ -226,10 +226,9 @@ async def test_a_crashed_worker_is_taken_over_without_loss_or_double(api, ctx: C
 
 async def test_two_workers_deliver_a_thousand_messages_exactly_once(ctx: Context, fake_sms) -> None:
     now = ctx.clock.now()
-    messages = [
-        {
-            "_id": ObjectId(),
-            "dedupe": f"load:{n}",
+    messages = []
+    for n in range(1000):
+        base = {
             "case_id": None,
             "event": "case_assigned",
             "org_path": [],
@@ -237,18 +236,9 @@ async def test_two_workers_deliver_a_thousand_messages_exactly_once(ctx: Context
             "params": {"number": f"SY-{n:04d}"},
             "urgent": False,
             "created_at": now,
-            "channel": "sms",
-            "to_enc": ctx.cipher.encrypt(f"1380000{n:04d}", "phone"),
-            "user_id": None,
-            "status": "pending",
-            "next_at": now,
-            "attempts": 0,
-            "attempt_days": [],
-            "holder": None,
-            "error": None,
         }
-        for n in range(1000)
-    ]
+        phone = ctx.cipher.encrypt(f"1380000{n:04d}", "phone")
+        messages.append(new_delivery(base, f"load:{n}", "sms", None, to_enc=phone))
     await ctx.db[OUTBOX].insert_many(messages)
     first, second = Dispatcher(ctx, holder="a"), Dispatcher(ctx, holder="b")
     started = time.perf_counter()
