@@ -5,8 +5,10 @@ own process. Drives both with the same load (wrk if installed, else a small asyn
 client of ours) and prints requests/second, p50/p99 latency and the ratio to bare Tornado.
 
 Scenarios: `GET /api/health` and `GET /api/me` with a valid token (each against bare Tornado), and the
-case flow submit → assign → accept → conclude as the demo's resident, office and mediator. Later features
-add theirs here. This measures; it asserts nothing about speed. The demo runs on the in-process emulation,
+case flow submit → assign → accept → conclude as the demo's resident, office and mediator; and the outbox:
+two dispatchers delivering `--outbox-messages` due SMS through the real Aliyun SDK to a loopback fake Aliyun
+(`tests/fakes.py`), each message checked to have arrived exactly once. Later features add theirs here.
+This measures; it asserts nothing about speed. The demo runs on the in-process emulation,
 which scans every document per query: database-bound figures are far below what a real MongoDB gives.
 """
 
@@ -240,6 +242,65 @@ def case_flow(port: int, jwt_keys: str, seconds: float, connections: int) -> Non
     )
 
 
+async def _outbox(count: int) -> tuple[float, list[int], int, int]:
+    """Two dispatchers on the emulation deliver `count` due SMS to a fake Aliyun; (seconds, split, arrived
+    once, arrived more than once)."""
+    from collections import Counter
+
+    from notify.outbox import OUTBOX, Dispatcher, new_delivery
+    from server.app import open_context
+    from server.config import build_config, new_secret
+    from tests.fakes import FakeAliyunSms, sms_config
+
+    fake = FakeAliyunSms()
+    fake.start()
+    secrets = {
+        "SYGZ_AUTH__JWT_KEYS": f"b1:{new_secret()}",
+        "SYGZ_CRYPTO__KEYS": f"c1:{new_secret()}",
+        "SYGZ_CRYPTO__HASH_KEY": new_secret(),
+        "SYGZ_MONGODB__URI": "memory://",
+    }
+    sms = sms_config(fake.endpoint) | {"timeout_seconds": 10, "templates": {"case_assigned": "SMS_1"}}
+    raw = {"sms": sms, "notify": {"quiet_hours": ""}, "log": {"level": "WARNING"}}
+    ctx = await open_context(build_config(raw, source="bench", environ=secrets).config)
+    try:
+        now = ctx.clock.now()
+        base = {"case_id": None, "event": "case_assigned", "org_path": [], "urgent": False, "created_at": now}
+        await ctx.db[OUTBOX].insert_many(
+            [
+                new_delivery(
+                    base | {"text": f"基准 {n}", "params": {"number": f"SY-{n:05d}"}},
+                    f"bench:{n}",
+                    "sms",
+                    None,
+                    to_enc=ctx.cipher.encrypt(f"139{n:08d}", "phone"),
+                )
+                for n in range(count)
+            ]
+        )
+        started = time.perf_counter()
+        split = await asyncio.gather(Dispatcher(ctx, holder="a").run_once(), Dispatcher(ctx, holder="b").run_once())
+        elapsed = time.perf_counter() - started
+        arrivals = Counter(m["OutId"] for m in fake.sent)
+        return (
+            elapsed,
+            list(split),
+            sum(1 for n in arrivals.values() if n == 1),
+            sum(1 for n in arrivals.values() if n > 1),
+        )
+    finally:
+        await ctx.close()
+        await fake.stop()
+
+
+def outbox(count: int) -> None:
+    elapsed, split, once, doubled = asyncio.run(_outbox(count))
+    print(
+        f"outbox, two dispatchers, {count} due SMS (real SDK → loopback fake Aliyun): {elapsed:.2f}s = "
+        f"{count / elapsed:.0f} msg/s, split {split}, arrived once {once}, more than once {doubled}"
+    )
+
+
 def scenarios(token: str) -> list[Scenario]:
     return [
         Scenario("GET /api/health", "/api/health", {}),
@@ -252,10 +313,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="每个场景的压测时长")
     parser.add_argument("--connections", type=int, default=16, help="并发连接数")
     parser.add_argument("--client", choices=["auto", "wrk", "asyncio"], default="auto")
+    parser.add_argument("--outbox-messages", type=int, default=1000, help="外发消息基准的短信条数（0 跳过）")
+    parser.add_argument("--outbox", action="store_true", help="只运行外发消息基准")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare)
+        return
+    if args.outbox:
+        outbox(args.outbox_messages)
         return
 
     from server.config import new_secret
@@ -291,6 +357,8 @@ def main() -> None:
                 )
         print()
         case_flow(demo_port, jwt_keys, args.seconds, min(args.connections, 8))
+        if args.outbox_messages:
+            outbox(args.outbox_messages)
     finally:
         for process in (demo, bare):
             process.send_signal(signal.SIGTERM)
