@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.base import BaseHandler, api, public
 from schemas.auth import RefreshIn, TokenPairOut
-from server.sessions import TokenPair
+from server.people.sessions import SessionService, TokenPair
 
 
 def token_pair_to_json(pair: TokenPair) -> TokenPairOut:
@@ -27,14 +27,14 @@ class RefreshHandler(BaseHandler):
     )
     async def post(self) -> None:
         body = self.read_json(RefreshIn)
-        pair = await self.ctx.sessions.refresh(body.refresh_token)
+        pair = await SessionService(self.ctx).refresh(body.refresh_token)
         self.write_json(token_pair_to_json(pair))
 
 
 class LogoutHandler(BaseHandler):
     @api("退出登录", status=204, tags=["auth"], description="使当前登录会话的刷新令牌和访问令牌失效。")
     async def post(self) -> None:
-        await self.ctx.sessions.logout(self.caller)
+        await SessionService(self.ctx).logout(self.caller)
         self.set_status(204)
         self.finish()
 

@@ -2,7 +2,7 @@
 
 Subclasses stay short: they validate input with `read_json` / `read_query`, call a service, and answer
 with `write_json` / `write_page`. Every method needs a valid access token unless it is marked `@public`;
-`@requires(...)` checks roles declaratively; data scope is the service's job (`server.scope`).
+`@requires(...)` checks roles declaratively; data scope is the service's job (`server.core.scope`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from pydantic import BaseModel, ValidationError
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from schemas.base import ErrorEnvelope, Page, PageParams, field_errors
-from server.auth import Principal
-from server.context import Context
-from server.errors import (
+from server.core.auth import Principal
+from server.core.context import Context
+from server.core.errors import (
     BadRequest,
     Conflict,
     DomainError,
@@ -38,7 +38,7 @@ from server.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from server.idempotency import Idempotency
+from server.core.idempotency import Idempotency
 
 log = logging.getLogger("sanyuan.http")
 

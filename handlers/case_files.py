@@ -5,10 +5,10 @@ from __future__ import annotations
 from handlers.base import api
 from handlers.cases import _CaseHandler
 from schemas.cases import ImportCasesReport
-from server.case_files import CaseFiles
-from server.case_import import import_court_cases
-from server.ids import parse_id
-from server.tables import UPLOAD_HINT, UPLOAD_TYPES
+from server.cases.court_import import import_court_cases
+from server.cases.files import CaseFiles
+from server.core.ids import parse_id
+from server.core.tables import UPLOAD_HINT, UPLOAD_TYPES
 
 
 class AttachmentsHandler(_CaseHandler):

@@ -25,10 +25,10 @@ from schemas.cases import (
     case_to_json,
     resident_case_to_json,
 )
-from server.auth import STAFF_ROLES
-from server.case_files import CaseFiles
-from server.cases import ACTIONS, UNIT, CaseService
-from server.ids import parse_id
+from server.cases.files import CaseFiles
+from server.cases.service import ACTIONS, UNIT, CaseService
+from server.core.auth import STAFF_ROLES
+from server.core.ids import parse_id
 
 
 class _CaseHandler(BaseHandler):

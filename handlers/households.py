@@ -19,12 +19,12 @@ from schemas.households import (
     QrQuery,
     household_to_json,
 )
-from server.auth import STAFF_ROLES
-from server.household_import import HouseholdImporter, read_register
-from server.households import EDIT_ROLES, HouseholdService
-from server.ids import parse_id
-from server.plates import plate_url, qr_png, qr_svg
-from server.tables import UPLOAD_HINT, UPLOAD_TYPES
+from server.core.auth import STAFF_ROLES
+from server.core.ids import parse_id
+from server.core.tables import UPLOAD_HINT, UPLOAD_TYPES
+from server.places.household_import import HouseholdImporter, read_register
+from server.places.households import EDIT_ROLES, HouseholdService
+from server.places.plates import plate_url, qr_png, qr_svg
 
 
 class _HouseholdHandler(BaseHandler):

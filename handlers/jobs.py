@@ -6,10 +6,10 @@ from typing import Any
 
 from handlers.base import BaseHandler, api, requires
 from schemas.visits import JobOut, PlatesIn
-from server.households import EDIT_ROLES
-from server.ids import parse_id
-from server.jobs import JobService
-from server.plate_jobs import start_plate_job
+from server.core.ids import parse_id
+from server.core.jobs import JobService
+from server.places.households import EDIT_ROLES
+from server.places.plate_jobs import start_plate_job
 
 
 def job_to_json(job: dict[str, Any]) -> JobOut:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.auth import token_pair_to_json
 from handlers.base import BaseHandler, api, public
 from schemas.auth import LoginOut, SmsSendIn, SmsSendOut, SmsVerifyIn, WechatLoginIn
-from server.login import Login, LoginService
+from server.people.login import Login, LoginService
 
 
 def login_to_json(login: Login) -> LoginOut:

@@ -9,26 +9,29 @@ from bson import ObjectId
 from handlers.base import BaseHandler, api
 from schemas.auth import MeOut, PhoneCodeIn, RenameIn, SessionOut, me_to_json, session_to_json
 from schemas.base import Page, PageParams
-from server.ids import parse_id
-from server.login import LoginService
+from server.core.ids import parse_id
+from server.people.login import LoginService
+from server.people.sessions import SessionService
+from server.people.users import UserService
+from server.places.orgs import OrgService
 
 
 class _ProfileHandler(BaseHandler):
     async def write_me(self, user: dict[str, Any]) -> None:
-        orgs = await self.ctx.orgs.by_ids([g["org_id"] for g in user["grants"] if g.get("org_id")])
-        self.write_json(me_to_json(user, orgs, self.ctx.users.phone_of(user), self.caller.session_id))
+        orgs = await OrgService(self.ctx).by_ids([g["org_id"] for g in user["grants"] if g.get("org_id")])
+        self.write_json(me_to_json(user, orgs, UserService(self.ctx).phone_of(user), self.caller.session_id))
 
 
 class MeHandler(_ProfileHandler):
     @api("当前用户：身份、角色与管辖范围", response=MeOut, tags=["auth"])
     async def get(self) -> None:
-        user = await self.ctx.users.get(ObjectId(self.caller.user_id))
+        user = await UserService(self.ctx).get(ObjectId(self.caller.user_id))
         await self.write_me(user)
 
     @api("修改我的姓名", request=RenameIn, response=MeOut, tags=["auth"])
     async def patch(self) -> None:
         body = self.read_json(RenameIn)
-        user = await self.ctx.users.rename(ObjectId(self.caller.user_id), body.name, self.ctx.clock.now())
+        user = await UserService(self.ctx).rename(ObjectId(self.caller.user_id), body.name, self.ctx.clock.now())
         await self.write_me(user)
 
 
@@ -51,7 +54,7 @@ class SessionsHandler(BaseHandler):
     async def get(self) -> None:
         caller = self.caller
         params = self.page_params()
-        sessions, total = await self.ctx.sessions.list_active(
+        sessions, total = await SessionService(self.ctx).list_active(
             ObjectId(caller.user_id), skip=params.skip, limit=params.page_size
         )
         self.write_page([session_to_json(s, caller.session_id) for s in sessions], total, params)
@@ -60,7 +63,7 @@ class SessionsHandler(BaseHandler):
 class SessionHandler(BaseHandler):
     @api("结束我的某个登录会话（如手机丢失）", status=204, tags=["auth"])
     async def delete(self, session_id: str) -> None:
-        await self.ctx.sessions.revoke(self.caller, parse_id(session_id, "登录会话"))
+        await SessionService(self.ctx).revoke(self.caller, parse_id(session_id, "登录会话"))
         self.set_status(204)
         self.finish()
 

@@ -21,9 +21,9 @@ from schemas.notify import (
     inbox_item,
     outbox_item,
 )
-from server.auth import ADMIN_ROLES
-from server.errors import Unauthenticated
-from server.ids import parse_id
+from server.core.auth import ADMIN_ROLES
+from server.core.errors import Unauthenticated
+from server.core.ids import parse_id
 
 
 class InboxHandler(BaseHandler):

@@ -16,7 +16,7 @@ from tornado.routing import Rule
 from tornado.web import RequestHandler
 
 from handlers.base import ERROR_SCHEMA, BaseHandler, api, public
-from server.version import NAME, VERSION
+from server.core.version import NAME, VERSION
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 _REF = "#/components/schemas/{model}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from handlers.base import BaseHandler, api, requires
 from schemas.base import Page
 from schemas.orgs import OrgCreateIn, OrgOut, OrgQuery, OrgUpdateIn, org_to_json
-from server.auth import ADMIN_ROLES, STAFF_ROLES
-from server.ids import parse_id
-from server.orgs import STAFF_VIEW_ROLES
+from server.core.auth import ADMIN_ROLES, STAFF_ROLES
+from server.core.ids import parse_id
+from server.places.orgs import STAFF_VIEW_ROLES, OrgService
 
 
 class OrgsHandler(BaseHandler):
@@ -15,7 +15,7 @@ class OrgsHandler(BaseHandler):
     @api("组织单元列表（本人管辖范围内）", query=OrgQuery, response=Page[OrgOut], tags=["orgs"])
     async def get(self) -> None:
         query = self.read_query(OrgQuery)
-        units, total = await self.ctx.orgs.visible(
+        units, total = await OrgService(self.ctx).visible(
             self.caller,
             parent_id=parse_id(query.parent_id) if query.parent_id else None,
             kind=query.kind,
@@ -30,7 +30,7 @@ class OrgsHandler(BaseHandler):
         body = self.read_json(OrgCreateIn)
         fields = body.model_dump()
         fields["parent_id"] = parse_id(body.parent_id, "上级单元")
-        unit = await self.ctx.orgs.add(self.caller, now=self.ctx.clock.now(), **fields)
+        unit = await OrgService(self.ctx).add(self.caller, now=self.ctx.clock.now(), **fields)
         self.write_json(org_to_json(unit), status=201)
 
 
@@ -38,20 +38,22 @@ class OrgHandler(BaseHandler):
     @requires(*STAFF_ROLES)
     @api("组织单元详情", response=OrgOut, tags=["orgs"])
     async def get(self, org_id: str) -> None:
-        unit = await self.ctx.orgs.get_in_scope(self.caller, parse_id(org_id, "组织单元"), STAFF_VIEW_ROLES)
+        unit = await OrgService(self.ctx).get_in_scope(self.caller, parse_id(org_id, "组织单元"), STAFF_VIEW_ROLES)
         self.write_json(org_to_json(unit))
 
     @requires(*ADMIN_ROLES)
     @api("修改组织单元（名称、人口）", request=OrgUpdateIn, response=OrgOut, tags=["orgs"])
     async def patch(self, org_id: str) -> None:
         changes = self.read_json(OrgUpdateIn).model_dump(exclude_none=True)
-        unit = await self.ctx.orgs.update(self.caller, parse_id(org_id, "组织单元"), changes, self.ctx.clock.now())
+        unit = await OrgService(self.ctx).update(
+            self.caller, parse_id(org_id, "组织单元"), changes, self.ctx.clock.now()
+        )
         self.write_json(org_to_json(unit))
 
     @requires(*ADMIN_ROLES)
     @api("删除空的组织单元", status=204, tags=["orgs"])
     async def delete(self, org_id: str) -> None:
-        await self.ctx.orgs.remove(self.caller, parse_id(org_id, "组织单元"))
+        await OrgService(self.ctx).remove(self.caller, parse_id(org_id, "组织单元"))
         self.set_status(204)
         self.finish()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from handlers.base import BaseHandler, api
 from schemas.households import household_to_json
 from schemas.visits import OrgBrief, ScanCaseOut, ScanOut, ScanVisitOut
-from server.pii import mask_address
-from server.scan import ScanService
+from server.core.pii import mask_address
+from server.places.scan import ScanService
 
 
 class ScanHandler(BaseHandler):

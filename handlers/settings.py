@@ -6,8 +6,8 @@ from typing import Any
 
 from handlers.base import BaseHandler, api, requires
 from schemas.cases import DeadlinesIn, RoutingRulesIn
-from server.auth import ADMIN_ROLES, STAFF_ROLES
-from server.routing import Routing, check_rules
+from server.cases.routing import Routing, check_rules
+from server.core.auth import ADMIN_ROLES, STAFF_ROLES
 
 
 class RoutingRulesHandler(BaseHandler):

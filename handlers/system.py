@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from handlers.base import BaseHandler, api, public
 from schemas.system import HealthOut, VersionOut
-from server.db import is_memory, ping
-from server.version import API_VERSION, NAME, VERSION
+from server.core.db import is_memory, ping
+from server.core.version import API_VERSION, NAME, VERSION
 
 
 class HealthHandler(BaseHandler):

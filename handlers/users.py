@@ -7,9 +7,11 @@ from typing import Any
 from handlers.base import BaseHandler, api, requires
 from schemas.base import Page
 from schemas.users import GrantIn, GrantRef, UserCreateIn, UserOut, UserQuery, user_to_json
-from server.auth import ADMIN_ROLES
-from server.ids import parse_id
-from server.staff import SEARCH_ROLES, StaffService
+from server.core.auth import ADMIN_ROLES
+from server.core.ids import parse_id
+from server.people.staff import SEARCH_ROLES, StaffService
+from server.people.users import UserService
+from server.places.orgs import OrgService
 
 
 class _StaffHandler(BaseHandler):
@@ -19,8 +21,8 @@ class _StaffHandler(BaseHandler):
 
     async def users_to_json(self, users: list[dict[str, Any]]) -> list[UserOut]:
         org_ids = list({g["org_id"] for u in users for g in u["grants"] if g.get("org_id")})
-        orgs = await self.ctx.orgs.by_ids(org_ids)
-        return [user_to_json(u, self.ctx.users.phone_of(u), orgs) for u in users]
+        orgs = await OrgService(self.ctx).by_ids(org_ids)
+        return [user_to_json(u, UserService(self.ctx).phone_of(u), orgs) for u in users]
 
     async def write_user(self, user: dict[str, Any], status: int = 200) -> None:
         self.write_json((await self.users_to_json([user]))[0], status=status)

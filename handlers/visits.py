@@ -17,8 +17,8 @@ from schemas.visits import (
     VisitOut,
     VisitQuery,
 )
-from server.ids import parse_id
-from server.visits import RECORD_ROLES, VIEW_ROLES, VisitService
+from server.core.ids import parse_id
+from server.places.visits import RECORD_ROLES, VIEW_ROLES, VisitService
 
 
 def visit_input(visit: VisitIn) -> dict[str, Any]:

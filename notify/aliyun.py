@@ -18,7 +18,7 @@ from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 
 from notify.base import SendResult, SmsMessage
-from server.config import SmsConfig
+from server.core.config import SmsConfig
 
 log = logging.getLogger("sanyuan.sms")
 

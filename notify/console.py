@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from notify.base import Senders, SendResult, SmsMessage, WechatMessage
-from server.pii import mask_phone
+from server.core.pii import mask_phone
 
 
 class ConsoleSmsSender:

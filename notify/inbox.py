@@ -8,12 +8,12 @@ from bson import ObjectId
 from pymongo import DESCENDING, ReturnDocument
 
 from notify.outbox import INBOX, OUTBOX
-from server.auth import ADMIN_ROLES, Principal
-from server.errors import Conflict, NotFound
-from server.scope import org_scope_filter, require_org_scope
+from server.core.auth import ADMIN_ROLES, Principal
+from server.core.errors import Conflict, NotFound
+from server.core.scope import org_scope_filter, require_org_scope
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from server.core.context import Context
 
 
 class InboxService:

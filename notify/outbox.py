@@ -1,7 +1,7 @@
 """The notification outbox: from "the case changed" to a message in someone's hand, without loss or doubles.
 
 1. A case change records its notifications in the case document itself (one atomic write, see
-   `server.cases`). The **relay** turns each into deliveries (one per recipient and channel) in `outbox`,
+   `server.cases.service`). The **relay** turns each into deliveries (one per recipient and channel) in `outbox`,
    keyed by a dedupe key under a unique index, then marks the notice relayed. A crash between the two steps
    only makes the next relay insert the same keys again, which the index refuses: nothing lost, nothing
    doubled. In-app messages go straight to the recipient's `inbox` the same way.
@@ -36,12 +36,12 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from notify.base import SendResult, SmsMessage, WechatMessage
-from server import indexes
-from server.cases import OUTCOME_LABELS
-from server.routing import CATEGORIES
+from server.cases.routing import CATEGORIES
+from server.cases.service import OUTCOME_LABELS
+from server.core import indexes
 
 if TYPE_CHECKING:
-    from server.context import Context
+    from server.core.context import Context
 
 log = logging.getLogger("sanyuan.outbox")
 

@@ -12,8 +12,8 @@ import re
 from tornado.httpclient import HTTPClientError
 
 from notify.base import SendResult, WechatMessage
-from server.errors import DomainError
-from server.wechat import WechatClient
+from server.core.errors import DomainError
+from server.core.wechat import WechatClient
 
 log = logging.getLogger("sanyuan.wechat")
 

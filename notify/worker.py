@@ -13,8 +13,8 @@ import signal
 import sys
 
 from notify.outbox import run_forever
-from server.config import ConfigError, load_config
-from server.logs import setup_logging
+from server.core.config import ConfigError, load_config
+from server.core.logs import setup_logging
 
 log = logging.getLogger("sanyuan.worker")
 

@@ -9,8 +9,8 @@ from bson import ObjectId
 from pydantic import Field
 
 from schemas.base import Schema
-from server.pii import mask_phone
-from server.users import ROLE_NAMES
+from server.core.pii import mask_phone
+from server.people.users import ROLE_NAMES
 
 
 class RefreshIn(Schema):

@@ -8,9 +8,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from schemas.base import PageParams, Schema
-from server.crypto import FieldCipher
-from server.identity import unseal
-from server.pii import mask_id_number, mask_phone
+from server.core.crypto import FieldCipher
+from server.core.identity import unseal
+from server.core.pii import mask_id_number, mask_phone
 
 ObjectIdStr = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
 Tag = Field(min_length=1, max_length=12)

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from schemas.auth import RoleOut, org_refs, roles_to_json
 from schemas.base import PageParams, Schema
-from server.pii import mask_phone
+from server.core.pii import mask_phone
 
 StaffRole = Literal[
     "grid_worker", "mediator", "center_staff", "town_admin", "county_admin", "liaison", "expert", "supervisor"

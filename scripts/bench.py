@@ -147,8 +147,8 @@ def demo_token(jwt_keys: str, key: str = "town_admin") -> str:
     """An access token for a demo user, signed with the key the demo server was given."""
 
     from scripts.seed_demo import DEMO_USERS, demo_id, org_key_id
-    from server.auth import Grant, TokenService
-    from server.config import AuthConfig
+    from server.core.auth import Grant, TokenService
+    from server.core.config import AuthConfig
 
     spec = next(s for s in DEMO_USERS if s["key"] == key)
     org = str(org_key_id(spec["org"])) if spec["org"] else None
@@ -249,7 +249,7 @@ async def _outbox(count: int) -> tuple[float, list[int], int, int]:
 
     from notify.outbox import OUTBOX, Dispatcher, new_delivery
     from server.app import open_context
-    from server.config import build_config, new_secret
+    from server.core.config import build_config, new_secret
     from tests.fakes import FakeAliyunSms, sms_config
 
     fake = FakeAliyunSms()
@@ -324,7 +324,7 @@ def main() -> None:
         outbox(args.outbox_messages)
         return
 
-    from server.config import new_secret
+    from server.core.config import new_secret
 
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
     load = load_wrk if use_wrk else load_asyncio

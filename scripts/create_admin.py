@@ -15,9 +15,9 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from server.context import Context
-from server.pii import normalize_phone
-from server.users import grant_doc
+from server.core.context import Context
+from server.core.pii import normalize_phone
+from server.people.users import UserService, grant_doc
 
 KIND_FOR_ROLE = {"town_admin": "town", "county_admin": "county"}
 
@@ -37,17 +37,17 @@ async def create_admin(
             f"找不到{'镇' if role == 'town_admin' else '县'}：{org}（先用 scripts.import_orgs 导入组织架构）"
         )
     grant = grant_doc(role, unit["_id"])
-    existing = await ctx.users.by_phone(phone)
+    existing = await UserService(ctx).by_phone(phone)
     now = ctx.clock.now()
     if existing is None:
-        user = await ctx.users.create(name=name, phone=phone, now=now, grants=[grant])
+        user = await UserService(ctx).create(name=name, phone=phone, now=now, grants=[grant])
         created = True
     else:
         if not any(g["role"] == role and g.get("org_id") == unit["_id"] for g in existing["grants"]):
             await ctx.db["users"].update_one(
                 {"_id": existing["_id"]}, {"$push": {"grants": grant}, "$set": {"active": True}}
             )
-        user = await ctx.users.get(existing["_id"])
+        user = await UserService(ctx).get(existing["_id"])
         created = False
     await ctx.audit.record(
         action="user.create_admin",
@@ -62,7 +62,7 @@ async def create_admin(
 
 async def _main(args: argparse.Namespace) -> None:
     from server.app import open_context
-    from server.config import load_config
+    from server.core.config import load_config
 
     ctx = await open_context(load_config(args.config).config)
     try:

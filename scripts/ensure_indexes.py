@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from server import indexes
-from server.config import load_config
-from server.db import connect, redact_uri
+from server.core import indexes
+from server.core.config import load_config
+from server.core.db import connect, redact_uri
 
 
 async def _main(config_path: str | None) -> None:

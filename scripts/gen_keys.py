@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from server.config import new_secret
+from server.core.config import new_secret
 
 
 def main() -> None:

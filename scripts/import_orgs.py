@@ -14,14 +14,14 @@ import yaml
 from bson import ObjectId
 
 from server.app import open_context
-from server.config import load_config
-from server.orgs import OrgService
+from server.core.config import load_config
+from server.places.orgs import OrgService
 
 
 async def _main(spec: list[dict[str, Any]], config_path: str | None, under: str | None) -> None:
     ctx = await open_context(load_config(config_path).config)
     try:
-        counts = await OrgService(ctx.db).import_tree(spec, ObjectId(under) if under else None, ctx.clock.now())
+        counts = await OrgService(ctx).import_tree(spec, ObjectId(under) if under else None, ctx.clock.now())
     finally:
         await ctx.close()
     print(f"导入完成：新建 {counts['created']} 个单元，已存在 {counts['existing']} 个。")

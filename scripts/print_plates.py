@@ -21,7 +21,7 @@ from pathlib import Path
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from server.plates import PER_PAGE, Plate, plate_url, qr_matrix, render_plates_pdf
+from server.places.plates import PER_PAGE, Plate, plate_url, qr_matrix, render_plates_pdf
 
 
 def progress_bar(done: int, total: int) -> None:
@@ -50,8 +50,8 @@ def synthetic(count: int) -> list[Plate]:
 
 async def from_database(config_path: str | None, demo: bool, org: str) -> list[Plate]:
     from server.app import open_context
-    from server.config import load_config
-    from server.plate_jobs import PRINTABLE_KINDS, gather_plates
+    from server.core.config import load_config
+    from server.places.plate_jobs import PRINTABLE_KINDS, gather_plates
 
     config = load_config(config_path, demo=demo).config
     ctx = await open_context(config)

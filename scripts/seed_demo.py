@@ -17,15 +17,15 @@ from typing import Any
 
 from bson import ObjectId
 
-from server.auth import Principal
-from server.cases import CaseService
-from server.context import Context
-from server.households import COLLECTION as HOUSEHOLDS
-from server.households import member_doc, new_qr_token
-from server.orgs import CENTER_TYPES, OrgService
-from server.orgs import COLLECTION as ORG_UNITS
-from server.pii import id_check_digit
-from server.users import ROLE_NAMES, grant_doc, grants_of
+from server.cases.service import CaseService
+from server.core.auth import Principal
+from server.core.context import Context
+from server.core.pii import id_check_digit
+from server.people.users import ROLE_NAMES, UserService, grant_doc, grants_of
+from server.places.households import COLLECTION as HOUSEHOLDS
+from server.places.households import member_doc, new_qr_token
+from server.places.orgs import CENTER_TYPES, OrgService
+from server.places.orgs import COLLECTION as ORG_UNITS
 
 SEED = 20261128
 TOWN_CODE = "demo-town"
@@ -161,7 +161,7 @@ def org_key_id(key: tuple[str, ...]) -> ObjectId:
 
 async def _build_orgs(ctx: Context, rng: random.Random) -> list[dict[str, Any]]:
     """Create the tree; return the micro-grids with their village for household generation."""
-    orgs = OrgService(ctx.db)
+    orgs = OrgService(ctx)
     now = ctx.clock.now()
     county = await orgs.create(
         name="示范县", kind="county", parent_id=None, now=now, code="demo-county", _id=org_key_id(("county",))
@@ -294,7 +294,7 @@ async def _roll_up_population(ctx: Context) -> None:
 async def _create_users(ctx: Context) -> None:
     for spec in DEMO_USERS:
         org_id = org_key_id(spec["org"]) if spec["org"] else None
-        await ctx.users.create(
+        await UserService(ctx).create(
             name=spec["name"],
             phone=spec["phone"],
             now=ctx.clock.now(),
@@ -431,7 +431,7 @@ def _principal(user: dict[str, Any]) -> Principal:
 
 async def _seed_cases(ctx: Context) -> int:
     """Cases in every state, dated over the last two weeks, made through the same service as real ones."""
-    users = {spec["key"]: await ctx.users.get(demo_id("user", spec["key"])) for spec in DEMO_USERS}
+    users = {spec["key"]: await UserService(ctx).get(demo_id("user", spec["key"])) for spec in DEMO_USERS}
     village = org_key_id(("village", "东风村"))
     household = await ctx.db[HOUSEHOLDS].find_one({"org_path": org_key_id(("grid", "东风村", "1"))})
     service = CaseService(ctx)
@@ -512,7 +512,7 @@ async def seed_demo_town(ctx: Context) -> list[str]:
 
 async def _main(config_path: str | None) -> None:
     from server.app import open_context
-    from server.config import load_config
+    from server.core.config import load_config
 
     config = load_config(config_path).config
     ctx = await open_context(config)

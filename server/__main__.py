@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import sys
 
-from server.config import ConfigError, load_config
-from server.logs import setup_logging
+from server.core.config import ConfigError, load_config
+from server.core.logs import setup_logging
 
 DEMO_BANNER = """
 ==============================================================================

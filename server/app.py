@@ -23,12 +23,12 @@ from notify.aliyun import AliyunSmsSender
 from notify.base import Senders, UnconfiguredSender
 from notify.console import console_senders
 from notify.wechat import WechatSubscribeSender
-from server import indexes
-from server.config import Config
-from server.context import Context
-from server.db import connect, is_memory, redact_uri
-from server.logs import log_request
-from server.warnings_job import WarningsJob
+from server.cases.warnings import WarningsJob
+from server.core import indexes
+from server.core.config import Config
+from server.core.context import Context
+from server.core.db import connect, is_memory, redact_uri
+from server.core.logs import log_request
 
 log = logging.getLogger("sanyuan")
 

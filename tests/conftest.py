@@ -35,10 +35,11 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
 from notify.base import Senders, SendResult, SmsMessage, WechatMessage
 from server.app import Server, make_app, open_context
-from server.config import Config, build_config
-from server.context import Context
-from server.sessions import TokenPair
-from server.users import grant_doc
+from server.core.config import Config, build_config
+from server.core.context import Context
+from server.people.sessions import SessionService, TokenPair
+from server.people.users import UserService, grant_doc
+from server.places.orgs import OrgService
 from tests.fakes import FakeAliyunSms, FakeWechat, wechat_config
 
 TEST_ENV = {
@@ -240,15 +241,15 @@ class OrgTree:
 @pytest.fixture
 async def org_tree(ctx: Context) -> OrgTree:
     now = ctx.clock.now()
-    county = await ctx.orgs.create(name="测试县", kind="county", parent_id=None, now=now)
-    town = await ctx.orgs.create(name="测试镇", kind="town", parent_id=county["_id"], now=now)
-    office = await ctx.orgs.create(
+    county = await OrgService(ctx).create(name="测试县", kind="county", parent_id=None, now=now)
+    town = await OrgService(ctx).create(name="测试镇", kind="town", parent_id=county["_id"], now=now)
+    office = await OrgService(ctx).create(
         name="三源共治办公室", kind="center", parent_id=town["_id"], now=now, center_type="office"
     )
-    village = await ctx.orgs.create(name="甲村", kind="village", parent_id=town["_id"], now=now)
-    other = await ctx.orgs.create(name="乙村", kind="village", parent_id=town["_id"], now=now)
-    grid = await ctx.orgs.create(name="甲村第1网格", kind="grid", parent_id=village["_id"], now=now)
-    micro = await ctx.orgs.create(name="甲村第1网格第1微网格", kind="micro_grid", parent_id=grid["_id"], now=now)
+    village = await OrgService(ctx).create(name="甲村", kind="village", parent_id=town["_id"], now=now)
+    other = await OrgService(ctx).create(name="乙村", kind="village", parent_id=town["_id"], now=now)
+    grid = await OrgService(ctx).create(name="甲村第1网格", kind="grid", parent_id=village["_id"], now=now)
+    micro = await OrgService(ctx).create(name="甲村第1网格第1微网格", kind="micro_grid", parent_id=grid["_id"], now=now)
     return OrgTree(county, town, office, village, other, grid, micro)
 
 
@@ -295,10 +296,10 @@ def login(ctx: Context) -> Callable[..., Any]:
         *grants: tuple[str, ObjectId | None] | tuple[str, ObjectId | None, str], name: str = "测试用户"
     ) -> Account:
         phone = f"137{uuid.uuid4().int % 10**8:08d}"
-        user = await ctx.users.create(
+        user = await UserService(ctx).create(
             name=name, phone=phone, now=ctx.clock.now(), grants=[grant_doc(*g) for g in grants]
         )
-        tokens = await ctx.sessions.start(user, method="test", user_agent=f"pytest/{next(counter)}")
+        tokens = await SessionService(ctx).start(user, method="test", user_agent=f"pytest/{next(counter)}")
         return Account(user=user, tokens=tokens, phone=phone)
 
     return make

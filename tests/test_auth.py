@@ -11,9 +11,10 @@ import pytest
 from bson import ObjectId
 
 from handlers.base import BaseHandler, api, requires
-from server.auth import Grant, Principal, TokenCache
-from server.context import Context
-from server.errors import Unauthenticated
+from server.core.auth import Grant, Principal, TokenCache
+from server.core.context import Context
+from server.core.errors import Unauthenticated
+from server.people.sessions import SessionService
 
 TEST_KEY = "A" * 43  # the test jwt key from conftest, as configured (base64)
 
@@ -141,7 +142,7 @@ async def test_wrong_key_unknown_kid_and_none_alg_are_rejected(api, ctx: Context
 
 
 async def test_rotated_keys_verify_old_tokens_and_sign_with_the_first(ctx: Context, login, org_tree) -> None:
-    from server.auth import TokenService
+    from server.core.auth import TokenService
 
     account = await login(("town_admin", org_tree.town["_id"]))
     rotated = ctx.config.auth.model_copy(update={"jwt_keys": "t2:" + "D" * 43 + ",t1:" + TEST_KEY})
@@ -252,7 +253,7 @@ async def test_logout_requires_a_token(api) -> None:
 async def test_sessions_are_paginated_and_revocable(api, ctx: Context, login, org_tree) -> None:
     account = await login(("grid_worker", org_tree.grid["_id"]))
     for _ in range(2):
-        await ctx.sessions.start(account.user, method="sms", user_agent="微信/8.0")
+        await SessionService(ctx).start(account.user, method="sms", user_agent="微信/8.0")
     response = await api.get("/api/me/sessions?page_size=2", token=account.token)
     assert response.status == 200
     page = response.json

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from server.context import Context
+from server.core.context import Context
 from tests.town import build_town, resident_case
 
 

@@ -9,8 +9,8 @@ from itertools import product
 import pytest
 from bson import ObjectId
 
-from server.cases import ACTIONS, STATE_LABELS
-from server.context import Context
+from server.cases.service import ACTIONS, STATE_LABELS
+from server.core.context import Context
 from tests.town import build_town, resident_case
 
 

@@ -9,8 +9,8 @@ import pytest
 from bson import ObjectId
 from PIL import Image
 
-from server.context import Context
-from server.warnings_job import WarningsJob, scan
+from server.cases.warnings import WarningsJob, scan
+from server.core.context import Context
 from tests.town import build_town, resident_case
 
 
@@ -214,7 +214,7 @@ async def test_court_list_import_reports_row_by_row(api, ctx: Context, town) -> 
 
 
 async def test_rules_and_deadlines_are_seeded_from_config(ctx: Context) -> None:
-    from server.routing import Routing
+    from server.cases.routing import Routing
 
     ctx.config.cases.routing_rules = [{"name": "全部到镇", "when": {}, "target": {"kind": "town"}, "tier": "town"}]
     ctx.config.cases.deadlines = {"accept_hours": 6}

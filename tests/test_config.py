@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.config import ConfigError, load_config
+from server.core.config import ConfigError, load_config
 from tests.conftest import TEST_ENV
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.crypto import DecryptionError, FieldCipher
-from server.pii import mask_address, mask_id_number, mask_phone, normalize_id_number, normalize_phone
+from server.core.crypto import DecryptionError, FieldCipher
+from server.core.pii import mask_address, mask_id_number, mask_phone, normalize_id_number, normalize_phone
 
 KEY_A, KEY_B, HASH_KEY = b"a" * 32, b"b" * 32, b"h" * 32
 

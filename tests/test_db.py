@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from pymongo import ASCENDING, ReturnDocument
 
-from server import indexes
-from server.context import Context
-from server.db import redact_uri
-from server.errors import Conflict
+from server.core import indexes
+from server.core.context import Context
+from server.core.db import redact_uri
+from server.core.errors import Conflict
+from server.people.users import UserService
 
 
 async def test_declared_indexes_exist_and_ensuring_is_idempotent(ctx: Context) -> None:
@@ -23,17 +24,17 @@ async def test_declared_indexes_exist_and_ensuring_is_idempotent(ctx: Context) -
 
 
 async def test_duplicate_phone_is_a_conflict_not_a_second_user(ctx: Context) -> None:
-    await ctx.users.create(name="甲", phone="13812345678", now=ctx.clock.now())
+    await UserService(ctx).create(name="甲", phone="13812345678", now=ctx.clock.now())
     with pytest.raises(Conflict) as caught:
-        await ctx.users.create(name="乙", phone="+86 138 1234 5678", now=ctx.clock.now())
+        await UserService(ctx).create(name="乙", phone="+86 138 1234 5678", now=ctx.clock.now())
     assert caught.value.code == "phone_taken"
     assert caught.value.__cause__ is not None
     assert await ctx.db["users"].count_documents({}) == 1
 
 
 async def test_users_without_phone_do_not_collide(ctx: Context) -> None:
-    await ctx.users.create(name="甲", now=ctx.clock.now())
-    await ctx.users.create(name="乙", now=ctx.clock.now())
+    await UserService(ctx).create(name="甲", now=ctx.clock.now())
+    await UserService(ctx).create(name="乙", now=ctx.clock.now())
     assert await ctx.db["users"].count_documents({}) == 2
 
 

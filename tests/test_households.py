@@ -8,8 +8,10 @@ import re
 import pytest
 from bson import ObjectId
 
-from server.context import Context
-from server.plates import plate_url, qr_png, qr_svg
+from server.core.context import Context
+from server.people.users import UserService
+from server.places.orgs import OrgService
+from server.places.plates import plate_url, qr_png, qr_svg
 
 PHONE, ID_NUMBER = "13812345678", "11010519491231002X"
 
@@ -82,14 +84,14 @@ async def test_a_resident_cannot_read_another_household(api, login, household) -
 
 async def test_a_resident_can_read_their_own_household(api, ctx: Context, login, household) -> None:
     resident = await login(("resident", None))
-    await ctx.users.set_phone(resident.user["_id"], PHONE, ctx.clock.now())
+    await UserService(ctx).set_phone(resident.user["_id"], PHONE, ctx.clock.now())
     response = await api.get(f"/api/households/{household['id']}", token=resident.token)
     assert response.status == 200
     assert response.json["members"][0]["phone"] == "138****5678"
 
 
 async def test_a_grid_worker_outside_the_grid_cannot_read_it(api, ctx: Context, login, org_tree, household) -> None:
-    other_grid = await ctx.orgs.create(
+    other_grid = await OrgService(ctx).create(
         name="乙村第1网格", kind="grid", parent_id=org_tree.other_village["_id"], now=ctx.clock.now()
     )
     outsider = await login(("grid_worker", other_grid["_id"]))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from handlers.base import BaseHandler, api, public
-from server.context import Context
+from server.core.context import Context
 
 
 class BoomHandler(BaseHandler):

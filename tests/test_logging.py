@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from server.logs import scrub, setup_logging
+from server.core.logs import scrub, setup_logging
 
 
 def test_scrub_masks_phones_ids_and_secrets() -> None:

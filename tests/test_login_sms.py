@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from notify.base import SendResult
-from server.context import Context
+from server.core.context import Context
+from server.people.users import UserService
 
 
 def last_code(ctx: Context) -> str:
@@ -40,9 +41,9 @@ async def test_send_and_verify_creates_a_resident(api, ctx: Context) -> None:
 
 
 async def test_staff_log_in_to_their_own_account(api, ctx: Context, org_tree) -> None:
-    from server.users import grant_doc
+    from server.people.users import grant_doc
 
-    staff = await ctx.users.create(
+    staff = await UserService(ctx).create(
         name="刘海燕", phone="13900000005", now=ctx.clock.now(), grants=[grant_doc("town_admin", org_tree.town["_id"])]
     )
     await send(api, "13900000005")
@@ -53,9 +54,9 @@ async def test_staff_log_in_to_their_own_account(api, ctx: Context, org_tree) ->
 
 
 async def test_the_answer_does_not_reveal_staff_accounts(api, ctx: Context, org_tree) -> None:
-    from server.users import grant_doc
+    from server.people.users import grant_doc
 
-    await ctx.users.create(
+    await UserService(ctx).create(
         name="员工", phone="13900000099", now=ctx.clock.now(), grants=[grant_doc("mediator", org_tree.village["_id"])]
     )
     staff = await send(api, "13900000099")

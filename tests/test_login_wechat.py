@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from server.context import Context
+from server.core.context import Context
+from server.people.users import UserService
 from tests.fakes import FakeWechat
 
 
@@ -40,7 +41,9 @@ async def test_first_login_creates_a_resident_and_later_logins_find_it(api, ctx:
 
 
 async def test_concurrent_first_logins_make_one_account(ctx: Context) -> None:
-    results = await asyncio.gather(*(ctx.users.resident_by_openid("o-same", None, ctx.clock.now()) for _ in range(6)))
+    results = await asyncio.gather(
+        *(UserService(ctx).resident_by_openid("o-same", None, ctx.clock.now()) for _ in range(6))
+    )
     assert len({str(user["_id"]) for user, _ in results}) == 1
     assert sum(is_new for _, is_new in results) == 1
     assert await ctx.db["users"].count_documents({"openid": "o-same"}) == 1
@@ -89,7 +92,7 @@ async def test_phone_binding_masks_the_phone_and_caches_the_token(api, ctx: Cont
     assert response.status == 200
     assert response.json["phone"] == "138****5678"
     assert b"13812345678" not in response.body
-    user = await ctx.users.by_phone("13812345678")
+    user = await UserService(ctx).by_phone("13812345678")
     assert user is not None
     assert "13812345678" not in str(user)
     stored = await ctx.db["wechat_tokens"].find_one({})
@@ -128,7 +131,7 @@ async def test_a_rejected_token_is_renewed_once_and_the_call_retried(api, fake_w
 
 
 async def test_binding_a_phone_that_belongs_to_another_account_is_409(api, ctx: Context, fake_wechat) -> None:
-    await ctx.users.create(name="已有账号", phone="13812340000", now=ctx.clock.now())
+    await UserService(ctx).create(name="已有账号", phone="13812340000", now=ctx.clock.now())
     token = await login_resident(api, "ok-late")
     fake_wechat.add_phone("taken", "13812340000")
     response = await api.post("/api/me/phone", {"code": "taken"}, token=token)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from server.context import Context
+from server.core.context import Context
+from server.places.orgs import OrgService
 from tests.conftest import memory_config_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,9 +72,9 @@ async def test_rename_update_population_and_delete_rules(api, ctx: Context, logi
 
 async def test_import_tree_is_idempotent(ctx: Context) -> None:
     spec = yaml.safe_load((ROOT / "scripts/examples/town.yaml").read_text(encoding="utf-8"))
-    first = await ctx.orgs.import_tree(spec, None, ctx.clock.now())
+    first = await OrgService(ctx).import_tree(spec, None, ctx.clock.now())
     assert first == {"created": 15, "existing": 0}
-    assert await ctx.orgs.import_tree(spec, None, ctx.clock.now()) == {"created": 0, "existing": 15}
+    assert await OrgService(ctx).import_tree(spec, None, ctx.clock.now()) == {"created": 0, "existing": 15}
     town = await ctx.db["org_units"].find_one({"name": "青山镇"})
     assert town["population"] == 21500
     micro = await ctx.db["org_units"].find_one({"name": "溪口村第1网格第2微网格"})

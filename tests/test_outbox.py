@@ -12,8 +12,8 @@ import pytest
 from bson import ObjectId
 
 from notify.outbox import OUTBOX, Dispatcher, Relay, new_delivery
-from server.config import Config, build_config
-from server.context import Context
+from server.core.config import Config, build_config
+from server.core.context import Context
 from tests.conftest import context_for, env_for_tests
 from tests.fakes import FakeAliyunSms, FakeWechat, sms_config, wechat_config
 from tests.town import build_town, resident_case

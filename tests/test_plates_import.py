@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from server.context import Context
+from server.core.context import Context
 from tests.conftest import insert_households
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,8 +141,8 @@ async def test_import_refuses_what_it_cannot_read(api, admin, org_tree) -> None:
 async def test_a_job_whose_process_stopped_shows_as_failed(api, ctx: Context, admin, org_tree) -> None:
     from datetime import timedelta
 
-    from server.auth import Grant, Principal
-    from server.jobs import JobService
+    from server.core.auth import Grant, Principal
+    from server.core.jobs import JobService
 
     owner = Principal(admin.id, "s", (Grant("town_admin", str(org_tree.town["_id"])),), expires_at=0)
     job = await JobService(ctx).create(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from bson import ObjectId
 
-from server.auth import Grant, Principal
-from server.context import Context
-from server.errors import Forbidden, NotFound
-from server.scope import org_scope_filter, own_filter, require_org_scope, require_own
+from server.core.auth import Grant, Principal
+from server.core.context import Context
+from server.core.errors import Forbidden, NotFound
+from server.core.scope import org_scope_filter, own_filter, require_org_scope, require_own
 
 
 def principal(*grants: Grant, user_id: str | None = None) -> Principal:

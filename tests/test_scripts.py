@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scripts.create_admin import create_admin
-from server.context import Context
+from server.core.context import Context
 
 
 async def test_create_admin_makes_the_first_administrator(ctx: Context, org_tree) -> None:

@@ -8,10 +8,12 @@ from collections import Counter
 from bson import ObjectId
 
 from scripts.seed_demo import DEMO_USERS, seed_demo_town
-from server.auth import ROLES
-from server.context import Context
-from server.orgs import CENTER_TYPES
-from server.pii import normalize_id_number
+from server.core.auth import ROLES
+from server.core.context import Context
+from server.core.pii import normalize_id_number
+from server.people.sessions import SessionService
+from server.people.users import UserService
+from server.places.orgs import CENTER_TYPES
 
 
 async def test_seed_builds_the_town(ctx: Context) -> None:
@@ -85,11 +87,11 @@ async def test_one_user_of_every_role_who_can_log_in(ctx: Context) -> None:
         "petition",
     }
     for spec in DEMO_USERS:
-        user = await ctx.users.by_phone(spec["phone"])
+        user = await UserService(ctx).by_phone(spec["phone"])
         assert user is not None
         assert user["name"] == spec["name"]
         assert "phone" not in user
-        pair = await ctx.sessions.start(user, method="test")
+        pair = await SessionService(ctx).start(user, method="test")
         principal = ctx.tokens.verify(pair.access_token)
         assert principal.has_role(spec["role"])
         for grant in user["grants"]:
@@ -107,7 +109,7 @@ async def test_seeding_twice_changes_nothing(ctx: Context) -> None:
 
 
 async def test_the_demo_queue_has_cases_in_every_state(ctx: Context) -> None:
-    from server.cases import STATE_LABELS
+    from server.cases.service import STATE_LABELS
 
     await seed_demo_town(ctx)
     cases = await ctx.db["cases"].find({}).to_list(None)

@@ -12,7 +12,7 @@ import pytest
 from notify.aliyun import AliyunSmsSender
 from notify.base import SmsMessage
 from server.app import Server, make_app, open_context
-from server.config import SmsConfig, build_config
+from server.core.config import SmsConfig, build_config
 from tests.conftest import Api, env_for_tests
 from tests.fakes import FakeAliyunSms, sms_config
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bson import ObjectId
 
-from server.context import Context
+from server.core.context import Context
+from server.places.orgs import OrgService
 
 
 async def new_staff(api, admin, org_id, role="mediator", phone="13600000001", name="王调解"):
@@ -53,7 +54,7 @@ async def test_search_by_name_and_by_phone_within_scope(api, login, org_tree, ct
     admin = await login(("town_admin", org_tree.town["_id"]))
     await new_staff(api, admin, org_tree.village["_id"], phone="13600000001", name="王调解")
     await new_staff(api, admin, org_tree.grid["_id"], role="grid_worker", phone="13600000002", name="李网格")
-    outsider_town = await ctx.orgs.create(
+    outsider_town = await OrgService(ctx).create(
         name="别的镇", kind="town", parent_id=org_tree.county["_id"], now=ctx.clock.now()
     )
     await login(("mediator", outsider_town["_id"]), name="王外镇")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.context import Context
+from server.core.context import Context
 from tests.conftest import insert_households
 
 

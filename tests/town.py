@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from server.context import Context
+from server.core.context import Context
+from server.places.orgs import OrgService
 
 SPEC = [
     {
@@ -54,7 +55,7 @@ class Town:
 
 
 async def build_town(ctx: Context, login: Any) -> Town:
-    await ctx.orgs.import_tree(SPEC, None, ctx.clock.now())
+    await OrgService(ctx).import_tree(SPEC, None, ctx.clock.now())
     units = {u["name"]: u for u in await ctx.db["org_units"].find({}).to_list(None)}
 
     def at(name: str) -> Any:

@@ -1,0 +1,110 @@
+"""Deadline warnings (预警): yellow at 80 % of a deadline's time, red once it has passed.
+
+A periodic job scans open cases. Only one process runs a scan at a time, whichever holds the lease (an
+atomic find-and-modify on `leases`); the others skip that round. Raising a warning is a conditional update
+on the level the case had, so a warning is raised exactly once even if two scans overlap. A new warning
+records notifications for the unit and the office; a red conclusion deadline at village tier marks the
+case as a candidate for escalation (上报).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import DuplicateKeyError
+
+from server.cases.routing import Routing
+from server.cases.service import COLLECTION as CASES
+from server.cases.service import notice, timeline_event
+
+if TYPE_CHECKING:
+    from server.core.context import Context
+
+log = logging.getLogger("sanyuan.warnings")
+
+LEASES = "leases"
+LEVELS = (None, "yellow", "red")
+WATCHED_STATES = ("registered", "assigned", "in_mediation", "concluded", "follow_up")
+
+
+async def acquire_lease(ctx: Context, name: str, holder: str, ttl: timedelta) -> bool:
+    now = ctx.clock.now()
+    try:
+        await ctx.db[LEASES].find_one_and_update(
+            {"_id": name, "$or": [{"until": {"$lt": now}}, {"holder": holder}]},
+            {"$set": {"holder": holder, "until": now + ttl}},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        return False  # someone else holds it
+    return True
+
+
+def level_of(deadline: dict[str, Any], now: datetime, ratio: float) -> str | None:
+    start, due = deadline["start"], deadline["due"]
+    if now > due:
+        return "red"
+    if now >= start + (due - start) * ratio:
+        return "yellow"
+    return None
+
+
+async def scan(ctx: Context) -> int:
+    """Raise every warning that is due; return how many were raised."""
+    now = ctx.clock.now()
+    ratio = float((await Routing(ctx).deadlines()).get("warning_ratio", 0.8))
+    cases = ctx.db[CASES]
+    raised = 0
+    cursor = cases.find(
+        {"state": {"$in": list(WATCHED_STATES)}, "next_due": {"$ne": None}, "suspended": None},
+        {"deadlines": 1, "warnings": 1, "tier": 1},
+    )
+    async for case in cursor:
+        for name, deadline in case["deadlines"].items():
+            level = level_of(deadline, now, ratio)
+            current = case["warnings"].get(name)
+            if LEVELS.index(level) <= LEVELS.index(current):
+                continue
+            changes: dict[str, Any] = {f"warnings.{name}": level}
+            if level == "red" and name == "conclude" and case.get("tier") == "village":
+                changes["escalation_suggested"] = True
+            event = timeline_event(None, f"warning_{level}", None, None, name, now, public=False)
+            notices = [notice(f"warning_{level}", audience, now, deadline=name) for audience in ("unit", "office")]
+            result = await cases.update_one(
+                {"_id": case["_id"], f"warnings.{name}": current if current else {"$exists": False}},
+                {
+                    "$set": changes,
+                    "$inc": {"version": 1},
+                    "$push": {"timeline": event, "notifications": {"$each": notices}},
+                },
+            )
+            raised += result.modified_count
+    return raised
+
+
+class WarningsJob:
+    def __init__(self, ctx: Context, interval: float) -> None:
+        self._ctx = ctx
+        self._interval = interval
+        self._holder = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def run_once(self) -> int | None:
+        """One round: None if another process holds the lease."""
+        if not await acquire_lease(self._ctx, "warnings", self._holder, timedelta(seconds=self._interval * 2)):
+            return None
+        return await scan(self._ctx)
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                raised = await self.run_once()
+                if raised:
+                    log.info("raised %d deadline warning(s)", raised)
+            except Exception:
+                log.exception("warnings scan failed; will retry")
+            await asyncio.sleep(self._interval)

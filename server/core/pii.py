@@ -1,0 +1,69 @@
+"""Personal data helpers: normalising, validating and masking phones and ID numbers.
+
+Masked forms are what anyone who does not need the full value sees (DOMAIN.md, privacy).
+"""
+
+from __future__ import annotations
+
+import re
+
+from server.core.errors import ValidationFailed
+
+_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+class InvalidPhone(ValueError):
+    field = "phone"
+
+
+class InvalidIdNumber(ValueError):
+    field = "id_number"
+
+
+def normalize_phone(raw: str) -> str:
+    """Return a mainland mobile number as 11 digits, or raise InvalidPhone."""
+    phone = re.sub(r"[\s-]", "", raw)
+    for prefix in ("+86", "0086"):
+        if phone.startswith(prefix):
+            phone = phone[len(prefix) :]
+    if not _PHONE.match(phone):
+        raise InvalidPhone("手机号格式不正确")
+    return phone
+
+
+def phone_input(raw: str, field: str = "phone") -> str:
+    """A phone from a request, normalised; a bad one is a validation error naming `field`."""
+    try:
+        return normalize_phone(raw)
+    except InvalidPhone as exc:
+        raise ValidationFailed(details=[{"field": field, "message": str(exc)}]) from exc
+
+
+def id_check_digit(first17: str) -> str:
+    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def normalize_id_number(raw: str) -> str:
+    """Return an 18-character resident ID number with a valid check digit, or raise InvalidIdNumber."""
+    value = raw.strip().upper()
+    if not _ID_NUMBER.match(value) or id_check_digit(value[:17]) != value[17]:
+        raise InvalidIdNumber("身份证号码不正确")
+    return value
+
+
+def mask_phone(phone: str) -> str:
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else "****"
+
+
+def mask_id_number(id_number: str) -> str:
+    return f"{id_number[:3]}{'*' * (len(id_number) - 7)}{id_number[-4:]}" if len(id_number) > 7 else "****"
+
+
+def mask_address(address: str, place: str = "") -> str:
+    """Keep the place (up to the village or community name) and hide the house: each number becomes `*`."""
+    cut = address.find(place) + len(place) if place and place in address else len(address) // 3
+    return address[:cut] + re.sub(r"\d+", "*", address[cut:])

@@ -1,0 +1,69 @@
+"""Reading spreadsheets that town staff upload: CSV (UTF-8 or GB18030, as Excel saves it) or XLSX."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from server.core.errors import ValidationFailed
+
+CSV_TYPES = ("text/csv", "application/csv")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+UPLOAD_TYPES = (*CSV_TYPES, XLSX_TYPE)
+UPLOAD_HINT = "请上传 CSV（text/csv）或 Excel（.xlsx）文件"
+MAX_ROWS = 20_000
+
+
+def read_rows(
+    data: bytes, content_type: str, headers: dict[str, str], required: tuple[str, ...]
+) -> list[dict[str, str]]:
+    """Rows as `{column: text}`, columns renamed by `headers` (Chinese → code); data rows start at row 2."""
+    table = (
+        _xlsx_rows(data)
+        if content_type == XLSX_TYPE or data[:2] == b"PK"
+        else list(csv.reader(io.StringIO(_decode(data))))
+    )
+    if not table:
+        raise ValidationFailed("文件是空的", code="import_empty")
+    names = [headers.get(h.strip(), h.strip().lower()) for h in table[0]]
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise ValidationFailed(
+            "缺少必需的列", code="import_columns", details=[{"field": c, "message": "缺少此列"} for c in missing]
+        )
+    if len(table) - 1 > MAX_ROWS:
+        raise ValidationFailed(f"一次最多导入 {MAX_ROWS} 行", code="import_too_large")
+    return [{name: (row[i] if i < len(row) else "").strip() for i, name in enumerate(names)} for row in table[1:]]
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationFailed("无法识别文件编码，请另存为 UTF-8 或 GB18030 的 CSV", code="import_encoding")
+
+
+def _xlsx_rows(data: bytes) -> list[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise ValidationFailed("无法读取该 Excel 文件", code="import_unreadable") from exc
+    sheet = workbook.worksheets[0]
+    rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    workbook.close()
+    return [r for r in rows if any(cell.strip() for cell in r)]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a phone typed into a number cell
+    if hasattr(value, "date") and hasattr(value, "hour"):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,1 @@
+"""People: users and their grants, login sessions, the ways in, staff accounts."""

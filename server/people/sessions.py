@@ -1,0 +1,169 @@
+"""Login sessions and refresh tokens.
+
+A login starts a session and returns an access token (JWT) and a refresh token (opaque, 32 random bytes).
+Only the refresh token's SHA-256 is stored. Each refresh consumes the token in one atomic update and issues
+a new one in the same session; presenting a consumed token again means it leaked, so the whole session is
+revoked and the event audited. Logout revokes the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from server.core import indexes
+from server.core.auth import Principal
+from server.core.context import Context
+from server.core.errors import NotFound, Unauthenticated
+from server.core.ids import parse_id
+from server.people.users import COLLECTION as USERS
+from server.people.users import grants_of
+
+SESSIONS = "sessions"
+REFRESH_TOKENS = "refresh_tokens"
+
+indexes.declare(
+    SESSIONS,
+    IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="user_created"),
+)
+indexes.declare(
+    REFRESH_TOKENS,
+    IndexModel([("session_id", ASCENDING)], name="session"),
+    # Expired refresh tokens are useless; MongoDB deletes them.
+    IndexModel([("expires_at", ASCENDING)], name="expiry_ttl", expireAfterSeconds=0),
+)
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    access_expires_at: datetime
+    refresh_token: str
+    refresh_expires_at: datetime
+    session_id: str
+
+
+def _digest(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+
+class SessionService:
+    def __init__(self, ctx: Context) -> None:
+        self._sessions = ctx.db[SESSIONS]
+        self._refresh = ctx.db[REFRESH_TOKENS]
+        self._users = ctx.db[USERS]
+        self._tokens = ctx.tokens
+        self._audit = ctx.audit
+        self._clock = ctx.clock.now
+        self._refresh_ttl = timedelta(days=ctx.config.auth.refresh_ttl_days)
+
+    async def start(self, user: dict[str, Any], *, method: str, user_agent: str = "", ip: str = "") -> TokenPair:
+        """Begin a login session for `user`; the login flows (WeChat, SMS code) call this."""
+        if not user.get("active", True):
+            raise Unauthenticated("该账号已停用，请联系镇三源共治办公室", code="user_inactive")
+        now = self._clock()
+        session_id = ObjectId()
+        await self._sessions.insert_one(
+            {
+                "_id": session_id,
+                "user_id": user["_id"],
+                "method": method,
+                "user_agent": user_agent[:200],
+                "ip": ip,
+                "created_at": now,
+                "last_used_at": now,
+                "revoked_at": None,
+            }
+        )
+        return await self._issue(user, session_id, now)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        now = self._clock()
+        digest = _digest(refresh_token)
+        consumed = await self._refresh.find_one_and_update({"_id": digest, "used_at": None}, {"$set": {"used_at": now}})
+        if consumed is None:
+            raise await self._unusable(digest, now)
+        if consumed["expires_at"] <= now:
+            raise Unauthenticated("登录已过期，请重新登录", code="refresh_expired")
+        session = await self._sessions.find_one({"_id": consumed["session_id"]})
+        if session is None or session["revoked_at"] is not None:
+            raise Unauthenticated("已退出登录，请重新登录", code="session_revoked")
+        user = await self._users.find_one({"_id": consumed["user_id"]})
+        if user is None or not user.get("active", True):
+            await self._revoke(consumed["session_id"], now, reason="user_inactive")
+            raise Unauthenticated("该账号已停用，请联系镇三源共治办公室", code="user_inactive")
+        await self._sessions.update_one({"_id": session["_id"]}, {"$set": {"last_used_at": now}})
+        return await self._issue(user, session["_id"], now)
+
+    async def logout(self, principal: Principal) -> None:
+        await self._revoke(parse_id(principal.session_id, "登录会话"), self._clock(), reason="logout")
+
+    async def revoke(self, principal: Principal, session_id: ObjectId) -> None:
+        """End one of the caller's own sessions (a lost phone, a shared device)."""
+        session = await self._sessions.find_one({"_id": session_id, "user_id": ObjectId(principal.user_id)})
+        if session is None:
+            raise NotFound("找不到该登录会话")
+        await self._revoke(session_id, self._clock(), reason="revoked_by_user")
+
+    async def revoke_all(self, user_id: ObjectId, *, reason: str) -> int:
+        """End every session of a user (deactivated, or a lost phone reported to the office)."""
+        now = self._clock()
+        sessions = await self._sessions.find({"user_id": user_id, "revoked_at": None}, {"_id": 1}).to_list(None)
+        for session in sessions:
+            await self._revoke(session["_id"], now, reason=reason)
+        return len(sessions)
+
+    async def list_active(self, user_id: ObjectId, *, skip: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        query = {"user_id": user_id, "revoked_at": None}
+        total = await self._sessions.count_documents(query)
+        cursor = self._sessions.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+        cursor = cursor.skip(skip).limit(limit)
+        return await cursor.to_list(None), total
+
+    async def _issue(self, user: dict[str, Any], session_id: ObjectId, now: datetime) -> TokenPair:
+        refresh_token = secrets.token_urlsafe(32)
+        refresh_expires = now + self._refresh_ttl
+        await self._refresh.insert_one(
+            {
+                "_id": _digest(refresh_token),
+                "session_id": session_id,
+                "user_id": user["_id"],
+                "created_at": now,
+                "expires_at": refresh_expires,
+                "used_at": None,
+            }
+        )
+        access, access_expires = self._tokens.mint_access(str(user["_id"]), str(session_id), grants_of(user))
+        return TokenPair(access, access_expires, refresh_token, refresh_expires, str(session_id))
+
+    async def _unusable(self, digest: str, now: datetime) -> Unauthenticated:
+        """Why a refresh token cannot be used; a consumed one coming back ends its session."""
+        known = await self._refresh.find_one({"_id": digest})
+        if known is None:
+            return Unauthenticated("登录凭证无效，请重新登录", code="refresh_invalid")
+        session = await self._sessions.find_one({"_id": known["session_id"]})
+        if session is not None and session["revoked_at"] is not None:
+            return Unauthenticated("已退出登录，请重新登录", code="session_revoked")
+        # A consumed token came back: someone holds a copy. End the whole chain.
+        await self._revoke(known["session_id"], now, reason="refresh_reuse")
+        await self._audit.record(
+            action="auth.refresh_reuse",
+            actor_id=known["user_id"],
+            target_type="session",
+            target_id=known["session_id"],
+            at=now,
+        )
+        return Unauthenticated("登录凭证已被使用过，为安全起见已退出登录，请重新登录", code="refresh_reused")
+
+    async def _revoke(self, session_id: ObjectId, now: datetime, *, reason: str) -> None:
+        await self._sessions.update_one(
+            {"_id": session_id, "revoked_at": None}, {"$set": {"revoked_at": now, "revoke_reason": reason}}
+        )
+        await self._refresh.update_many({"session_id": session_id, "used_at": None}, {"$set": {"used_at": now}})
+        self._tokens.forget_session(str(session_id))

@@ -1,0 +1,180 @@
+"""Staff accounts and their role grants, kept by the town and county admins.
+
+An admin acts only inside their own subtree and grants only what their role may grant: a town admin
+every staff role but `county_admin`, a county admin every staff role. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+
+from server.core.auth import ADMIN_ROLES, STAFF_ROLES, Principal
+from server.core.errors import Conflict, Forbidden, NotFound
+from server.core.pii import phone_input
+from server.people.sessions import SessionService
+from server.people.users import COLLECTION as USERS
+from server.people.users import UserService, grant_doc
+from server.places.orgs import OrgService
+
+if TYPE_CHECKING:
+    from server.core.context import Context
+
+GRANTABLE_BY = {
+    "county_admin": frozenset(STAFF_ROLES),
+    "town_admin": frozenset(STAFF_ROLES) - {"county_admin"},
+}
+SEARCH_ROLES = (*ADMIN_ROLES, "supervisor")
+
+
+class StaffService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._users = ctx.db[USERS]
+
+    async def _scope(self, principal: Principal, roles: tuple[str, ...]) -> list[ObjectId]:
+        roots = [ObjectId(o) for o in principal.orgs_for(*roles)]
+        if not roots:
+            raise Forbidden()
+        return await OrgService(self._ctx).subtree_ids(roots)
+
+    async def _checked_grant(
+        self, principal: Principal, role: str, org_id: ObjectId, liaison_for: str | None
+    ) -> dict[str, Any]:
+        await self._require_grantable(principal, role, org_id)
+        return grant_doc(role, org_id, liaison_for)
+
+    async def _require_grantable(self, principal: Principal, role: str, org_id: ObjectId) -> None:
+        """The caller administers `org_id` and their role may hand out `role` there."""
+        unit = await OrgService(self._ctx).get(org_id)
+        allowed: set[str] = set()
+        for grant in principal.grants:
+            if grant.role in GRANTABLE_BY and grant.org_id and ObjectId(grant.org_id) in unit["path"]:
+                allowed |= GRANTABLE_BY[grant.role]
+        if not allowed:
+            raise NotFound("找不到该组织单元")
+        if role not in allowed:
+            raise Forbidden("无权授予该角色", code="role_not_grantable")
+
+    async def create(
+        self, principal: Principal, *, name: str, phone: str, grants: list[dict[str, Any]], now: datetime
+    ) -> tuple[dict[str, Any], bool]:
+        """A staff account for `phone`; a resident who already signed up with it gains the grants instead."""
+        phone = phone_input(phone)
+        docs = [await self._checked_grant(principal, g["role"], g["org_id"], g.get("liaison_for")) for g in grants]
+        users = UserService(self._ctx)
+        existing = await users.by_phone(phone)
+        if existing is not None:
+            if any(g["role"] != "resident" for g in existing["grants"]):
+                raise Conflict("该手机号已是工作人员账号", code="phone_taken")
+            user = await self._users.find_one_and_update(
+                {"_id": existing["_id"]},
+                {"$set": {"name": name, "updated_at": now}, "$push": {"grants": {"$each": docs}}},
+                return_document=ReturnDocument.AFTER,
+            )
+            created = False
+        else:
+            user = await users.create(name=name, phone=phone, now=now, grants=docs)
+            created = True
+        await self._audit(principal, "user.create" if created else "user.promote", user["_id"], now, {"grants": docs})
+        return user, created
+
+    async def search(
+        self,
+        principal: Principal,
+        *,
+        name: str | None,
+        phone: str | None,
+        role: str | None,
+        org_id: ObjectId | None,
+        skip: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        scope = await self._scope(principal, SEARCH_ROLES)
+        if org_id is not None:
+            if org_id not in scope:
+                raise NotFound("找不到该组织单元")
+            scope = [org_id]
+        grant_match: dict[str, Any] = {"org_id": {"$in": scope}}
+        if role:
+            grant_match["role"] = role
+        query: dict[str, Any] = {"grants": {"$elemMatch": grant_match}}
+        if name:
+            query["name"] = {"$regex": re.escape(name)}
+        if phone:
+            query["phone_hash"] = self._ctx.cipher.lookup_hash(phone_input(phone), "phone")
+        total = await self._users.count_documents(query)
+        cursor = self._users.find(query).sort([("name", 1), ("_id", 1)]).skip(skip).limit(limit)
+        return await cursor.to_list(None), total
+
+    async def get(self, principal: Principal, user_id: ObjectId) -> dict[str, Any]:
+        scope = await self._scope(principal, SEARCH_ROLES)
+        user = await self._users.find_one({"_id": user_id, "grants.org_id": {"$in": scope}})
+        if user is None:
+            raise NotFound("找不到该人员")
+        return user
+
+    async def grant(
+        self,
+        principal: Principal,
+        user_id: ObjectId,
+        *,
+        role: str,
+        org_id: ObjectId,
+        liaison_for: str | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        await self.get(principal, user_id)
+        doc = await self._checked_grant(principal, role, org_id, liaison_for)
+        user = await self._users.find_one_and_update(
+            {"_id": user_id, "grants": {"$not": {"$elemMatch": {"role": role, "org_id": org_id}}}},
+            {"$push": {"grants": doc}, "$set": {"updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if user is None:
+            raise Conflict("该人员已有此授权", code="grant_exists")
+        await self._audit(principal, "user.grant", user_id, now, {"grant": doc})
+        return user
+
+    async def revoke(
+        self, principal: Principal, user_id: ObjectId, *, role: str, org_id: ObjectId, now: datetime
+    ) -> dict[str, Any]:
+        await self.get(principal, user_id)
+        await self._require_grantable(principal, role, org_id)
+        user = await self._users.find_one_and_update(
+            {"_id": user_id, "grants": {"$elemMatch": {"role": role, "org_id": org_id}}},
+            {"$pull": {"grants": {"role": role, "org_id": org_id}}, "$set": {"updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if user is None:
+            raise NotFound("该人员没有此授权", code="grant_not_found")
+        await self._audit(principal, "user.revoke", user_id, now, {"grant": {"role": role, "org_id": org_id}})
+        return user
+
+    async def set_active(
+        self, principal: Principal, user_id: ObjectId, *, active: bool, now: datetime
+    ) -> dict[str, Any]:
+        if str(user_id) == principal.user_id:
+            raise Conflict("不能停用或启用自己的账号", code="cannot_change_self")
+        await self.get(principal, user_id)
+        admin_scope = await self._scope(principal, ADMIN_ROLES)
+        user = await self._users.find_one_and_update(
+            {"_id": user_id, "grants.org_id": {"$in": admin_scope}},
+            {"$set": {"active": active, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if user is None:
+            raise Forbidden()
+        if not active:
+            await SessionService(self._ctx).revoke_all(user_id, reason="user_deactivated")
+        await self._audit(principal, "user.activate" if active else "user.deactivate", user_id, now, {})
+        return user
+
+    async def _audit(
+        self, principal: Principal, action: str, user_id: ObjectId, now: datetime, details: dict[str, Any]
+    ) -> None:
+        await self._ctx.audit.record_for(principal, action, "user", user_id, now, details)

@@ -1,0 +1,1 @@
+"""Places: the org tree, households and their plates, grid visits, plate scans."""

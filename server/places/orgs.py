@@ -1,0 +1,193 @@
+"""The organisation tree (`org_units`): county → town (with its centers) → village → grid → micro-grid.
+
+Each unit stores `path`, its ancestors' ids and its own, root first. Anything scoped to a unit copies that
+path as `org_path`, so "is this inside the caller's scope" is one indexed `$in` query (see `server.core.scope`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from server.core import indexes
+from server.core.auth import ADMIN_ROLES, STAFF_ROLES, Principal
+from server.core.context import Context
+from server.core.errors import Conflict, NotFound, ValidationFailed
+from server.core.scope import org_scope_filter, require_org_scope
+
+COLLECTION = "org_units"
+
+KINDS = {
+    "county": "县",
+    "town": "镇",
+    "village": "村/社区",
+    "grid": "网格",
+    "micro_grid": "微网格",
+    "center": "中心",
+    "committee": "专业调解委员会",
+    "mediation_room": "调解室",
+}
+CENTER_TYPES = {
+    "office": "三源共治办公室",
+    "police": "警源治理中心",
+    "court": "诉调对接中心",
+    "petition": "访调对接中心",
+    "legal": "涉法涉诉对接中心",
+    "mediation": "矛盾纠纷调解中心",
+}
+# Which kinds may hang under which parent kind.
+_PARENT_KINDS = {
+    "county": (None,),
+    "town": ("county",),
+    "committee": ("county",),
+    "center": ("town",),
+    "village": ("town",),
+    "mediation_room": ("village",),
+    "grid": ("village",),
+    "micro_grid": ("grid",),
+}
+
+indexes.declare(
+    COLLECTION,
+    IndexModel([("path", ASCENDING)], name="path"),
+    IndexModel([("parent_id", ASCENDING), ("name", ASCENDING)], name="parent_name", unique=True),
+    IndexModel([("code", ASCENDING)], name="code", unique=True, sparse=True),
+)
+
+
+STAFF_VIEW_ROLES = STAFF_ROLES  # every staff role sees the units under its grants
+
+
+class OrgService:
+    def __init__(self, ctx: Context) -> None:
+        self._db = ctx.db
+        self._units = ctx.db[COLLECTION]
+
+    async def visible(
+        self, principal: Principal, *, parent_id: ObjectId | None, kind: str | None, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Units in the caller's scope, broadest first."""
+        query: dict[str, Any] = org_scope_filter(principal, STAFF_VIEW_ROLES, field="path")
+        if parent_id is not None:
+            query["parent_id"] = parent_id
+        if kind is not None:
+            query["kind"] = kind
+        total = await self._units.count_documents(query)
+        cursor = self._units.find(query).sort([("depth", ASCENDING), ("name", ASCENDING)]).skip(skip).limit(limit)
+        return await cursor.to_list(None), total
+
+    async def get_in_scope(self, principal: Principal, org_id: ObjectId, roles: tuple[str, ...]) -> dict[str, Any]:
+        unit = await self._units.find_one({"_id": org_id})
+        if unit is None:
+            raise NotFound("找不到该组织单元")
+        require_org_scope(principal, unit["path"], roles, "组织单元")
+        return unit
+
+    async def subtree_ids(self, roots: list[ObjectId]) -> list[ObjectId]:
+        units = await self._units.find({"path": {"$in": roots}}, {"_id": 1}).to_list(None)
+        return [u["_id"] for u in units]
+
+    async def add(self, principal: Principal, *, now: datetime, **fields: Any) -> dict[str, Any]:
+        """An admin adds a unit under a parent inside their scope."""
+        parent_id = fields.pop("parent_id")
+        if parent_id is None:
+            raise ValidationFailed(details=[{"field": "parent_id", "message": "必填"}])
+        await self.get_in_scope(principal, parent_id, ADMIN_ROLES)
+        return await self.create(parent_id=parent_id, now=now, **fields)
+
+    async def update(
+        self, principal: Principal, org_id: ObjectId, changes: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        await self.get_in_scope(principal, org_id, ADMIN_ROLES)
+        try:
+            unit = await self._units.find_one_and_update(
+                {"_id": org_id}, {"$set": {**changes, "updated_at": now}}, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError as exc:
+            raise Conflict("同一上级下已有同名单元", code="org_name_taken") from exc
+        return unit  # type: ignore[no-any-return]
+
+    async def remove(self, principal: Principal, org_id: ObjectId) -> None:
+        """Only an empty unit can go: no children, no households, nobody granted a role there."""
+        unit = await self.get_in_scope(principal, org_id, ADMIN_ROLES)
+        if unit["parent_id"] is None:
+            raise Conflict("不能删除最上级单元", code="org_is_root")
+        in_use = (
+            await self._units.count_documents({"parent_id": org_id}, limit=1)
+            or await self._db["households"].count_documents({"org_path": org_id}, limit=1)
+            or await self._db["users"].count_documents({"grants.org_id": org_id}, limit=1)
+        )
+        if in_use:
+            raise Conflict("该单元下还有下级、住户或人员，不能删除", code="org_not_empty")
+        await self._units.delete_one({"_id": org_id})
+
+    async def get(self, org_id: ObjectId) -> dict[str, Any]:
+        unit = await self._units.find_one({"_id": org_id})
+        if unit is None:
+            raise NotFound("找不到该组织单元")
+        return unit
+
+    async def by_ids(self, org_ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+        units = await self._units.find({"_id": {"$in": org_ids}}).to_list(None)
+        return {u["_id"]: u for u in units}
+
+    async def create(
+        self,
+        *,
+        name: str,
+        kind: str,
+        parent_id: ObjectId | None,
+        now: datetime,
+        _id: ObjectId | None = None,
+        **attrs: Any,
+    ) -> dict[str, Any]:
+        if kind not in KINDS:
+            raise ValidationFailed(details=[{"field": "kind", "message": "未知的组织类型"}])
+        parent = await self.get(parent_id) if parent_id is not None else None
+        if (parent["kind"] if parent else None) not in _PARENT_KINDS[kind]:
+            raise ValidationFailed(details=[{"field": "parent_id", "message": f"{KINDS[kind]}不能设在该上级之下"}])
+        if kind == "center" and attrs.get("center_type") not in CENTER_TYPES:
+            raise ValidationFailed(details=[{"field": "center_type", "message": "未知的中心类型"}])
+        if kind == "committee" and not attrs.get("committee_type"):
+            raise ValidationFailed(details=[{"field": "committee_type", "message": "专业调解委员会须指定类别"}])
+        org_id = _id or ObjectId()
+        path = [*(parent["path"] if parent else []), org_id]
+        unit = {
+            "_id": org_id,
+            "name": name,
+            "kind": kind,
+            "parent_id": parent_id,
+            "path": path,
+            "depth": len(path),
+            "population": 0,
+            "created_at": now,
+            **{k: v for k, v in attrs.items() if v is not None},
+        }
+        try:
+            await self._units.insert_one(unit)
+        except DuplicateKeyError as exc:
+            raise Conflict(f"“{name}”已存在于该上级之下", code="org_name_taken") from exc
+        return unit
+
+    async def import_tree(
+        self, nodes: list[dict[str, Any]], parent_id: ObjectId | None, now: datetime
+    ) -> dict[str, int]:
+        """Create the units of a nested spec that do not exist yet (matched by parent and name); safe to rerun."""
+        counts = {"created": 0, "existing": 0}
+        for node in nodes:
+            node = dict(node)
+            children = node.pop("children", []) or []
+            existing = await self._units.find_one({"parent_id": parent_id, "name": node["name"]})
+            if existing is None:
+                unit = await self.create(parent_id=parent_id, now=now, **node)
+                counts["created"] += 1
+            else:
+                unit = existing
+                counts["existing"] += 1
+            below = await self.import_tree(children, unit["_id"], now)
+            counts = {k: counts[k] + below[k] for k in counts}
+        return counts

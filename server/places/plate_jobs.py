@@ -1,0 +1,112 @@
+"""Printing plates for a whole micro-grid, grid or village: gather, then render in a worker process.
+
+Rendering thousands of plates takes seconds of CPU, so it runs in the context's worker process (never on
+the event loop) as a background job whose progress the worker reports page by page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+
+from server.core.auth import Principal
+from server.core.errors import ValidationFailed
+from server.core.jobs import JobService
+from server.places.households import EDIT_ROLES
+from server.places.orgs import OrgService
+from server.places.plates import Plate, plate_url, render_with_progress_file
+
+if TYPE_CHECKING:
+    from server.core.context import Context
+
+PRINTABLE_KINDS = ("village", "grid", "micro_grid")
+PLATE_FILES = "plates"  # the storage folder for generated sheets
+
+
+def natural_key(text: str) -> list[Any]:
+    """Order 1组2号 before 1组10号, as people read house numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+async def gather_plates(ctx: Context, org_id: ObjectId) -> list[Plate]:
+    """One plate per household under `org_id`, with the village name and the grid worker(s) of its grid."""
+    households = (
+        await ctx.db["households"]
+        .find({"org_path": org_id}, {"address": 1, "org_path": 1, "qr_token": 1})
+        .sort([("org_path", 1), ("address", 1)])
+        .to_list(None)
+    )
+    unit_ids = list({oid for h in households for oid in h["org_path"]})
+    units = await OrgService(ctx).by_ids(unit_ids)
+    workers: dict[ObjectId, list[str]] = {}
+    async for user in ctx.db["users"].find(
+        {"grants": {"$elemMatch": {"role": "grid_worker", "org_id": {"$in": unit_ids}}}, "active": True},
+        {"name": 1, "grants": 1},
+    ):
+        for grant in user["grants"]:
+            if grant["role"] == "grid_worker" and grant["org_id"] in units:
+                workers.setdefault(grant["org_id"], []).append(user["name"])
+    town = ctx.config.town
+    plates = []
+    for household in households:
+        path_units = [units[o] for o in household["org_path"] if o in units]
+        village = next((u["name"] for u in path_units if u["kind"] == "village"), "")
+        names = [n for o in household["org_path"] for n in workers.get(o, [])]
+        plates.append(
+            Plate(
+                url=plate_url(ctx.config.plates.url_prefix, household["qr_token"]),
+                address=household["address"],
+                village=village,
+                grid_worker="、".join(dict.fromkeys(names)),
+                hotline=town.hotline,
+                town=town.name,
+            )
+        )
+    return plates
+
+
+async def start_plate_job(ctx: Context, principal: Principal, org_id: ObjectId) -> dict[str, Any]:
+    unit = await OrgService(ctx).get_in_scope(principal, org_id, EDIT_ROLES)
+    if unit["kind"] not in PRINTABLE_KINDS:
+        raise ValidationFailed(details=[{"field": "org_id", "message": "请选择村、网格或微网格"}])
+    plates = await gather_plates(ctx, org_id)
+    jobs = JobService(ctx)
+    job = await jobs.create(
+        kind="plates", owner=principal, org_path=unit["path"], total=len(plates), params={"org_id": str(org_id)}
+    )
+    target = Path(ctx.config.plates.storage_dir) / PLATE_FILES / f"{job['_id']}.pdf"
+    jobs.start(job["_id"], _render(ctx, jobs, job["_id"], plates, target, unit["name"]))
+    return job
+
+
+async def _render(
+    ctx: Context, jobs: JobService, job_id: ObjectId, plates: list[Plate], target: Path, name: str
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    with tempfile.TemporaryDirectory() as scratch:
+        progress_file = str(Path(scratch) / "progress")
+        future = loop.run_in_executor(ctx.process_pool(), render_with_progress_file, plates, str(target), progress_file)
+        try:
+            while not future.done():
+                await asyncio.wait([future], timeout=0.5)
+                done = await loop.run_in_executor(None, _read_progress, progress_file)
+                if done is not None:
+                    await jobs.progress(job_id, done)
+        except asyncio.CancelledError:  # shutting down: the worker is stopped with the pool
+            future.cancel()
+            raise
+        size = await future
+    key = f"{PLATE_FILES}/{target.name}"  # where ctx.storage finds it
+    return {"key": key, "size": size, "plates": len(plates), "filename": f"{name}门牌二维码.pdf"}
+
+
+def _read_progress(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None  # not written yet

@@ -1,0 +1,183 @@
+"""Grid visits (`visits`, 五个到户): a grid worker at a household, what was done there, when and where.
+
+Phones in the field lose signal, so a visit carries the id the phone gave it (`client_id`): recording the
+same visit again returns the first record, and the same id with different content is refused. A day of
+visits can arrive in one batch, each item answered on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from server.core import indexes
+from server.core.auth import Principal
+from server.core.clock import to_millis
+from server.core.errors import DomainError, ValidationFailed
+from server.core.scope import org_scope_filter, require_org_scope
+from server.places.households import HouseholdService
+from server.places.orgs import OrgService
+
+if TYPE_CHECKING:
+    from server.core.context import Context
+
+COLLECTION = "visits"
+RECORD_ROLES = ("grid_worker", "center_staff", "town_admin", "county_admin")
+VIEW_ROLES = (*RECORD_ROLES, "supervisor")
+CLOCK_SKEW = timedelta(minutes=10)
+MAX_AGE = timedelta(days=31)
+
+indexes.declare(
+    COLLECTION,
+    IndexModel([("visitor_id", ASCENDING), ("client_id", ASCENDING)], name="visitor_client_id", unique=True),
+    IndexModel([("household_id", ASCENDING), ("visited_at", DESCENDING)], name="household_time"),
+    IndexModel([("visitor_id", ASCENDING), ("visited_at", DESCENDING)], name="visitor_time"),
+    IndexModel([("org_path", ASCENDING), ("visited_at", DESCENDING)], name="org_time"),
+)
+
+
+def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """`2026-11` → its first instant and the next month's, in the town's local time."""
+    start = datetime.strptime(month, "%Y-%m").replace(tzinfo=tz)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end
+
+
+class VisitService:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._visits = ctx.db[COLLECTION]
+        self._households = HouseholdService(ctx)
+
+    async def record(self, principal: Principal, visit: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Store one visit; return it and whether it is new (False: the same visit sent again)."""
+        now = self._ctx.clock.now()
+        household = await self._household_of(principal, visit)
+        purposes = visit["purposes"]
+        unknown = sorted(set(purposes) - set(self._ctx.config.town.visit_purposes))
+        if unknown:
+            raise ValidationFailed(details=[{"field": "purposes", "message": f"未知的走访事项：{'、'.join(unknown)}"}])
+        visited_at = to_millis(visit["visited_at"].astimezone(UTC))
+        if visited_at > now + CLOCK_SKEW:
+            raise ValidationFailed(details=[{"field": "visited_at", "message": "走访时间晚于当前时间，请检查手机时间"}])
+        if visited_at < now - MAX_AGE:
+            raise ValidationFailed(details=[{"field": "visited_at", "message": "只能补录 31 天内的走访"}])
+        fingerprint = hashlib.sha256(json.dumps(visit, sort_keys=True, default=str).encode()).hexdigest()
+        doc = {
+            "_id": ObjectId(),
+            "client_id": visit["client_id"],
+            "visitor_id": ObjectId(principal.user_id),
+            "household_id": household["_id"],
+            "org_path": household["org_path"],
+            "purposes": sorted(set(purposes)),
+            "notes": visit.get("notes") or "",
+            "gps": visit.get("gps"),
+            "visited_at": visited_at,
+            "received_at": now,
+            "fingerprint": fingerprint,
+        }
+        try:
+            await self._visits.insert_one(doc)
+        except DuplicateKeyError:
+            first = await self._visits.find_one({"visitor_id": doc["visitor_id"], "client_id": doc["client_id"]})
+            if first is None or first["fingerprint"] != fingerprint:
+                raise ValidationFailed(
+                    "同一走访编号已用于另一条不同的记录",
+                    code="client_id_reused",
+                    details=[{"field": "client_id", "message": "该编号已被另一条走访记录使用"}],
+                ) from None
+            return first, False
+        return doc, True
+
+    async def record_batch(self, principal: Principal, visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each item is recorded or refused on its own; one bad item does not sink the rest."""
+        results = []
+        for visit in visits:
+            try:
+                doc, created = await self.record(principal, visit)
+            except DomainError as error:
+                results.append(
+                    {
+                        "client_id": visit["client_id"],
+                        "status": "error",
+                        "error": {"code": error.code, "message": error.message, "details": error.details},
+                    }
+                )
+            else:
+                status = "created" if created else "duplicate"
+                results.append({"client_id": visit["client_id"], "status": status, "visit_id": str(doc["_id"])})
+        return results
+
+    async def _household_of(self, principal: Principal, visit: dict[str, Any]) -> dict[str, Any]:
+        if visit.get("qr_token"):
+            household = await self._households.by_qr_token(visit["qr_token"])
+        elif visit.get("household_id"):
+            household = await self._households.find(visit["household_id"])
+        else:
+            raise ValidationFailed(details=[{"field": "household_id", "message": "须提供住户或扫码所得的门牌"}])
+        if household is None:
+            raise ValidationFailed(details=[{"field": "household_id", "message": "找不到该住户"}])
+        require_org_scope(principal, household["org_path"], RECORD_ROLES, "住户")
+        return household
+
+    async def search(
+        self,
+        principal: Principal,
+        *,
+        household_id: ObjectId | None,
+        visitor_id: ObjectId | None,
+        since: datetime | None,
+        until: datetime | None,
+        skip: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        query: dict[str, Any] = org_scope_filter(principal, VIEW_ROLES)
+        if household_id is not None:
+            query["household_id"] = household_id
+        if visitor_id is not None:
+            query["visitor_id"] = visitor_id
+        window = {k: v for k, v in (("$gte", since), ("$lt", until)) if v is not None}
+        if window:
+            query["visited_at"] = window
+        total = await self._visits.count_documents(query)
+        cursor = self._visits.find(query).sort([("visited_at", DESCENDING), ("_id", DESCENDING)])
+        return await cursor.skip(skip).limit(limit).to_list(None), total
+
+    async def recent(self, household_id: ObjectId, limit: int = 5) -> list[dict[str, Any]]:
+        cursor = self._visits.find({"household_id": household_id}).sort([("visited_at", DESCENDING)]).limit(limit)
+        return await cursor.to_list(None)
+
+    async def coverage(
+        self, principal: Principal, org_ids: list[ObjectId], month: str
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Households under `org_ids` and, of them, those nobody visited in `month` (local time)."""
+        for org_id in org_ids:
+            await OrgService(self._ctx).get_in_scope(principal, org_id, VIEW_ROLES)
+        start, end = month_bounds(month, self._ctx.tz)
+        households = (
+            await self._ctx.db["households"]
+            .find({"org_path": {"$in": org_ids}}, {"address": 1, "micro_grid_id": 1, "org_path": 1, "tags": 1})
+            .sort([("org_path", ASCENDING), ("address", ASCENDING)])
+            .to_list(None)
+        )
+        visited = set(
+            await self._visits.distinct(
+                "household_id", {"org_path": {"$in": org_ids}, "visited_at": {"$gte": start, "$lt": end}}
+            )
+        )
+        return len(households), [h for h in households if h["_id"] not in visited]
+
+    async def grids_of(self, user_id: ObjectId) -> list[ObjectId]:
+        """The units where a grid worker holds the role (their own, or one an admin over them asks about)."""
+        user = await self._ctx.db["users"].find_one({"_id": user_id}, {"grants": 1})
+        grids = [g["org_id"] for g in (user or {}).get("grants", []) if g["role"] == "grid_worker"]
+        if not grids:
+            raise ValidationFailed(details=[{"field": "grid_worker_id", "message": "该人员不是网格员"}])
+        return grids
