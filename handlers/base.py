@@ -2,7 +2,8 @@
 
 Subclasses stay short: they validate input with `read_json` / `read_query`, call a service, and answer
 with `write_json` / `write_page`. Every method needs a valid access token unless it is marked `@public`;
-`@requires(...)` checks roles declaratively; data scope is the service's job (`server.core.scope`).
+`@requires("capability")` checks a named capability declaratively; data scope is the service's job
+(`server.core.scope`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from server.core.errors import (
     ValidationFailed,
 )
 from server.core.idempotency import Idempotency
+from server.core.permissions import roles_for
 
 log = logging.getLogger("sanyuan.http")
 
@@ -77,8 +79,11 @@ def public(method: F) -> F:
     return method
 
 
-def requires(*roles: str) -> Callable[[F], F]:
-    """Allow the method only to callers holding one of `roles` (at any org unit)."""
+def requires(capability: str) -> Callable[[F], F]:
+    """Allow the method only to callers whose grants carry `capability` (`server.core.permissions`).
+
+    An unknown capability raises here, when the handler module is imported, not on the first request."""
+    roles = roles_for(capability)
 
     def decorate(method: F) -> F:
         @functools.wraps(method)
@@ -88,6 +93,7 @@ def requires(*roles: str) -> Callable[[F], F]:
             return await method(self, *args, **kwargs)
 
         wrapper.__roles__ = roles  # type: ignore[attr-defined]
+        wrapper.__capability__ = capability  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate

@@ -25,9 +25,10 @@ from schemas.cases import (
     case_to_json,
     resident_case_to_json,
 )
+from server.cases.actions import ACTIONS
 from server.cases.files import CaseFiles
-from server.cases.service import ACTIONS, UNIT, CaseService
-from server.core.auth import STAFF_ROLES
+from server.cases.queries import CaseFilter
+from server.cases.service import CaseService
 from server.core.ids import parse_id
 
 
@@ -64,33 +65,30 @@ class CasesHandler(_CaseHandler):
 
         await self.idempotent(work)
 
-    @requires(*STAFF_ROLES)
+    @requires("case.search")
     @api("案件队列与查询（管辖范围内，默认按期限排序）", query=CaseQuery, response=Page[CaseBrief], tags=["cases"])
     async def get(self) -> None:
         query = self.read_query(CaseQuery)
-        filters: dict[str, Any] = {}
-        for field in ("state", "tier", "source", "channel", "category"):
-            if getattr(query, field):
-                filters[field] = getattr(query, field)
-        if query.org_id:
-            filters["assigned_org_id"] = parse_id(query.org_id, "单位")
-        if query.warning:
-            filters["$or"] = [
-                {f"warnings.{k}": query.warning} for k in ("accept", "conclude", "follow_up", "supervision")
-            ]
-        if query.supervised is not None:
-            filters["supervised"] = {"$ne": None} if query.supervised else None
-        window = {k: v for k, v in (("$gte", query.since), ("$lt", query.until)) if v is not None}
-        if window:
-            filters["created_at"] = window
+        where = CaseFilter(
+            state=query.state,
+            tier=query.tier,
+            source=query.source,
+            channel=query.channel,
+            category=query.category,
+            org_id=parse_id(query.org_id, "单位") if query.org_id else None,
+            warning=query.warning,
+            supervised=query.supervised,
+            since=query.since,
+            until=query.until,
+        )
         cases, total = await self.cases.search(
-            self.caller, filters, sort=query.sort, skip=query.skip, limit=query.page_size
+            self.caller, where, sort=query.sort, skip=query.skip, limit=query.page_size
         )
         self.write_page([case_brief(c) for c in cases], total, query)
 
 
 class MyCasesHandler(_CaseHandler):
-    @requires("resident")
+    @requires("case.own")
     @api("我的诉求（群众）", query=PageParams, response=Page[ResidentCaseOut], tags=["cases"])
     async def get(self) -> None:
         params = self.page_params()
@@ -99,7 +97,7 @@ class MyCasesHandler(_CaseHandler):
 
 
 class InboxHandler(_CaseHandler):
-    @requires(*UNIT)
+    @requires("case.inbox")
     @api(
         "调解员待办：分给本人或本单位、尚未签收或办结的案件", query=PageParams, response=Page[CaseBrief], tags=["cases"]
     )
@@ -157,7 +155,7 @@ class SessionsHandler(_CaseHandler):
 
 
 class InfoHandler(_CaseHandler):
-    @requires("resident")
+    @requires("case.own")
     @api("群众补充情况（办理中）", request=AddInfoIn, response=ResidentCaseOut, tags=["cases"])
     async def post(self, case_id: str) -> None:
         body = self.read_json(AddInfoIn)
@@ -166,7 +164,7 @@ class InfoHandler(_CaseHandler):
 
 
 class RatingHandler(_CaseHandler):
-    @requires("resident")
+    @requires("case.own")
     @api("群众评价（回访阶段，1–5 星）", request=RatingIn, response=ResidentCaseOut, tags=["cases"])
     async def post(self, case_id: str) -> None:
         body = self.read_json(RatingIn)

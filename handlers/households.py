@@ -19,11 +19,10 @@ from schemas.households import (
     QrQuery,
     household_to_json,
 )
-from server.core.auth import STAFF_ROLES
 from server.core.ids import parse_id
 from server.core.tables import UPLOAD_HINT, UPLOAD_TYPES
 from server.places.household_import import HouseholdImporter, read_register
-from server.places.households import EDIT_ROLES, HouseholdService
+from server.places.households import HouseholdService
 from server.places.plates import plate_url, qr_png, qr_svg
 
 
@@ -37,7 +36,7 @@ class _HouseholdHandler(BaseHandler):
 
 
 class HouseholdsHandler(_HouseholdHandler):
-    @requires(*STAFF_ROLES)
+    @requires("household.search")
     @api("住户列表（管辖范围内）", query=HouseholdQuery, response=Page[HouseholdOut], tags=["households"])
     async def get(self) -> None:
         query = self.read_query(HouseholdQuery)
@@ -52,7 +51,7 @@ class HouseholdsHandler(_HouseholdHandler):
         )
         self.write_page([self.to_json(h) for h in households], total, query)
 
-    @requires(*EDIT_ROLES)
+    @requires("household.edit")
     @api("登记住户", request=HouseholdCreateIn, response=HouseholdOut, status=201, tags=["households"])
     async def post(self) -> None:
         body = self.read_json(HouseholdCreateIn)
@@ -81,7 +80,7 @@ class HouseholdHandler(_HouseholdHandler):
         household = await self.households.get(self.caller, parse_id(household_id, "住户"), reveal=query.reveal)
         self.write_json(self.to_json(household, full=query.reveal))
 
-    @requires(*EDIT_ROLES)
+    @requires("household.edit")
     @api("修改住户地址或标签", request=HouseholdUpdateIn, response=HouseholdOut, tags=["households"])
     async def patch(self, household_id: str) -> None:
         changes = self.read_json(HouseholdUpdateIn).model_dump(exclude_none=True)
@@ -92,7 +91,7 @@ class HouseholdHandler(_HouseholdHandler):
 
 
 class MembersHandler(_HouseholdHandler):
-    @requires(*EDIT_ROLES)
+    @requires("household.edit")
     @api("添加家庭成员", request=MemberIn, response=HouseholdOut, tags=["households"])
     async def post(self, household_id: str) -> None:
         member = self.read_json(MemberIn).model_dump()
@@ -103,7 +102,7 @@ class MembersHandler(_HouseholdHandler):
 
 
 class MemberHandler(_HouseholdHandler):
-    @requires(*EDIT_ROLES)
+    @requires("household.edit")
     @api("移除家庭成员", response=HouseholdOut, tags=["households"])
     async def delete(self, household_id: str, member_id: str) -> None:
         household = await self.households.remove_member(
@@ -113,7 +112,7 @@ class MemberHandler(_HouseholdHandler):
 
 
 class QrHandler(_HouseholdHandler):
-    @requires(*EDIT_ROLES)
+    @requires("household.edit")
     @api(
         "门牌二维码图片",
         query=QrQuery,
@@ -131,7 +130,7 @@ class QrHandler(_HouseholdHandler):
 
 
 class PlateReplaceHandler(_HouseholdHandler):
-    @requires(*EDIT_ROLES)
+    @requires("household.edit")
     @api("更换门牌二维码（旧门牌立即失效）", response=HouseholdOut, tags=["households"])
     async def post(self, household_id: str) -> None:
         household = await self.households.replace_plate(
@@ -143,7 +142,7 @@ class PlateReplaceHandler(_HouseholdHandler):
 class ImportHandler(BaseHandler):
     body_limit = 10 * 1024 * 1024
 
-    @requires(*EDIT_ROLES)
+    @requires("household.edit")
     @api(
         "批量导入一个村的住户（CSV 或 XLSX）",
         query=ImportQuery,

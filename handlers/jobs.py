@@ -8,7 +8,6 @@ from handlers.base import BaseHandler, api, requires
 from schemas.visits import JobOut, PlatesIn
 from server.core.ids import parse_id
 from server.core.jobs import JobService
-from server.places.households import EDIT_ROLES
 from server.places.plate_jobs import start_plate_job
 
 
@@ -28,7 +27,7 @@ def job_to_json(job: dict[str, Any]) -> JobOut:
 
 
 class PlatesHandler(BaseHandler):
-    @requires(*EDIT_ROLES)
+    @requires("plate.print")
     @api(
         "生成门牌打印文件（A4，每页 12 张）",
         request=PlatesIn,

@@ -7,7 +7,8 @@ import hmac
 from bson import ObjectId
 
 from handlers.base import BaseHandler, api, public, requires
-from notify.inbox import InboxService, OutboxAdmin, PreferenceService
+from notify.inbox import InboxService, PreferenceService
+from notify.outbox import OutboxAdmin
 from schemas.base import Page
 from schemas.notify import (
     InboxPage,
@@ -21,7 +22,6 @@ from schemas.notify import (
     inbox_item,
     outbox_item,
 )
-from server.core.auth import ADMIN_ROLES
 from server.core.errors import Unauthenticated
 from server.core.ids import parse_id
 
@@ -81,7 +81,7 @@ class SubscriptionsHandler(BaseHandler):
 
 
 class OutboxHandler(BaseHandler):
-    @requires(*ADMIN_ROLES)
+    @requires("outbox.admin")
     @api("发件箱（按状态、渠道）", query=OutboxQuery, response=Page[OutboxItem], tags=["notifications"])
     async def get(self) -> None:
         query = self.read_query(OutboxQuery)
@@ -92,7 +92,7 @@ class OutboxHandler(BaseHandler):
 
 
 class RetryHandler(BaseHandler):
-    @requires(*ADMIN_ROLES)
+    @requires("outbox.admin")
     @api("重发一条失败的消息", response=OutboxItem, tags=["notifications"])
     async def post(self, message_id: str) -> None:
         message = await OutboxAdmin(self.ctx).retry(self.caller, parse_id(message_id, "消息"))

@@ -5,13 +5,12 @@ from __future__ import annotations
 from handlers.base import BaseHandler, api, requires
 from schemas.base import Page
 from schemas.orgs import OrgCreateIn, OrgOut, OrgQuery, OrgUpdateIn, org_to_json
-from server.core.auth import ADMIN_ROLES, STAFF_ROLES
 from server.core.ids import parse_id
-from server.places.orgs import STAFF_VIEW_ROLES, OrgService
+from server.places.orgs import OrgService
 
 
 class OrgsHandler(BaseHandler):
-    @requires(*STAFF_ROLES)
+    @requires("org.view")
     @api("组织单元列表（本人管辖范围内）", query=OrgQuery, response=Page[OrgOut], tags=["orgs"])
     async def get(self) -> None:
         query = self.read_query(OrgQuery)
@@ -24,7 +23,7 @@ class OrgsHandler(BaseHandler):
         )
         self.write_page([org_to_json(u) for u in units], total, query)
 
-    @requires(*ADMIN_ROLES)
+    @requires("org.edit")
     @api("新增组织单元", request=OrgCreateIn, response=OrgOut, status=201, tags=["orgs"])
     async def post(self) -> None:
         body = self.read_json(OrgCreateIn)
@@ -35,13 +34,13 @@ class OrgsHandler(BaseHandler):
 
 
 class OrgHandler(BaseHandler):
-    @requires(*STAFF_ROLES)
+    @requires("org.view")
     @api("组织单元详情", response=OrgOut, tags=["orgs"])
     async def get(self, org_id: str) -> None:
-        unit = await OrgService(self.ctx).get_in_scope(self.caller, parse_id(org_id, "组织单元"), STAFF_VIEW_ROLES)
+        unit = await OrgService(self.ctx).get_in_scope(self.caller, parse_id(org_id, "组织单元"), "org.view")
         self.write_json(org_to_json(unit))
 
-    @requires(*ADMIN_ROLES)
+    @requires("org.edit")
     @api("修改组织单元（名称、人口）", request=OrgUpdateIn, response=OrgOut, tags=["orgs"])
     async def patch(self, org_id: str) -> None:
         changes = self.read_json(OrgUpdateIn).model_dump(exclude_none=True)
@@ -50,7 +49,7 @@ class OrgHandler(BaseHandler):
         )
         self.write_json(org_to_json(unit))
 
-    @requires(*ADMIN_ROLES)
+    @requires("org.edit")
     @api("删除空的组织单元", status=204, tags=["orgs"])
     async def delete(self, org_id: str) -> None:
         await OrgService(self.ctx).remove(self.caller, parse_id(org_id, "组织单元"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers.base import BaseHandler, api
 from schemas.households import household_to_json
 from schemas.visits import OrgBrief, ScanCaseOut, ScanOut, ScanVisitOut
+from server.cases.service import CaseService
 from server.core.pii import mask_address
 from server.places.scan import ScanService
 
@@ -18,7 +19,7 @@ class ScanHandler(BaseHandler):
         "其他人一律 404。已更换的门牌返回 410 plate_replaced。",
     )
     async def get(self, token: str) -> None:
-        result = await ScanService(self.ctx).scan(self.caller, token)
+        result = await ScanService(self.ctx, CaseService(self.ctx).open_for_household).scan(self.caller, token)
         household = result.household
         village = OrgBrief(id=str(result.village["_id"]), name=result.village["name"]) if result.village else None
         micro = (

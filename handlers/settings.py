@@ -6,17 +6,17 @@ from typing import Any
 
 from handlers.base import BaseHandler, api, requires
 from schemas.cases import DeadlinesIn, RoutingRulesIn
-from server.cases.routing import Routing, check_rules
-from server.core.auth import ADMIN_ROLES, STAFF_ROLES
+from server.cases.routing import Routing
+from server.core.routing_rules import check_rules
 
 
 class RoutingRulesHandler(BaseHandler):
-    @requires(*STAFF_ROLES)
+    @requires("settings.view")
     @api("分流规则（按顺序匹配，第一条符合的生效）", response=RoutingRulesIn, tags=["settings"])
     async def get(self) -> None:
         self.write_json(RoutingRulesIn(rules=await Routing(self.ctx).rules()))
 
-    @requires(*ADMIN_ROLES)
+    @requires("settings.edit")
     @api("修改分流规则", request=RoutingRulesIn, response=RoutingRulesIn, tags=["settings"])
     async def put(self) -> None:
         rules: list[dict[str, Any]] = check_rules(self.read_json(RoutingRulesIn).rules)
@@ -25,12 +25,12 @@ class RoutingRulesHandler(BaseHandler):
 
 
 class DeadlinesHandler(BaseHandler):
-    @requires(*STAFF_ROLES)
+    @requires("settings.view")
     @api("办理期限（小时/天）", response=DeadlinesIn, tags=["settings"])
     async def get(self) -> None:
         self.write_json(DeadlinesIn(**await Routing(self.ctx).deadlines()))
 
-    @requires(*ADMIN_ROLES)
+    @requires("settings.edit")
     @api("修改办理期限（只影响此后设定的期限）", request=DeadlinesIn, response=DeadlinesIn, tags=["settings"])
     async def put(self) -> None:
         deadlines = self.read_json(DeadlinesIn)

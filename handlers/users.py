@@ -7,9 +7,8 @@ from typing import Any
 from handlers.base import BaseHandler, api, requires
 from schemas.base import Page
 from schemas.users import GrantIn, GrantRef, UserCreateIn, UserOut, UserQuery, user_to_json
-from server.core.auth import ADMIN_ROLES
 from server.core.ids import parse_id
-from server.people.staff import SEARCH_ROLES, StaffService
+from server.people.staff import StaffService
 from server.people.users import UserService
 from server.places.orgs import OrgService
 
@@ -29,7 +28,7 @@ class _StaffHandler(BaseHandler):
 
 
 class UsersHandler(_StaffHandler):
-    @requires(*SEARCH_ROLES)
+    @requires("staff.view")
     @api("查找工作人员（按姓名、手机号、角色、单元）", query=UserQuery, response=Page[UserOut], tags=["staff"])
     async def get(self) -> None:
         query = self.read_query(UserQuery)
@@ -44,7 +43,7 @@ class UsersHandler(_StaffHandler):
         )
         self.write_page(await self.users_to_json(users), total, query)
 
-    @requires(*ADMIN_ROLES)
+    @requires("staff.edit")
     @api(
         "新建工作人员账号",
         request=UserCreateIn,
@@ -63,14 +62,14 @@ class UsersHandler(_StaffHandler):
 
 
 class UserHandler(_StaffHandler):
-    @requires(*SEARCH_ROLES)
+    @requires("staff.view")
     @api("工作人员详情", response=UserOut, tags=["staff"])
     async def get(self, user_id: str) -> None:
         await self.write_user(await self.staff.get(self.caller, parse_id(user_id, "人员")))
 
 
 class GrantsHandler(_StaffHandler):
-    @requires(*ADMIN_ROLES)
+    @requires("staff.edit")
     @api("授予角色", request=GrantIn, response=UserOut, tags=["staff"])
     async def post(self, user_id: str) -> None:
         body = self.read_json(GrantIn)
@@ -86,7 +85,7 @@ class GrantsHandler(_StaffHandler):
 
 
 class RevokeHandler(_StaffHandler):
-    @requires(*ADMIN_ROLES)
+    @requires("staff.edit")
     @api("撤销角色", request=GrantRef, response=UserOut, tags=["staff"])
     async def post(self, user_id: str) -> None:
         body = self.read_json(GrantRef)
@@ -104,7 +103,7 @@ class ActivationHandler(_StaffHandler):
     def initialize(self, active: bool) -> None:
         self.active = active
 
-    @requires(*ADMIN_ROLES)
+    @requires("staff.edit")
     @api("停用或启用账号（停用时其所有登录立即失效）", response=UserOut, tags=["staff"])
     async def post(self, user_id: str) -> None:
         user = await self.staff.set_active(

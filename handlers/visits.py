@@ -18,7 +18,7 @@ from schemas.visits import (
     VisitQuery,
 )
 from server.core.ids import parse_id
-from server.places.visits import RECORD_ROLES, VIEW_ROLES, VisitService
+from server.places.visits import VisitService
 
 
 def visit_input(visit: VisitIn) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def visit_to_json(visit: dict[str, Any]) -> VisitOut:
 
 
 class VisitsHandler(BaseHandler):
-    @requires(*VIEW_ROLES)
+    @requires("visit.view")
     @api("走访记录（按住户、网格员、时间段）", query=VisitQuery, response=Page[VisitOut], tags=["visits"])
     async def get(self) -> None:
         query = self.read_query(VisitQuery)
@@ -58,7 +58,7 @@ class VisitsHandler(BaseHandler):
         )
         self.write_page([visit_to_json(v) for v in visits], total, query)
 
-    @requires(*RECORD_ROLES)
+    @requires("visit.record")
     @api(
         "记录一次走访",
         request=VisitIn,
@@ -76,7 +76,7 @@ class VisitsHandler(BaseHandler):
 class VisitBatchHandler(BaseHandler):
     body_limit = 4 * 1024 * 1024
 
-    @requires(*RECORD_ROLES)
+    @requires("visit.record")
     @api(
         "批量上传离线走访（最多 500 条）",
         request=VisitBatchIn,
@@ -91,7 +91,7 @@ class VisitBatchHandler(BaseHandler):
 
 
 class CoverageHandler(BaseHandler):
-    @requires(*VIEW_ROLES)
+    @requires("visit.view")
     @api("走访覆盖：本月未走访的住户", query=CoverageQuery, response=CoverageOut, tags=["visits"])
     async def get(self) -> None:
         query = self.read_query(CoverageQuery)

@@ -1,25 +1,41 @@
-"""The in-app inbox and the people's choices about how they are reached; outbox operations for admins."""
+"""The in-app inbox (`inbox`, its one owner) and the people's choices about how they are reached."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
 
-from notify.outbox import INBOX, OUTBOX
-from server.core.auth import ADMIN_ROLES, Principal
-from server.core.errors import Conflict, NotFound
-from server.core.scope import org_scope_filter, require_org_scope
+from server.core import indexes
+from server.core.errors import NotFound
+from server.people.users import UserService
 
 if TYPE_CHECKING:
     from server.core.context import Context
+
+
+INBOX = "inbox"
+
+indexes.declare(
+    INBOX,
+    IndexModel([("dedupe", ASCENDING)], name="dedupe", unique=True),
+    IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created"),
+    IndexModel([("user_id", ASCENDING), ("read_at", ASCENDING)], name="user_unread"),
+)
 
 
 class InboxService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._inbox = ctx.db[INBOX]
+
+    async def put(self, message: dict[str, Any]) -> None:
+        """File a message (built by `notify.outbox.inbox_message`); a repeat of its dedupe key is ignored."""
+        with contextlib.suppress(DuplicateKeyError):  # relayed before a crash: the first copy stands
+            await self._inbox.insert_one(message)
 
     async def list(
         self, user_id: ObjectId, *, unread_only: bool, skip: int, limit: int
@@ -47,10 +63,10 @@ class PreferenceService:
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._users = ctx.db["users"]
+        self._users = UserService(ctx)
 
     async def get(self, user_id: ObjectId) -> dict[str, Any]:
-        user = await self._users.find_one({"_id": user_id}, {"prefs": 1, "wechat_subscriptions": 1})
+        user = await self._users.find(user_id)
         if user is None:
             raise NotFound("找不到该用户")
         prefs = {"wechat": True, "sms_consent": False, "sms_consent_at": None} | (user.get("prefs") or {})
@@ -59,9 +75,9 @@ class PreferenceService:
     async def set(self, user_id: ObjectId, *, wechat: bool, sms_consent: bool) -> dict[str, Any]:
         now = self._ctx.clock.now()
         current = await self.get(user_id)
-        changes: dict[str, Any] = {"prefs.wechat": wechat, "prefs.sms_consent": sms_consent}
+        changes: dict[str, Any] = {"wechat": wechat, "sms_consent": sms_consent}
         if sms_consent != current["sms_consent"]:
-            changes["prefs.sms_consent_at"] = now
+            changes["sms_consent_at"] = now
             await self._ctx.audit.record(
                 action="user.sms_consent" if sms_consent else "user.sms_consent_withdrawn",
                 actor_id=user_id,
@@ -69,57 +85,11 @@ class PreferenceService:
                 target_id=user_id,
                 at=now,
             )
-        await self._users.update_one({"_id": user_id}, {"$set": changes})
+        await self._users.set_prefs(user_id, changes)
         return await self.get(user_id)
 
     async def add_subscriptions(self, user_id: ObjectId, template_ids: list[str]) -> dict[str, Any]:
         """The mini-program reports the one-time subscriptions the resident just accepted."""
         known = {t.template_id for t in self._ctx.config.wechat.templates.values()}
-        increments = {f"wechat_subscriptions.{t}": 1 for t in template_ids if t in known}
-        if increments:
-            await self._users.update_one({"_id": user_id}, {"$inc": increments})
+        await self._users.add_wechat_subscriptions(user_id, [t for t in template_ids if t in known])
         return await self.get(user_id)
-
-
-class OutboxAdmin:
-    def __init__(self, ctx: Context) -> None:
-        self._ctx = ctx
-        self._outbox = ctx.db[OUTBOX]
-
-    async def search(
-        self, principal: Principal, *, status: str | None, channel: str | None, skip: int, limit: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        query = org_scope_filter(principal, ADMIN_ROLES)
-        if status:
-            query["status"] = status
-        if channel:
-            query["channel"] = channel
-        total = await self._outbox.count_documents(query)
-        cursor = self._outbox.find(query).sort([("created_at", DESCENDING)]).skip(skip).limit(limit)
-        return await cursor.to_list(None), total
-
-    async def retry(self, principal: Principal, message_id: ObjectId) -> dict[str, Any]:
-        message = await self._outbox.find_one({"_id": message_id})
-        if message is None:
-            raise NotFound("找不到该消息")
-        require_org_scope(principal, message["org_path"], ADMIN_ROLES, "消息")
-        now = self._ctx.clock.now()
-        retried = await self._outbox.find_one_and_update(
-            {"_id": message_id, "status": "failed"},
-            {
-                "$set": {
-                    "status": "pending",
-                    "next_at": now,
-                    "created_at": now,
-                    "retried_by": ObjectId(principal.user_id),
-                }
-            },
-            return_document=ReturnDocument.AFTER,
-        )
-        if retried is None:
-            raise Conflict("只有发送失败的消息可以重发", code="outbox_not_failed")
-        return retried
-
-    async def counts(self) -> list[dict[str, Any]]:
-        pipeline = [{"$group": {"_id": {"status": "$status", "channel": "$channel"}, "n": {"$sum": 1}}}]
-        return await (await self._outbox.aggregate(pipeline)).to_list(None)

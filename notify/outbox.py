@@ -36,9 +36,14 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from notify.base import SendResult, SmsMessage, WechatMessage
-from server.cases.routing import CATEGORIES
-from server.cases.service import OUTCOME_LABELS
+from notify.inbox import InboxService
+from server.cases.repository import CaseRepository
 from server.core import indexes
+from server.core.auth import Principal
+from server.core.errors import Conflict, NotFound
+from server.core.scope import org_scope_filter, require_org_scope
+from server.core.vocabulary import CATEGORIES, OUTCOME_LABELS
+from server.people.users import UserService
 
 if TYPE_CHECKING:
     from server.core.context import Context
@@ -46,19 +51,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("sanyuan.outbox")
 
 OUTBOX = "outbox"
-INBOX = "inbox"
 
 indexes.declare(
     OUTBOX,
     IndexModel([("dedupe", ASCENDING)], name="dedupe", unique=True),
     IndexModel([("status", ASCENDING), ("next_at", ASCENDING)], name="due"),
     IndexModel([("org_path", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)], name="scope_status"),
-)
-indexes.declare(
-    INBOX,
-    IndexModel([("dedupe", ASCENDING)], name="dedupe", unique=True),
-    IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created"),
-    IndexModel([("user_id", ASCENDING), ("read_at", ASCENDING)], name="user_unread"),
 )
 
 DEADLINE_NAMES = {"accept": "签收", "conclude": "办结", "follow_up": "回访", "supervision": "督办"}
@@ -103,10 +101,20 @@ def in_quiet_hours(now_local: datetime, window: str) -> datetime | None:
     return ends if ends > now_local else ends + timedelta(days=1)
 
 
+# What every delivery and inbox message copies from its notice.
+DELIVERY_BASE = ("case_id", "notice_id", "event", "org_path", "text", "params", "urgent", "created_at")
+
+
+def inbox_message(base: dict[str, Any], key: str, user_id: ObjectId) -> dict[str, Any]:
+    """An in-app message for one recipient; `key` + ":inapp" is its dedupe key."""
+    return {**base, "dedupe": f"{key}:inapp", "channel": "inapp", "user_id": user_id, "read_at": None}
+
+
 def new_delivery(
     base: dict[str, Any], key: str, channel: str, user_id: ObjectId | None, **target: Any
 ) -> dict[str, Any]:
-    """A pending outbox delivery for one recipient on one channel; `key` + channel is its dedupe key."""
+    """A pending outbox delivery for one recipient on one channel; `key` + channel is its dedupe key. The one
+    builder of the delivery document (relay, WeChat→SMS fallback, tests and the benchmark all use it)."""
     return {
         **base,
         **target,
@@ -127,67 +135,38 @@ class Relay:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._db = ctx.db
+        self._outbox = ctx.db[OUTBOX]
 
     async def run_once(self, limit: int = 200) -> int:
         """Relay pending notices from up to `limit` cases; return how many notices were relayed."""
         relayed = 0
-        cursor = (
-            self._db["cases"]
-            .find(
-                {"notifications.status": "pending"},
-                {
-                    "notifications": 1,
-                    "number": 1,
-                    "category": 1,
-                    "outcome": 1,
-                    "resident_id": 1,
-                    "parties": 1,
-                    "consent_contact": 1,
-                    "mediator_ids": 1,
-                    "assigned_org_id": 1,
-                    "town_id": 1,
-                    "org_path": 1,
-                },
-            )
-            .limit(limit)
-        )
-        async for case in cursor:
+        cases, inbox = CaseRepository(self._db), InboxService(self._ctx)
+        async for case in cases.with_pending_notices(limit):
             for notice in case["notifications"]:
                 if notice["status"] != "pending":
                     continue
                 for delivery in await self._deliveries(case, notice):
-                    collection = INBOX if delivery["channel"] == "inapp" else OUTBOX
+                    if delivery["channel"] == "inapp":
+                        await inbox.put(delivery)
+                        continue
                     with contextlib.suppress(DuplicateKeyError):  # relayed before a crash: the first copy stands
-                        await self._db[collection].insert_one(delivery)
-                await self._db["cases"].update_one(
-                    {"_id": case["_id"], "notifications.id": notice["id"]},
-                    {"$set": {"notifications.$.status": "relayed"}},
-                )
+                        await self._outbox.insert_one(delivery)
+                await cases.mark_relayed(case["_id"], notice["id"])
                 relayed += 1
         return relayed
 
     async def _recipients(self, case: dict[str, Any], audience: str) -> list[dict[str, Any]]:
-        users = self._db["users"]
+        users = UserService(self._ctx)
         if audience == "resident":
-            return (
-                [u for u in [await users.find_one({"_id": case["resident_id"]})] if u]
-                if case.get("resident_id")
-                else []
-            )
+            resident = await users.find(case["resident_id"]) if case.get("resident_id") else None
+            return [resident] if resident else []
         if audience == "unit":
             if case.get("mediator_ids"):
-                query: dict[str, Any] = {"_id": {"$in": case["mediator_ids"]}}
-            elif case.get("assigned_org_id"):
-                query = {
-                    "grants": {
-                        "$elemMatch": {"role": {"$in": ["mediator", "center_staff"]}, "org_id": case["assigned_org_id"]}
-                    }
-                }
-            else:
-                return []
-        else:
-            query = {"grants": {"$elemMatch": {"role": "town_admin", "org_id": case.get("town_id")}}}
-        return await users.find({**query, "active": True}).to_list(None)
+                return await users.active_by_ids(case["mediator_ids"])
+            if case.get("assigned_org_id"):
+                return await users.active_with_role_at(("mediator", "center_staff"), case["assigned_org_id"])
+            return []
+        return await users.active_with_role_at(("town_admin",), case.get("town_id"))
 
     async def _deliveries(self, case: dict[str, Any], notice: dict[str, Any]) -> list[dict[str, Any]]:
         event, audience = notice["event"], notice["audience"]
@@ -207,9 +186,7 @@ class Relay:
         recipients = await self._recipients(case, audience)
         for user in recipients:
             key = f"{case['_id']}:{notice['id']}:{user['_id']}"
-            deliveries.append(
-                {**base, "dedupe": key + ":inapp", "channel": "inapp", "user_id": user["_id"], "read_at": None}
-            )
+            deliveries.append(inbox_message(base, key, user["_id"]))
             channel = self._channel_for(user, audience, event)
             if channel == "wechat":
                 deliveries.append(new_delivery(base, key, "wechat", user["_id"], to_enc=None, openid=user["openid"]))
@@ -356,9 +333,7 @@ class Dispatcher:
 
     async def _use_subscription(self, user_id: ObjectId, template_id: str) -> bool:
         """One-time subscriptions allow one message each: take one, atomically, or report there is none."""
-        field = f"wechat_subscriptions.{template_id}"
-        result = await self._ctx.db["users"].update_one({"_id": user_id, field: {"$gt": 0}}, {"$inc": {field: -1}})
-        return result.modified_count == 1
+        return await UserService(self._ctx).use_wechat_subscription(user_id, template_id)
 
     async def _record(self, message: dict[str, Any], result: SendResult, now: datetime) -> None:
         if result.ok:
@@ -384,23 +359,15 @@ class Dispatcher:
         await self._finish(message, {"status": "pending", "next_at": next_at, "error": error})
 
     async def _fall_back_to_sms(self, message: dict[str, Any], now: datetime) -> None:
-        user = await self._ctx.db["users"].find_one({"_id": message["user_id"]})
+        user = await UserService(self._ctx).find(message["user_id"])
         if not user or not (user.get("prefs") or {}).get("sms_consent") or not user.get("phone_enc"):
             return
-        fallback = {k: v for k, v in message.items() if k not in ("openid", "error", "holder")}
-        fallback |= {
-            "_id": ObjectId(),
-            "dedupe": message["dedupe"].rsplit(":", 1)[0] + ":sms",
-            "channel": "sms",
-            "to_enc": user["phone_enc"],
-            "status": "pending",
-            "next_at": now,
-            "attempts": 0,
-            "attempt_days": [],
-            "holder": None,
-            "error": None,
-            "fallback_of": message["_id"],
-        }
+        base = {k: v for k, v in message.items() if k in DELIVERY_BASE} | {"created_at": now}
+        key = message["dedupe"].rsplit(":", 1)[0]
+        fallback = new_delivery(
+            base, key, "sms", message["user_id"], to_enc=user["phone_enc"], fallback_of=message["_id"]
+        )
+        fallback["created_at"] = message["created_at"]  # its age counts from the first attempt
         with contextlib.suppress(DuplicateKeyError):
             await self._outbox.insert_one(fallback)
 
@@ -415,6 +382,52 @@ class Dispatcher:
 
     def _phone(self, message: dict[str, Any]) -> str:
         return self._ctx.cipher.decrypt(message["to_enc"], "phone")
+
+
+class OutboxAdmin:
+    """What administrators do with the outbox: look, retry a failed message, count for monitoring."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._outbox = ctx.db[OUTBOX]
+
+    async def search(
+        self, principal: Principal, *, status: str | None, channel: str | None, skip: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        query = org_scope_filter(principal, "outbox.admin")
+        if status:
+            query["status"] = status
+        if channel:
+            query["channel"] = channel
+        total = await self._outbox.count_documents(query)
+        cursor = self._outbox.find(query).sort([("created_at", DESCENDING)]).skip(skip).limit(limit)
+        return await cursor.to_list(None), total
+
+    async def retry(self, principal: Principal, message_id: ObjectId) -> dict[str, Any]:
+        message = await self._outbox.find_one({"_id": message_id})
+        if message is None:
+            raise NotFound("找不到该消息")
+        require_org_scope(principal, message["org_path"], "outbox.admin", "消息")
+        now = self._ctx.clock.now()
+        retried = await self._outbox.find_one_and_update(
+            {"_id": message_id, "status": "failed"},
+            {
+                "$set": {
+                    "status": "pending",
+                    "next_at": now,
+                    "created_at": now,
+                    "retried_by": ObjectId(principal.user_id),
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if retried is None:
+            raise Conflict("只有发送失败的消息可以重发", code="outbox_not_failed")
+        return retried
+
+    async def counts(self) -> list[dict[str, Any]]:
+        pipeline = [{"$group": {"_id": {"status": "$status", "channel": "$channel"}, "n": {"$sum": 1}}}]
+        return await (await self._outbox.aggregate(pipeline)).to_list(None)
 
 
 async def run_forever(ctx: Context, stop: asyncio.Event | None = None) -> None:

@@ -10,10 +10,12 @@ from pydantic import AwareDatetime, Field
 
 from schemas.base import PageParams, Schema
 from schemas.visits import GpsPoint
-from server.cases.service import ACTIONS, OUTCOME_LABELS, status_label
+from server.cases.actions import ACTIONS
+from server.cases.model import status_label
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
 from server.core.pii import mask_id_number, mask_phone
+from server.core.vocabulary import OUTCOME_LABELS
 
 ObjectIdStr = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
 Channel = Literal[

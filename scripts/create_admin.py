@@ -18,6 +18,7 @@ from bson.errors import InvalidId
 from server.core.context import Context
 from server.core.pii import normalize_phone
 from server.people.users import UserService, grant_doc
+from server.places.orgs import OrgService
 
 KIND_FOR_ROLE = {"town_admin": "town", "county_admin": "county"}
 
@@ -28,10 +29,9 @@ async def create_admin(
     """Return the account and whether it was created (False: an existing account gained the grant)."""
     phone = normalize_phone(phone)
     try:
-        query: dict[str, Any] = {"_id": ObjectId(org)}
+        unit = await OrgService(ctx).find(ObjectId(org))
     except InvalidId:
-        query = {"name": org, "kind": KIND_FOR_ROLE[role]}
-    unit = await ctx.db["org_units"].find_one(query)
+        unit = await OrgService(ctx).find_unit(name=org, kind=KIND_FOR_ROLE[role])
     if unit is None or unit["kind"] != KIND_FOR_ROLE[role]:
         raise SystemExit(
             f"找不到{'镇' if role == 'town_admin' else '县'}：{org}（先用 scripts.import_orgs 导入组织架构）"
@@ -44,9 +44,8 @@ async def create_admin(
         created = True
     else:
         if not any(g["role"] == role and g.get("org_id") == unit["_id"] for g in existing["grants"]):
-            await ctx.db["users"].update_one(
-                {"_id": existing["_id"]}, {"$push": {"grants": grant}, "$set": {"active": True}}
-            )
+            await UserService(ctx).add_grant_once(existing["_id"], grant, now)
+            await UserService(ctx).set_active_in(existing["_id"], [unit["_id"]], True, now)
         user = await UserService(ctx).get(existing["_id"])
         created = False
     await ctx.audit.record(

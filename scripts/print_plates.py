@@ -21,6 +21,7 @@ from pathlib import Path
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from server.places.orgs import OrgService
 from server.places.plates import PER_PAGE, Plate, plate_url, qr_matrix, render_plates_pdf
 
 
@@ -60,12 +61,12 @@ async def from_database(config_path: str | None, demo: bool, org: str) -> list[P
             from scripts.seed_demo import seed_demo_town
 
             await seed_demo_town(ctx)
+        orgs = OrgService(ctx)
         try:
-            query = {"_id": ObjectId(org)}
+            unit = await orgs.find(ObjectId(org))
         except InvalidId:
-            query = {"name": org, "kind": {"$in": list(PRINTABLE_KINDS)}}
-        unit = await ctx.db["org_units"].find_one(query)
-        if unit is None:
+            unit = next((u for kind in PRINTABLE_KINDS if (u := await orgs.find_unit(name=org, kind=kind))), None)
+        if unit is None or unit["kind"] not in PRINTABLE_KINDS:
             raise SystemExit(f"找不到村、网格或微网格：{org}")
         return await gather_plates(ctx, unit["_id"])
     finally:

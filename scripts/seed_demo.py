@@ -17,15 +17,14 @@ from typing import Any
 
 from bson import ObjectId
 
+from server.cases.repository import CaseRepository
 from server.cases.service import CaseService
 from server.core.auth import Principal
 from server.core.context import Context
 from server.core.pii import id_check_digit
 from server.people.users import ROLE_NAMES, UserService, grant_doc, grants_of
-from server.places.households import COLLECTION as HOUSEHOLDS
-from server.places.households import member_doc, new_qr_token
+from server.places.households import HouseholdService, member_doc, new_household
 from server.places.orgs import CENTER_TYPES, OrgService
-from server.places.orgs import COLLECTION as ORG_UNITS
 
 SEED = 20261128
 TOWN_CODE = "demo-town"
@@ -269,26 +268,22 @@ def _household(ctx: Context, rng: random.Random, slot: dict[str, Any], number: i
             add(person(rng, surname, True), "子女", True, head_age - rng.randrange(24, 32))
     tags = ["独居老人"] if alone else []
     tags += [t for t in rng.sample(TAGS[1:], k=rng.choice([0, 0, 0, 1, 1, 2]))]
-    return {
-        "_id": demo_id("household", str(slot["unit"]["_id"]), str(number)),
-        "micro_grid_id": slot["unit"]["_id"],
-        "org_path": slot["unit"]["path"],
-        "address": address,
-        "members": members,
-        "tags": tags,
-        "qr_token": new_qr_token(),
-        "created_at": ctx.clock.now(),
-    }
+    return new_household(
+        _id=demo_id("household", str(slot["unit"]["_id"]), str(number)),
+        micro_grid=slot["unit"],
+        address=address,
+        members=members,
+        tags=tags,
+        now=ctx.clock.now(),
+        created_by=None,
+    )
 
 
 async def _roll_up_population(ctx: Context) -> None:
     """Each unit's population is the number of registered residents under it."""
-    totals: dict[ObjectId, int] = {}
-    async for household in ctx.db[HOUSEHOLDS].find({}, {"org_path": 1, "members": 1}):
-        for org_id in household["org_path"]:
-            totals[org_id] = totals.get(org_id, 0) + len(household["members"])
-    for org_id, population in totals.items():
-        await ctx.db[ORG_UNITS].update_one({"_id": org_id}, {"$set": {"population": population}})
+    orgs = OrgService(ctx)
+    for org_id, population in (await HouseholdService(ctx).residents_per_unit()).items():
+        await orgs.set_population(org_id, population)
 
 
 async def _create_users(ctx: Context) -> None:
@@ -433,7 +428,7 @@ async def _seed_cases(ctx: Context) -> int:
     """Cases in every state, dated over the last two weeks, made through the same service as real ones."""
     users = {spec["key"]: await UserService(ctx).get(demo_id("user", spec["key"])) for spec in DEMO_USERS}
     village = org_key_id(("village", "东风村"))
-    household = await ctx.db[HOUSEHOLDS].find_one({"org_path": org_key_id(("grid", "东风村", "1"))})
+    (household, *_) = await HouseholdService(ctx).under([org_key_id(("grid", "东风村", "1"))], ("_id",))
     service = CaseService(ctx)
     real_now = ctx.clock.now()
     try:
@@ -480,23 +475,20 @@ async def _seed_cases(ctx: Context) -> int:
     finally:
         ctx.clock.set(real_now)
     # What these cases caused was delivered long ago; the demo's console should show only what happens now.
-    async for case in ctx.db["cases"].find({}, {"notifications": 1}):
-        seeded = [n | {"status": "seeded"} for n in case["notifications"]]
-        await ctx.db["cases"].update_one({"_id": case["_id"]}, {"$set": {"notifications": seeded}})
-    await ctx.db["users"].update_one(
-        {"_id": demo_id("user", "resident")},
-        {"$set": {"prefs": {"wechat": True, "sms_consent": True, "sms_consent_at": real_now}}},
+    await CaseRepository(ctx.db).mark_all_notices("seeded")
+    await UserService(ctx).set_prefs(
+        demo_id("user", "resident"), {"wechat": True, "sms_consent": True, "sms_consent_at": real_now}
     )
     return len(DEMO_CASES)
 
 
 async def seed_demo_town(ctx: Context) -> list[str]:
     """Seed once; return the lines to show a person (the demo accounts)."""
-    if await ctx.db[ORG_UNITS].find_one({"code": TOWN_CODE}) is None:
+    if await OrgService(ctx).find_unit(code=TOWN_CODE) is None:
         rng = random.Random(SEED)
         slots = await _build_orgs(ctx, rng)
         households = [_household(ctx, rng, slot, n) for slot in slots for n in range(HOUSEHOLDS_PER_MICRO_GRID)]
-        await ctx.db[HOUSEHOLDS].insert_many(households)
+        await HouseholdService(ctx).insert(households)
         await _roll_up_population(ctx)
         await _create_users(ctx)
         cases = await _seed_cases(ctx)

@@ -20,7 +20,7 @@ TEST_KEY = "A" * 43  # the test jwt key from conftest, as configured (base64)
 
 
 class AdminOnlyHandler(BaseHandler):
-    @requires("town_admin", "county_admin")
+    @requires("org.edit")  # held by town and county admins only
     @api("仅管理员（测试用）")
     async def get(self) -> None:
         self.write_json({"ok": True, "user": self.caller.user_id})
@@ -311,3 +311,11 @@ async def test_a_person_sets_their_name(api, login) -> None:
     response = await api.request("PATCH", "/api/me", json_body={"name": "张秀英"}, token=resident.token)
     assert response.json["name"] == "张秀英"
     assert (await api.request("PATCH", "/api/me", json_body={"name": ""}, token=resident.token)).status == 422
+
+
+def test_an_unknown_capability_is_refused_when_the_handler_is_defined() -> None:
+    with pytest.raises(ValueError, match="unknown capability 'case.asign'"):
+
+        class Typo(BaseHandler):
+            @requires("case.asign")
+            async def get(self) -> None: ...

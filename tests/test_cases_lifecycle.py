@@ -9,8 +9,9 @@ from itertools import product
 import pytest
 from bson import ObjectId
 
-from server.cases.service import ACTIONS, STATE_LABELS
+from server.cases.actions import ACTIONS
 from server.core.context import Context
+from server.core.vocabulary import STATE_LABELS
 from tests.town import build_town, resident_case
 
 

@@ -8,8 +8,8 @@ from collections import Counter
 from bson import ObjectId
 
 from scripts.seed_demo import DEMO_USERS, seed_demo_town
-from server.core.auth import ROLES
 from server.core.context import Context
+from server.core.permissions import ROLES
 from server.core.pii import normalize_id_number
 from server.people.sessions import SessionService
 from server.people.users import UserService
@@ -109,7 +109,7 @@ async def test_seeding_twice_changes_nothing(ctx: Context) -> None:
 
 
 async def test_the_demo_queue_has_cases_in_every_state(ctx: Context) -> None:
-    from server.cases.service import STATE_LABELS
+    from server.core.vocabulary import STATE_LABELS
 
     await seed_demo_town(ctx)
     cases = await ctx.db["cases"].find({}).to_list(None)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from server.cases.routing import CATEGORIES
 from server.cases.service import CaseService
 from server.core.auth import Principal
 from server.core.errors import Conflict, DomainError, Forbidden
 from server.core.tables import read_rows
+from server.core.vocabulary import CATEGORIES
+from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context
@@ -34,9 +35,7 @@ async def import_court_cases(ctx: Context, principal: Principal, data: bytes, co
     if not any(g.role == "liaison" and g.liaison_for == "court" for g in principal.grants):
         raise Forbidden("只有法院对接联络员可以导入", code="channel_not_allowed")
     rows = read_rows(data, content_type, HEADERS, REQUIRED)
-    villages = {
-        u["name"]: u["_id"] for u in await ctx.db["org_units"].find({"kind": "village"}, {"name": 1}).to_list(None)
-    }
+    villages = {u["name"]: u["_id"] for u in await OrgService(ctx).of_kind("village")}
     service = CaseService(ctx)
     report: dict[str, Any] = {"created": 0, "duplicates": [], "errors": []}
     for number, row in enumerate(rows, start=2):

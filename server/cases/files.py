@@ -17,6 +17,7 @@ from server.cases.attachments import clean
 from server.cases.service import CaseService
 from server.core.auth import Principal
 from server.core.errors import Conflict, Forbidden, NotFound, UnsupportedMediaType
+from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context
@@ -65,7 +66,7 @@ class CaseFiles:
         case = await self._cases.get(principal, case_id)
         if (case.get("outcome") or {}).get("type") != "agreement":
             raise Conflict("该案件没有调解协议", code="no_agreement")
-        unit = await self._ctx.db["org_units"].find_one({"_id": case["assigned_org_id"]}, {"name": 1}) or {}
+        unit = (await OrgService(self._ctx).find(case["assigned_org_id"]) if case["assigned_org_id"] else None) or {}
         committee = unit.get("name") or f"{self._ctx.config.town.name}人民调解委员会"
         pdf = await self._off_loop(render_agreement, case, committee, self._ctx.tz)
         return pdf, f"人民调解协议书-{case['number']}.pdf"

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.errors import DuplicateKeyError
 
+from server.cases.model import notice, timeline_event
+from server.cases.repository import CaseRepository
 from server.cases.routing import Routing
-from server.cases.service import COLLECTION as CASES
-from server.cases.service import notice, timeline_event
+from server.core import indexes
 
 if TYPE_CHECKING:
     from server.core.context import Context
@@ -29,7 +30,7 @@ log = logging.getLogger("sanyuan.warnings")
 
 LEASES = "leases"
 LEVELS = (None, "yellow", "red")
-WATCHED_STATES = ("registered", "assigned", "in_mediation", "concluded", "follow_up")
+indexes.declare(LEASES)
 
 
 async def acquire_lease(ctx: Context, name: str, holder: str, ttl: timedelta) -> bool:
@@ -58,13 +59,9 @@ async def scan(ctx: Context) -> int:
     """Raise every warning that is due; return how many were raised."""
     now = ctx.clock.now()
     ratio = float((await Routing(ctx).deadlines()).get("warning_ratio", 0.8))
-    cases = ctx.db[CASES]
+    cases = CaseRepository(ctx.db)
     raised = 0
-    cursor = cases.find(
-        {"state": {"$in": list(WATCHED_STATES)}, "next_due": {"$ne": None}, "suspended": None},
-        {"deadlines": 1, "warnings": 1, "tier": 1},
-    )
-    async for case in cursor:
+    async for case in cases.with_running_deadlines():
         for name, deadline in case["deadlines"].items():
             level = level_of(deadline, now, ratio)
             current = case["warnings"].get(name)
@@ -75,15 +72,8 @@ async def scan(ctx: Context) -> int:
                 changes["escalation_suggested"] = True
             event = timeline_event(None, f"warning_{level}", None, None, name, now, public=False)
             notices = [notice(f"warning_{level}", audience, now, deadline=name) for audience in ("unit", "office")]
-            result = await cases.update_one(
-                {"_id": case["_id"], f"warnings.{name}": current if current else {"$exists": False}},
-                {
-                    "$set": changes,
-                    "$inc": {"version": 1},
-                    "$push": {"timeline": event, "notifications": {"$each": notices}},
-                },
-            )
-            raised += result.modified_count
+            push = {"timeline": event, "notifications": {"$each": notices}}
+            raised += await cases.raise_warning(case["_id"], name, current, changes, push)
     return raised
 
 

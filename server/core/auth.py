@@ -22,21 +22,7 @@ import jwt
 
 from server.core.config import AuthConfig
 from server.core.errors import Unauthenticated
-
-ROLES = (
-    "resident",
-    "grid_worker",
-    "mediator",
-    "center_staff",
-    "town_admin",
-    "county_admin",
-    "liaison",
-    "expert",
-    "supervisor",
-)
-STAFF_ROLES = tuple(r for r in ROLES if r != "resident")
-ADMIN_ROLES = ("town_admin", "county_admin")
-LIAISON_SOURCES = ("police", "court", "petition")
+from server.core.permissions import ROLES, STAFF, roles_for
 
 _ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss", "jti"]
@@ -75,9 +61,17 @@ class Principal:
         """The org units at whose root the caller holds any of `roles` (all roles if none are named)."""
         return sorted({g.org_id for g in self.grants if g.org_id and (not roles or g.role in roles)})
 
+    def can(self, capability: str) -> bool:
+        """Whether any of the caller's grants carries `capability` (somewhere; scope is the service's)."""
+        return self.has_role(*roles_for(capability))
+
+    def orgs_with(self, capability: str) -> list[str]:
+        """The org units at whose root the caller holds `capability`."""
+        return self.orgs_for(*roles_for(capability))
+
     @property
     def is_staff(self) -> bool:
-        return self.has_role(*STAFF_ROLES)
+        return self.has_role(*STAFF)
 
 
 class TokenCache:

@@ -21,6 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from server.core.errors import ValidationFailed
+from server.core.routing_rules import check_rules
+
 ENV_PREFIX = "SYGZ_"
 MIN_SECRET_BYTES = 32
 DEFAULT_CONFIG_FILE = "config.yaml"
@@ -226,9 +229,6 @@ class CasesConfig(_Section):
     @classmethod
     def _routable(cls, rules: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
         if rules is not None:
-            from server.cases.routing import check_rules
-            from server.core.errors import ValidationFailed
-
             try:
                 check_rules(rules)
             except ValidationFailed as exc:

@@ -27,12 +27,18 @@ def declared() -> dict[str, list[IndexModel]]:
 
 
 def load_all() -> None:
-    """Import every service module so that all declarations are made."""
+    """Import every module of the domain packages and `notify`, so that all declarations are made."""
+    import notify
     import server
 
-    for info in pkgutil.iter_modules(server.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"server.{info.name}")
+    for package in (server, notify):
+        for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            if not info.name.rsplit(".", 1)[-1].startswith("_") and info.name not in NOT_LOADED:
+                importlib.import_module(info.name)
+
+
+# Entry points and the assembly: importing them declares nothing.
+NOT_LOADED = frozenset({"server.app", "notify.worker"})
 
 
 async def ensure_all(db: Database) -> dict[str, list[str]]:

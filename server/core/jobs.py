@@ -16,7 +16,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from server.core import indexes
-from server.core.auth import ADMIN_ROLES, Principal
+from server.core.auth import Principal
 from server.core.errors import Conflict, NotFound
 from server.core.scope import in_org_scope
 
@@ -110,7 +110,7 @@ class JobService:
     async def get(self, principal: Principal, job_id: ObjectId) -> dict[str, Any]:
         job = await self._jobs.find_one({"_id": job_id})
         if job is None or (
-            str(job["owner_id"]) != principal.user_id and not in_org_scope(principal, job["org_path"], ADMIN_ROLES)
+            str(job["owner_id"]) != principal.user_id and not in_org_scope(principal, job["org_path"], "job.view")
         ):
             raise NotFound("找不到该任务")
         if job["status"] in ("queued", "running") and job["updated_at"] < self._ctx.clock.now() - STALL_AFTER:

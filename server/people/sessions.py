@@ -22,8 +22,7 @@ from server.core.auth import Principal
 from server.core.context import Context
 from server.core.errors import NotFound, Unauthenticated
 from server.core.ids import parse_id
-from server.people.users import COLLECTION as USERS
-from server.people.users import grants_of
+from server.people.users import UserService, grants_of
 
 SESSIONS = "sessions"
 REFRESH_TOKENS = "refresh_tokens"
@@ -57,7 +56,7 @@ class SessionService:
     def __init__(self, ctx: Context) -> None:
         self._sessions = ctx.db[SESSIONS]
         self._refresh = ctx.db[REFRESH_TOKENS]
-        self._users = ctx.db[USERS]
+        self._users = UserService(ctx)
         self._tokens = ctx.tokens
         self._audit = ctx.audit
         self._clock = ctx.clock.now
@@ -94,7 +93,7 @@ class SessionService:
         session = await self._sessions.find_one({"_id": consumed["session_id"]})
         if session is None or session["revoked_at"] is not None:
             raise Unauthenticated("已退出登录，请重新登录", code="session_revoked")
-        user = await self._users.find_one({"_id": consumed["user_id"]})
+        user = await self._users.find(consumed["user_id"])
         if user is None or not user.get("active", True):
             await self._revoke(consumed["session_id"], now, reason="user_inactive")
             raise Unauthenticated("该账号已停用，请联系镇三源共治办公室", code="user_inactive")

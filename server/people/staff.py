@@ -6,18 +6,16 @@ every staff role but `county_admin`, a county admin every staff role. Every chan
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 
-from server.core.auth import ADMIN_ROLES, STAFF_ROLES, Principal
+from server.core.auth import Principal
 from server.core.errors import Conflict, Forbidden, NotFound
+from server.core.permissions import STAFF
 from server.core.pii import phone_input
 from server.people.sessions import SessionService
-from server.people.users import COLLECTION as USERS
 from server.people.users import UserService, grant_doc
 from server.places.orgs import OrgService
 
@@ -25,19 +23,17 @@ if TYPE_CHECKING:
     from server.core.context import Context
 
 GRANTABLE_BY = {
-    "county_admin": frozenset(STAFF_ROLES),
-    "town_admin": frozenset(STAFF_ROLES) - {"county_admin"},
+    "county_admin": frozenset(STAFF),
+    "town_admin": frozenset(STAFF) - {"county_admin"},
 }
-SEARCH_ROLES = (*ADMIN_ROLES, "supervisor")
 
 
 class StaffService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._users = ctx.db[USERS]
 
-    async def _scope(self, principal: Principal, roles: tuple[str, ...]) -> list[ObjectId]:
-        roots = [ObjectId(o) for o in principal.orgs_for(*roles)]
+    async def _scope(self, principal: Principal, capability: str) -> list[ObjectId]:
+        roots = [ObjectId(o) for o in principal.orgs_with(capability)]
         if not roots:
             raise Forbidden()
         return await OrgService(self._ctx).subtree_ids(roots)
@@ -71,11 +67,7 @@ class StaffService:
         if existing is not None:
             if any(g["role"] != "resident" for g in existing["grants"]):
                 raise Conflict("该手机号已是工作人员账号", code="phone_taken")
-            user = await self._users.find_one_and_update(
-                {"_id": existing["_id"]},
-                {"$set": {"name": name, "updated_at": now}, "$push": {"grants": {"$each": docs}}},
-                return_document=ReturnDocument.AFTER,
-            )
+            user = await users.add_grants(existing["_id"], docs, name, now)
             created = False
         else:
             user = await users.create(name=name, phone=phone, now=now, grants=docs)
@@ -94,26 +86,18 @@ class StaffService:
         skip: int,
         limit: int,
     ) -> tuple[list[dict[str, Any]], int]:
-        scope = await self._scope(principal, SEARCH_ROLES)
+        scope = await self._scope(principal, "staff.view")
         if org_id is not None:
             if org_id not in scope:
                 raise NotFound("找不到该组织单元")
             scope = [org_id]
-        grant_match: dict[str, Any] = {"org_id": {"$in": scope}}
-        if role:
-            grant_match["role"] = role
-        query: dict[str, Any] = {"grants": {"$elemMatch": grant_match}}
-        if name:
-            query["name"] = {"$regex": re.escape(name)}
-        if phone:
-            query["phone_hash"] = self._ctx.cipher.lookup_hash(phone_input(phone), "phone")
-        total = await self._users.count_documents(query)
-        cursor = self._users.find(query).sort([("name", 1), ("_id", 1)]).skip(skip).limit(limit)
-        return await cursor.to_list(None), total
+        return await UserService(self._ctx).search_granted(
+            scope, role=role, name=name, phone=phone_input(phone) if phone else None, skip=skip, limit=limit
+        )
 
     async def get(self, principal: Principal, user_id: ObjectId) -> dict[str, Any]:
-        scope = await self._scope(principal, SEARCH_ROLES)
-        user = await self._users.find_one({"_id": user_id, "grants.org_id": {"$in": scope}})
+        scope = await self._scope(principal, "staff.view")
+        user = await UserService(self._ctx).granted_in(user_id, scope)
         if user is None:
             raise NotFound("找不到该人员")
         return user
@@ -130,11 +114,7 @@ class StaffService:
     ) -> dict[str, Any]:
         await self.get(principal, user_id)
         doc = await self._checked_grant(principal, role, org_id, liaison_for)
-        user = await self._users.find_one_and_update(
-            {"_id": user_id, "grants": {"$not": {"$elemMatch": {"role": role, "org_id": org_id}}}},
-            {"$push": {"grants": doc}, "$set": {"updated_at": now}},
-            return_document=ReturnDocument.AFTER,
-        )
+        user = await UserService(self._ctx).add_grant_once(user_id, doc, now)
         if user is None:
             raise Conflict("该人员已有此授权", code="grant_exists")
         await self._audit(principal, "user.grant", user_id, now, {"grant": doc})
@@ -145,11 +125,7 @@ class StaffService:
     ) -> dict[str, Any]:
         await self.get(principal, user_id)
         await self._require_grantable(principal, role, org_id)
-        user = await self._users.find_one_and_update(
-            {"_id": user_id, "grants": {"$elemMatch": {"role": role, "org_id": org_id}}},
-            {"$pull": {"grants": {"role": role, "org_id": org_id}}, "$set": {"updated_at": now}},
-            return_document=ReturnDocument.AFTER,
-        )
+        user = await UserService(self._ctx).remove_grant(user_id, role, org_id, now)
         if user is None:
             raise NotFound("该人员没有此授权", code="grant_not_found")
         await self._audit(principal, "user.revoke", user_id, now, {"grant": {"role": role, "org_id": org_id}})
@@ -161,12 +137,8 @@ class StaffService:
         if str(user_id) == principal.user_id:
             raise Conflict("不能停用或启用自己的账号", code="cannot_change_self")
         await self.get(principal, user_id)
-        admin_scope = await self._scope(principal, ADMIN_ROLES)
-        user = await self._users.find_one_and_update(
-            {"_id": user_id, "grants.org_id": {"$in": admin_scope}},
-            {"$set": {"active": active, "updated_at": now}},
-            return_document=ReturnDocument.AFTER,
-        )
+        admin_scope = await self._scope(principal, "staff.edit")
+        user = await UserService(self._ctx).set_active_in(user_id, admin_scope, active, now)
         if user is None:
             raise Forbidden()
         if not active:

@@ -6,6 +6,7 @@ the clear number is never stored.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -14,11 +15,13 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from server.core import indexes
-from server.core.auth import LIAISON_SOURCES, ROLES, Grant
+from server.core.auth import Grant
 from server.core.context import Context
 from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.core.identity import seal, unseal
+from server.core.permissions import LIAISON_SOURCES, ROLES
 from server.core.pii import normalize_phone
+from server.core.references import refers_to_org
 
 COLLECTION = "users"
 
@@ -40,6 +43,7 @@ indexes.declare(
     IndexModel([("openid", ASCENDING)], name="openid", unique=True, sparse=True),
     IndexModel([("grants.org_id", ASCENDING), ("grants.role", ASCENDING)], name="grant_org_role"),
 )
+refers_to_org(COLLECTION, "grants.org_id")
 
 
 def grants_of(user: dict[str, Any]) -> list[Grant]:
@@ -161,3 +165,119 @@ class UserService:
         if user is None:
             raise NotFound("找不到该用户")
         return user
+
+    # ---- what other services ask of the users collection (its one owner) ----------------------------------
+    async def find(self, user_id: ObjectId) -> dict[str, Any] | None:
+        user: dict[str, Any] | None = await self._users.find_one({"_id": user_id})
+        return user
+
+    async def active_by_ids(self, user_ids: list[ObjectId]) -> list[dict[str, Any]]:
+        return await self._users.find({"_id": {"$in": user_ids}, "active": True}).to_list(None)  # type: ignore[no-any-return]
+
+    async def active_with_role_at(
+        self, roles: tuple[str, ...], org_ids: ObjectId | list[ObjectId] | None
+    ) -> list[dict[str, Any]]:
+        """Active users holding one of `roles` exactly at the unit(s) `org_ids`."""
+        at = {"$in": org_ids} if isinstance(org_ids, list) else org_ids
+        query = {"grants": {"$elemMatch": {"role": {"$in": list(roles)}, "org_id": at}}, "active": True}
+        return await self._users.find(query).to_list(None)  # type: ignore[no-any-return]
+
+    async def are_active_mediators(self, user_ids: list[ObjectId], unit_path: list[ObjectId]) -> bool:
+        """Whether every one of `user_ids` is an active mediator at the unit or above it on `unit_path`."""
+        query = {
+            "_id": {"$in": user_ids},
+            "active": True,
+            "grants": {"$elemMatch": {"role": "mediator", "org_id": {"$in": unit_path}}},
+        }
+        return len(await self._users.find(query, {"_id": 1}).to_list(None)) == len(set(user_ids))
+
+    async def granted_at(self, org_id: ObjectId) -> bool:
+        """Whether anybody holds a role at the unit (it cannot be deleted then)."""
+        return bool(await self._users.count_documents({"grants.org_id": org_id}, limit=1))
+
+    async def use_wechat_subscription(self, user_id: ObjectId, template_id: str) -> bool:
+        """One-time subscriptions allow one message each: take one, atomically, or report there is none."""
+        field = f"wechat_subscriptions.{template_id}"
+        result = await self._users.update_one({"_id": user_id, field: {"$gt": 0}}, {"$inc": {field: -1}})
+        return bool(result.modified_count == 1)
+
+    async def add_wechat_subscriptions(self, user_id: ObjectId, template_ids: list[str]) -> None:
+        if template_ids:
+            await self._users.update_one(
+                {"_id": user_id}, {"$inc": {f"wechat_subscriptions.{t}": 1 for t in template_ids}}
+            )
+
+    async def set_prefs(self, user_id: ObjectId, prefs: dict[str, Any]) -> None:
+        await self._users.update_one({"_id": user_id}, {"$set": {f"prefs.{k}": v for k, v in prefs.items()}})
+
+    async def add_grants(
+        self, user_id: ObjectId, grants: list[dict[str, Any]], name: str, now: datetime
+    ) -> dict[str, Any]:
+        """Give an existing account more grants (a resident becoming staff)."""
+        user = await self._users.find_one_and_update(
+            {"_id": user_id},
+            {"$set": {"name": name, "updated_at": now}, "$push": {"grants": {"$each": grants}}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if user is None:
+            raise NotFound("找不到该用户")
+        return user  # type: ignore[no-any-return]
+
+    async def add_grant_once(self, user_id: ObjectId, grant: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        """Add a grant unless the same role at the same unit is there already (None then)."""
+        match = {"role": grant["role"], "org_id": grant["org_id"]}
+        user: dict[str, Any] | None = await self._users.find_one_and_update(
+            {"_id": user_id, "grants": {"$not": {"$elemMatch": match}}},
+            {"$push": {"grants": grant}, "$set": {"updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return user
+
+    async def remove_grant(
+        self, user_id: ObjectId, role: str, org_id: ObjectId, now: datetime
+    ) -> dict[str, Any] | None:
+        """Remove a grant; None if the user did not hold it."""
+        user: dict[str, Any] | None = await self._users.find_one_and_update(
+            {"_id": user_id, "grants": {"$elemMatch": {"role": role, "org_id": org_id}}},
+            {"$pull": {"grants": {"role": role, "org_id": org_id}}, "$set": {"updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return user
+
+    async def set_active_in(
+        self, user_id: ObjectId, scope: list[ObjectId], active: bool, now: datetime
+    ) -> dict[str, Any] | None:
+        """(De)activate a user granted somewhere in `scope`; None if they are not."""
+        user: dict[str, Any] | None = await self._users.find_one_and_update(
+            {"_id": user_id, "grants.org_id": {"$in": scope}},
+            {"$set": {"active": active, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return user
+
+    async def granted_in(self, user_id: ObjectId, scope: list[ObjectId]) -> dict[str, Any] | None:
+        user: dict[str, Any] | None = await self._users.find_one({"_id": user_id, "grants.org_id": {"$in": scope}})
+        return user
+
+    async def search_granted(
+        self,
+        scope: list[ObjectId],
+        *,
+        role: str | None,
+        name: str | None,
+        phone: str | None,
+        skip: int,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Users granted a role somewhere in `scope`, by name (part), exact phone and role."""
+        grant_match: dict[str, Any] = {"org_id": {"$in": scope}}
+        if role:
+            grant_match["role"] = role
+        query: dict[str, Any] = {"grants": {"$elemMatch": grant_match}}
+        if name:
+            query["name"] = {"$regex": re.escape(name)}
+        if phone:
+            query["phone_hash"] = self._cipher.lookup_hash(normalize_phone(phone), "phone")
+        total = await self._users.count_documents(query)
+        cursor = self._users.find(query).sort([("name", 1), ("_id", 1)]).skip(skip).limit(limit)
+        return await cursor.to_list(None), total

@@ -21,7 +21,7 @@ from server.core.auth import Principal
 from server.core.errors import ValidationFailed
 from server.core.pii import InvalidIdNumber, InvalidPhone
 from server.core.tables import read_rows
-from server.places.households import COLLECTION, EDIT_ROLES, member_doc, new_qr_token
+from server.places.households import HouseholdService, member_doc, new_household
 from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
@@ -59,15 +59,13 @@ def read_register(data: bytes, content_type: str) -> list[dict[str, str]]:
 class HouseholdImporter:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._households = ctx.db[COLLECTION]
 
     async def run(self, principal: Principal, village_id: ObjectId, rows: list[dict[str, str]]) -> ImportReport:
-        village = await OrgService(self._ctx).get_in_scope(principal, village_id, EDIT_ROLES)
+        village = await OrgService(self._ctx).get_in_scope(principal, village_id, "household.edit")
         if village["kind"] != "village":
             raise ValidationFailed(details=[{"field": "village_id", "message": "请选择村或社区"}])
         micro_grids = {
-            unit["name"]: unit
-            for unit in await self._ctx.db["org_units"].find({"path": village_id, "kind": "micro_grid"}).to_list(None)
+            unit["name"]: unit for unit in await OrgService(self._ctx).of_kind("micro_grid", under=village_id)
         }
         report = ImportReport()
         groups: list[tuple[dict[str, Any], str, list[dict[str, Any]]]] = []
@@ -82,23 +80,19 @@ class HouseholdImporter:
                 groups.append((micro, address, [member]))
         now = self._ctx.clock.now()
         for micro, address, members in groups:
-            if await self._households.find_one({"micro_grid_id": micro["_id"], "address": address}, {"_id": 1}):
+            if await HouseholdService(self._ctx).exists_at(micro["_id"], address):
                 report.households_skipped += 1
                 continue
             tags = sorted({t for m in members for t in m.pop("_tags")})
-            await self._households.insert_one(
-                {
-                    "_id": ObjectId(),
-                    "micro_grid_id": micro["_id"],
-                    "org_path": micro["path"],
-                    "address": address,
-                    "members": members,
-                    "tags": tags,
-                    "qr_token": new_qr_token(),
-                    "created_at": now,
-                    "created_by": ObjectId(principal.user_id),
-                }
+            household = new_household(
+                micro_grid=micro,
+                address=address,
+                members=members,
+                tags=tags,
+                now=now,
+                created_by=ObjectId(principal.user_id),
             )
+            await HouseholdService(self._ctx).insert([household])
             report.households_created += 1
             report.members_created += len(members)
         await self._ctx.audit.record(

@@ -24,7 +24,9 @@ from server.core.crypto import FieldCipher
 from server.core.errors import Forbidden, Gone, NotFound, ValidationFailed
 from server.core.identity import seal
 from server.core.pii import InvalidIdNumber, InvalidPhone, phone_input
+from server.core.references import refers_to_org
 from server.core.scope import in_org_scope, org_scope_filter, require_org_scope
+from server.people.users import UserService
 from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
@@ -33,9 +35,6 @@ if TYPE_CHECKING:
 COLLECTION = "households"
 RETIRED_TOKENS = "retired_qr_tokens"
 
-EDIT_ROLES = ("grid_worker", "center_staff", "town_admin", "county_admin")
-VIEW_ROLES = (*EDIT_ROLES, "mediator", "supervisor")
-REVEAL_ROLES = ("grid_worker", "town_admin", "county_admin")  # they phone and visit people
 
 indexes.declare(
     COLLECTION,
@@ -45,6 +44,7 @@ indexes.declare(
     IndexModel([("members.phone_hash", ASCENDING)], name="member_phone"),
     IndexModel([("members.id_hash", ASCENDING)], name="member_id_number"),
 )
+refers_to_org(COLLECTION, "org_path")
 indexes.declare(RETIRED_TOKENS, IndexModel([("household_id", ASCENDING), ("retired_at", DESCENDING)], name="household"))
 
 
@@ -69,11 +69,57 @@ def member_doc(
     return member
 
 
+def new_household(
+    *,
+    micro_grid: dict[str, Any],
+    address: str,
+    members: list[dict[str, Any]],
+    tags: list[str],
+    now: datetime,
+    created_by: ObjectId | None,
+    _id: ObjectId | None = None,
+) -> dict[str, Any]:
+    """A household as stored (members already built with `member_doc`), with a fresh plate token."""
+    return {
+        "_id": _id or ObjectId(),
+        "micro_grid_id": micro_grid["_id"],
+        "org_path": micro_grid["path"],
+        "address": address,
+        "members": members,
+        "tags": tags,
+        "qr_token": new_qr_token(),
+        "created_at": now,
+        "created_by": created_by,
+    }
+
+
 class HouseholdService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._households = ctx.db[COLLECTION]
         self._retired = ctx.db[RETIRED_TOKENS]
+
+    # ---- what other services ask of the households collection (its one owner) ----------------------------
+    async def under(self, org_ids: list[ObjectId], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The households under any of `org_ids` with `fields`, by unit and address."""
+        cursor = self._households.find({"org_path": {"$in": org_ids}}, dict.fromkeys(fields, 1))
+        return await cursor.sort([("org_path", 1), ("address", 1)]).to_list(None)  # type: ignore[no-any-return]
+
+    async def exists_at(self, micro_grid_id: ObjectId, address: str) -> bool:
+        return bool(await self._households.count_documents({"micro_grid_id": micro_grid_id, "address": address}))
+
+    async def insert(self, households: list[dict[str, Any]]) -> None:
+        """Store households built with `member_doc` and `new_qr_token` (imports, the demo seed)."""
+        if households:
+            await self._households.insert_many(households)
+
+    async def residents_per_unit(self) -> dict[ObjectId, int]:
+        """How many registered residents live under each unit."""
+        totals: dict[ObjectId, int] = {}
+        async for household in self._households.find({}, {"org_path": 1, "members": 1}):
+            for org_id in household["org_path"]:
+                totals[org_id] = totals.get(org_id, 0) + len(household["members"])
+        return totals
 
     def _members(self, members: list[dict[str, Any]], field_prefix: str = "members") -> list[dict[str, Any]]:
         docs, errors = [], []
@@ -96,20 +142,17 @@ class HouseholdService:
         tags: list[str],
         now: datetime,
     ) -> dict[str, Any]:
-        micro = await OrgService(self._ctx).get_in_scope(principal, micro_grid_id, EDIT_ROLES)
+        micro = await OrgService(self._ctx).get_in_scope(principal, micro_grid_id, "household.edit")
         if micro["kind"] != "micro_grid":
             raise ValidationFailed(details=[{"field": "micro_grid_id", "message": "住户须登记在微网格下"}])
-        household = {
-            "_id": ObjectId(),
-            "micro_grid_id": micro_grid_id,
-            "org_path": micro["path"],
-            "address": address,
-            "members": self._members(members),
-            "tags": tags,
-            "qr_token": new_qr_token(),
-            "created_at": now,
-            "created_by": ObjectId(principal.user_id),
-        }
+        household = new_household(
+            micro_grid=micro,
+            address=address,
+            members=self._members(members),
+            tags=tags,
+            now=now,
+            created_by=ObjectId(principal.user_id),
+        )
         await self._households.insert_one(household)
         await self._audit(principal, "household.create", household["_id"], now)
         return household
@@ -119,12 +162,12 @@ class HouseholdService:
         household = await self._households.find_one({"_id": household_id})
         if household is None:
             raise NotFound("找不到该住户")
-        if not in_org_scope(principal, household["org_path"], VIEW_ROLES) and not await self._is_member(
+        if not in_org_scope(principal, household["org_path"], "household.view") and not await self._is_member(
             principal, household
         ):
             raise NotFound("找不到该住户")
         if reveal:
-            if not in_org_scope(principal, household["org_path"], REVEAL_ROLES):
+            if not in_org_scope(principal, household["org_path"], "household.reveal"):
                 raise Forbidden("只有网格员和管理员可以查看完整号码", code="reveal_forbidden")
             await self._audit(principal, "household.reveal", household_id, self._ctx.clock.now())
         return household
@@ -132,7 +175,7 @@ class HouseholdService:
     async def _is_member(self, principal: Principal, household: dict[str, Any]) -> bool:
         if not principal.has_role("resident"):
             return False
-        user = await self._ctx.db["users"].find_one({"_id": ObjectId(principal.user_id)}, {"phone_hash": 1})
+        user = await UserService(self._ctx).find(ObjectId(principal.user_id))
         phone_hash = user.get("phone_hash") if user else None
         return bool(phone_hash) and any(m.get("phone_hash") == phone_hash for m in household["members"])
 
@@ -147,9 +190,9 @@ class HouseholdService:
         skip: int,
         limit: int,
     ) -> tuple[list[dict[str, Any]], int]:
-        query = org_scope_filter(principal, VIEW_ROLES)
+        query = org_scope_filter(principal, "household.view")
         if org_id is not None:
-            await OrgService(self._ctx).get_in_scope(principal, org_id, VIEW_ROLES)
+            await OrgService(self._ctx).get_in_scope(principal, org_id, "household.view")
             query = {"$and": [query, {"org_path": org_id}]}
         if tag:
             query["tags"] = tag
@@ -232,7 +275,7 @@ class HouseholdService:
         household = await self._households.find_one({"_id": household_id})
         if household is None:
             raise NotFound("找不到该住户")
-        require_org_scope(principal, household["org_path"], EDIT_ROLES, "住户")
+        require_org_scope(principal, household["org_path"], "household.edit", "住户")
         return household
 
     async def _audit(

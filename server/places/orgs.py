@@ -14,12 +14,14 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from server.core import indexes
-from server.core.auth import ADMIN_ROLES, STAFF_ROLES, Principal
+from server.core.auth import Principal
 from server.core.context import Context
 from server.core.errors import Conflict, NotFound, ValidationFailed
+from server.core.references import org_in_use
 from server.core.scope import org_scope_filter, require_org_scope
 
 COLLECTION = "org_units"
+UNIT_ATTRS = frozenset({"_id", "kind", "name", "code", "parent_id", "center_type", "committee_type"})
 
 KINDS = {
     "county": "县",
@@ -59,9 +61,6 @@ indexes.declare(
 )
 
 
-STAFF_VIEW_ROLES = STAFF_ROLES  # every staff role sees the units under its grants
-
-
 class OrgService:
     def __init__(self, ctx: Context) -> None:
         self._db = ctx.db
@@ -71,7 +70,7 @@ class OrgService:
         self, principal: Principal, *, parent_id: ObjectId | None, kind: str | None, skip: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         """Units in the caller's scope, broadest first."""
-        query: dict[str, Any] = org_scope_filter(principal, STAFF_VIEW_ROLES, field="path")
+        query: dict[str, Any] = org_scope_filter(principal, "org.view", field="path")
         if parent_id is not None:
             query["parent_id"] = parent_id
         if kind is not None:
@@ -80,11 +79,11 @@ class OrgService:
         cursor = self._units.find(query).sort([("depth", ASCENDING), ("name", ASCENDING)]).skip(skip).limit(limit)
         return await cursor.to_list(None), total
 
-    async def get_in_scope(self, principal: Principal, org_id: ObjectId, roles: tuple[str, ...]) -> dict[str, Any]:
+    async def get_in_scope(self, principal: Principal, org_id: ObjectId, capability: str) -> dict[str, Any]:
         unit = await self._units.find_one({"_id": org_id})
         if unit is None:
             raise NotFound("找不到该组织单元")
-        require_org_scope(principal, unit["path"], roles, "组织单元")
+        require_org_scope(principal, unit["path"], capability, "组织单元")
         return unit
 
     async def subtree_ids(self, roots: list[ObjectId]) -> list[ObjectId]:
@@ -96,13 +95,13 @@ class OrgService:
         parent_id = fields.pop("parent_id")
         if parent_id is None:
             raise ValidationFailed(details=[{"field": "parent_id", "message": "必填"}])
-        await self.get_in_scope(principal, parent_id, ADMIN_ROLES)
+        await self.get_in_scope(principal, parent_id, "org.edit")
         return await self.create(parent_id=parent_id, now=now, **fields)
 
     async def update(
         self, principal: Principal, org_id: ObjectId, changes: dict[str, Any], now: datetime
     ) -> dict[str, Any]:
-        await self.get_in_scope(principal, org_id, ADMIN_ROLES)
+        await self.get_in_scope(principal, org_id, "org.edit")
         try:
             unit = await self._units.find_one_and_update(
                 {"_id": org_id}, {"$set": {**changes, "updated_at": now}}, return_document=ReturnDocument.AFTER
@@ -113,17 +112,39 @@ class OrgService:
 
     async def remove(self, principal: Principal, org_id: ObjectId) -> None:
         """Only an empty unit can go: no children, no households, nobody granted a role there."""
-        unit = await self.get_in_scope(principal, org_id, ADMIN_ROLES)
+        unit = await self.get_in_scope(principal, org_id, "org.edit")
         if unit["parent_id"] is None:
             raise Conflict("不能删除最上级单元", code="org_is_root")
-        in_use = (
-            await self._units.count_documents({"parent_id": org_id}, limit=1)
-            or await self._db["households"].count_documents({"org_path": org_id}, limit=1)
-            or await self._db["users"].count_documents({"grants.org_id": org_id}, limit=1)
-        )
+        in_use = await self._units.count_documents({"parent_id": org_id}, limit=1) or await org_in_use(self._db, org_id)
         if in_use:
             raise Conflict("该单元下还有下级、住户或人员，不能删除", code="org_not_empty")
         await self._units.delete_one({"_id": org_id})
+
+    async def find(self, org_id: ObjectId) -> dict[str, Any] | None:
+        unit: dict[str, Any] | None = await self._units.find_one({"_id": org_id})
+        return unit
+
+    async def find_unit(self, **attrs: Any) -> dict[str, Any] | None:
+        """The first unit with all of `attrs` (kind, name, code, parent_id, center_type, committee_type…)."""
+        unknown = set(attrs) - UNIT_ATTRS
+        if unknown:
+            raise TypeError(f"not a unit attribute: {sorted(unknown)}")
+        unit: dict[str, Any] | None = await self._units.find_one(attrs)
+        return unit
+
+    async def of_kind(self, kind: str, *, under: ObjectId | None = None) -> list[dict[str, Any]]:
+        """Every unit of `kind`, or only those under `under`."""
+        query: dict[str, Any] = {"kind": kind}
+        if under is not None:
+            query["path"] = under
+        return await self._units.find(query).to_list(None)  # type: ignore[no-any-return]
+
+    async def mediation_rooms(self, village_id: ObjectId) -> list[ObjectId]:
+        rooms = await self._units.find({"parent_id": village_id, "kind": "mediation_room"}, {"_id": 1}).to_list(None)
+        return [r["_id"] for r in rooms]
+
+    async def set_population(self, org_id: ObjectId, population: int) -> None:
+        await self._units.update_one({"_id": org_id}, {"$set": {"population": population}})
 
     async def get(self, org_id: ObjectId) -> dict[str, Any]:
         unit = await self._units.find_one({"_id": org_id})

@@ -17,7 +17,8 @@ from bson import ObjectId
 from server.core.auth import Principal
 from server.core.errors import ValidationFailed
 from server.core.jobs import JobService
-from server.places.households import EDIT_ROLES
+from server.people.users import UserService
+from server.places.households import HouseholdService
 from server.places.orgs import OrgService
 from server.places.plates import Plate, plate_url, render_with_progress_file
 
@@ -35,19 +36,11 @@ def natural_key(text: str) -> list[Any]:
 
 async def gather_plates(ctx: Context, org_id: ObjectId) -> list[Plate]:
     """One plate per household under `org_id`, with the village name and the grid worker(s) of its grid."""
-    households = (
-        await ctx.db["households"]
-        .find({"org_path": org_id}, {"address": 1, "org_path": 1, "qr_token": 1})
-        .sort([("org_path", 1), ("address", 1)])
-        .to_list(None)
-    )
+    households = await HouseholdService(ctx).under([org_id], ("address", "org_path", "qr_token"))
     unit_ids = list({oid for h in households for oid in h["org_path"]})
     units = await OrgService(ctx).by_ids(unit_ids)
     workers: dict[ObjectId, list[str]] = {}
-    async for user in ctx.db["users"].find(
-        {"grants": {"$elemMatch": {"role": "grid_worker", "org_id": {"$in": unit_ids}}}, "active": True},
-        {"name": 1, "grants": 1},
-    ):
+    for user in await UserService(ctx).active_with_role_at(("grid_worker",), unit_ids):
         for grant in user["grants"]:
             if grant["role"] == "grid_worker" and grant["org_id"] in units:
                 workers.setdefault(grant["org_id"], []).append(user["name"])
@@ -71,7 +64,7 @@ async def gather_plates(ctx: Context, org_id: ObjectId) -> list[Plate]:
 
 
 async def start_plate_job(ctx: Context, principal: Principal, org_id: ObjectId) -> dict[str, Any]:
-    unit = await OrgService(ctx).get_in_scope(principal, org_id, EDIT_ROLES)
+    unit = await OrgService(ctx).get_in_scope(principal, org_id, "plate.print")
     if unit["kind"] not in PRINTABLE_KINDS:
         raise ValidationFailed(details=[{"field": "org_id", "message": "请选择村、网格或微网格"}])
     plates = await gather_plates(ctx, org_id)

@@ -7,10 +7,12 @@ existed. A plate that was replaced says so.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from server.cases.service import CaseService
+from bson import ObjectId
+
 from server.core.auth import Principal
 from server.core.errors import NotFound
 from server.core.scope import in_org_scope
@@ -20,8 +22,6 @@ from server.places.visits import VisitService
 
 if TYPE_CHECKING:
     from server.core.context import Context
-
-STAFF_ROLES = ("grid_worker", "center_staff", "town_admin", "county_admin", "mediator", "supervisor")
 
 
 @dataclass
@@ -34,18 +34,24 @@ class ScanResult:
     open_cases: list[dict[str, Any]] = field(default_factory=list)
 
 
+OpenCases = Callable[[ObjectId], Awaitable[list[dict[str, Any]]]]
+
+
 class ScanService:
-    def __init__(self, ctx: Context) -> None:
+    """`open_cases` lists a household's open cases; the caller passes it in, so places need not know cases."""
+
+    def __init__(self, ctx: Context, open_cases: OpenCases) -> None:
         self._ctx = ctx
+        self._open_cases = open_cases
 
     async def scan(self, principal: Principal, token: str) -> ScanResult:
         household = await HouseholdService(self._ctx).by_qr_token(token)
         orgs = await OrgService(self._ctx).by_ids(household["org_path"])
         village = next((o for o in orgs.values() if o["kind"] == "village"), None)
         micro_grid = orgs.get(household["micro_grid_id"])
-        if in_org_scope(principal, household["org_path"], STAFF_ROLES):
+        if in_org_scope(principal, household["org_path"], "household.scan"):
             visits = await VisitService(self._ctx).recent(household["_id"])
-            cases = await CaseService(self._ctx).open_for_household(household["_id"])
+            cases = await self._open_cases(household["_id"])
             return ScanResult(household, True, village, micro_grid, visits, cases)
         if principal.has_role("resident"):
             return ScanResult(household, False, village, micro_grid)

@@ -22,6 +22,7 @@ from server.core.auth import Principal
 from server.core.clock import to_millis
 from server.core.errors import DomainError, ValidationFailed
 from server.core.scope import org_scope_filter, require_org_scope
+from server.people.users import UserService
 from server.places.households import HouseholdService
 from server.places.orgs import OrgService
 
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
     from server.core.context import Context
 
 COLLECTION = "visits"
-RECORD_ROLES = ("grid_worker", "center_staff", "town_admin", "county_admin")
-VIEW_ROLES = (*RECORD_ROLES, "supervisor")
 CLOCK_SKEW = timedelta(minutes=10)
 MAX_AGE = timedelta(days=31)
 
@@ -124,7 +123,7 @@ class VisitService:
             raise ValidationFailed(details=[{"field": "household_id", "message": "须提供住户或扫码所得的门牌"}])
         if household is None:
             raise ValidationFailed(details=[{"field": "household_id", "message": "找不到该住户"}])
-        require_org_scope(principal, household["org_path"], RECORD_ROLES, "住户")
+        require_org_scope(principal, household["org_path"], "visit.record", "住户")
         return household
 
     async def search(
@@ -138,7 +137,7 @@ class VisitService:
         skip: int,
         limit: int,
     ) -> tuple[list[dict[str, Any]], int]:
-        query: dict[str, Any] = org_scope_filter(principal, VIEW_ROLES)
+        query: dict[str, Any] = org_scope_filter(principal, "visit.view")
         if household_id is not None:
             query["household_id"] = household_id
         if visitor_id is not None:
@@ -159,14 +158,9 @@ class VisitService:
     ) -> tuple[int, list[dict[str, Any]]]:
         """Households under `org_ids` and, of them, those nobody visited in `month` (local time)."""
         for org_id in org_ids:
-            await OrgService(self._ctx).get_in_scope(principal, org_id, VIEW_ROLES)
+            await OrgService(self._ctx).get_in_scope(principal, org_id, "visit.view")
         start, end = month_bounds(month, self._ctx.tz)
-        households = (
-            await self._ctx.db["households"]
-            .find({"org_path": {"$in": org_ids}}, {"address": 1, "micro_grid_id": 1, "org_path": 1, "tags": 1})
-            .sort([("org_path", ASCENDING), ("address", ASCENDING)])
-            .to_list(None)
-        )
+        households = await HouseholdService(self._ctx).under(org_ids, ("address", "micro_grid_id", "org_path", "tags"))
         visited = set(
             await self._visits.distinct(
                 "household_id", {"org_path": {"$in": org_ids}, "visited_at": {"$gte": start, "$lt": end}}
@@ -176,7 +170,7 @@ class VisitService:
 
     async def grids_of(self, user_id: ObjectId) -> list[ObjectId]:
         """The units where a grid worker holds the role (their own, or one an admin over them asks about)."""
-        user = await self._ctx.db["users"].find_one({"_id": user_id}, {"grants": 1})
+        user = await UserService(self._ctx).find(user_id)
         grids = [g["org_id"] for g in (user or {}).get("grants", []) if g["role"] == "grid_worker"]
         if not grids:
             raise ValidationFailed(details=[{"field": "grid_worker_id", "message": "该人员不是网格员"}])

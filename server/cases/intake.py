@@ -1,0 +1,165 @@
+"""Intake: registering a case from any channel, placing it, routing it, numbering it, storing it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from server.cases import policy
+from server.cases.model import Case, assess_risk, new_case, notice, timeline_event
+from server.cases.repository import CaseRepository
+from server.cases.routing import Routing, place_of
+from server.core.auth import Principal
+from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.core.identity import seal
+from server.core.pii import InvalidIdNumber, InvalidPhone
+from server.core.vocabulary import CATEGORIES, CHANNEL_SOURCE
+from server.places.households import HouseholdService
+from server.places.orgs import OrgService
+
+if TYPE_CHECKING:
+    from server.core.context import Context
+
+PLACE_KINDS = ("village", "grid", "micro_grid")
+
+
+class Intake:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._cases = CaseRepository(ctx.db)
+
+    async def create(self, principal: Principal, data: dict[str, Any]) -> Case:
+        now = self._ctx.clock.now()
+        channel = data["channel"]
+        self._check_channel(principal, channel, data)
+        if data["category"] not in CATEGORIES:
+            raise ValidationFailed(details=[{"field": "category", "message": "未知的纠纷类别"}])
+        location, household = await self._location(principal, data)
+        staff = channel != "miniprogram"
+        referral: dict[str, Any] = {}
+        if data.get("external_ref"):
+            referral = {
+                "external_ref": data["external_ref"],
+                "external_key": f"{CHANNEL_SOURCE[channel]}:{data['external_ref']}",
+                "received_at": data.get("received_at"),
+            }
+        state = "draft" if data.get("draft") and not staff else "registered"
+        case = new_case(
+            state=state,
+            channel=channel,
+            source=CHANNEL_SOURCE[channel],
+            now=now,
+            category=data["category"],
+            description=data["description"],
+            parties=self._parties(data["parties"]),
+            risk=assess_risk(data["description"], len(data["parties"]), data.get("risk") if staff else None),
+            law_related=bool(data.get("law_related")) and staff,
+            resident_id=ObjectId(principal.user_id) if channel == "miniprogram" else None,
+            registered_by=ObjectId(principal.user_id),
+            consent_contact=bool(data.get("consent_contact")),
+            household_id=household["_id"] if household else None,
+            visit_id=ObjectId(data["visit_id"]) if data.get("visit_id") else None,
+            gps=data.get("gps"),
+            village_id=location["village_id"],
+            town_id=location["town_id"],
+            micro_grid_id=location["micro_grid_id"],
+            location_path=location["path"],
+            town_path=location["town_path"],
+            org_path=location["path"],
+            **referral,
+        )
+        target, tier = await Routing(self._ctx).suggest(case)
+        case["suggested"] = {"org_id": target["_id"], "org_name": target["name"], "tier": tier}
+        case["timeline"] = [
+            timeline_event(ObjectId(principal.user_id), "submit", None, case["state"], None, now, public=True)
+        ]
+        if referral and await self._cases.id_by_external_key(case["external_key"]):
+            raise await self._duplicate_referral(case)
+        # Numbered last, once everything else is valid, so numbers have no gaps.
+        case["number"] = await self._cases.next_number(now.astimezone(self._ctx.tz).strftime("%Y%m%d"))
+        case["notifications"] = [] if case["state"] == "draft" else [notice("case_registered", "office", now)]
+        try:
+            await self._cases.insert(case)
+        except DuplicateKeyError as exc:
+            if referral:  # registered concurrently; the unique index decides
+                raise await self._duplicate_referral(case) from exc
+            raise
+        return case
+
+    async def _duplicate_referral(self, case: Case) -> Conflict:
+        existing = await self._cases.id_by_external_key(case["external_key"])
+        return Conflict(
+            "该编号的案件已经登记过",
+            code="duplicate_referral",
+            details={"case_id": str(existing) if existing else None},
+        )
+
+    def _check_channel(self, principal: Principal, channel: str, data: dict[str, Any]) -> None:
+        allowed = policy.may_register(principal, channel)
+        if allowed and channel not in policy.CHANNEL_CAPABILITY:
+            missing = [f for f in ("external_ref", "received_at") if not data.get(f)]
+            if missing:
+                raise ValidationFailed(details=[{"field": f, "message": "转来的案件必须填写"} for f in missing])
+        if not allowed:
+            raise Forbidden("您不能以该渠道登记案件", code="channel_not_allowed")
+        if channel == "grid_visit" and not (data.get("household_id") or data.get("qr_token")):
+            raise ValidationFailed(details=[{"field": "household_id", "message": "走访发现的纠纷须关联住户"}])
+
+    async def _location(
+        self, principal: Principal, data: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        households, orgs = HouseholdService(self._ctx), OrgService(self._ctx)
+        household = None
+        if data.get("qr_token"):
+            household = await households.by_qr_token(data["qr_token"])
+        elif data.get("household_id"):
+            household = await households.find(ObjectId(data["household_id"]))
+            if household is None:
+                raise ValidationFailed(details=[{"field": "household_id", "message": "找不到该住户"}])
+        if household is not None:
+            unit_id = household["micro_grid_id"]
+        elif data.get("micro_grid_id") or data.get("village_id"):
+            unit_id = ObjectId(data.get("micro_grid_id") or data["village_id"])
+        else:
+            raise ValidationFailed(details=[{"field": "village_id", "message": "请选择纠纷发生的村（社区）或扫描门牌"}])
+        unit = await orgs.find(unit_id)
+        if unit is None or unit["kind"] not in PLACE_KINDS:
+            raise ValidationFailed(details=[{"field": "village_id", "message": "找不到该村（社区）"}])
+        if data["channel"] in ("grid_visit", "walk_in", "hotline") and not await self._may_register_at(principal, unit):
+            raise NotFound("找不到该村（社区）")
+        units = await orgs.by_ids(unit["path"])
+        village_id, town_id = place_of(unit, units)
+        town_path = units[town_id]["path"] if town_id in units else []
+        micro = unit["_id"] if unit["kind"] == "micro_grid" else None
+        # The village's mediation room sees what happens in its village, so it can take its own cases.
+        rooms = await orgs.mediation_rooms(village_id) if village_id else []
+        return {
+            "village_id": village_id,
+            "town_id": town_id,
+            "micro_grid_id": micro,
+            "path": [*unit["path"], *rooms],
+            "town_path": town_path,
+        }, household
+
+    async def _may_register_at(self, principal: Principal, unit: dict[str, Any]) -> bool:
+        """Staff register cases in their own area; a town center's staff for the whole town."""
+        grant_units = await OrgService(self._ctx).by_ids([ObjectId(o) for o in principal.orgs_with("case.view")])
+        areas = {g["parent_id"] if g["kind"] == "center" else g["_id"] for g in grant_units.values()}
+        return not areas.isdisjoint(unit["path"])
+
+    def _parties(self, parties: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        cipher, docs, errors = self._ctx.cipher, [], []
+        for index, party in enumerate(parties):
+            doc: dict[str, Any] = {"role": party["role"], "name": party["name"]}
+            try:
+                doc.update(seal(cipher, phone=party.get("phone"), id_number=party.get("id_number")))
+            except (InvalidPhone, InvalidIdNumber) as exc:
+                errors.append({"field": f"parties.{index}.{exc.field}", "message": str(exc)})
+            docs.append(doc)
+        if errors:
+            raise ValidationFailed(details=errors)
+        if not any(p["role"] == "applicant" for p in docs):
+            raise ValidationFailed(details=[{"field": "parties", "message": "至少需要一名申请人"}])
+        return docs

@@ -1,0 +1,162 @@
+"""The lifecycle runner: read the case, check the action against the table and the policy, read what the
+transition needs, apply the pure transition, and write it in one version-checked update.
+
+The write's filter names the version and state the caller's rights were checked against, so two people
+acting at once cannot both win: the loser gets a 409 that says what the case allows now. The same write
+appends the timeline event and the notices the change causes (the outbox rides in the case document, so a
+change and its messages are never separated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+
+from server.cases import policy
+from server.cases.actions import ACTIONS, Action
+from server.cases.model import Case, next_due, notice, timeline_event
+from server.cases.repository import CaseRepository
+from server.cases.routing import ESCALATION_TARGET, NEXT_TIER, Routing
+from server.cases.transitions import TRANSITIONS, Refused, Step
+from server.core.auth import Principal
+from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.core.vocabulary import STATE_LABELS
+from server.people.users import UserService
+from server.places.orgs import OrgService
+
+if TYPE_CHECKING:
+    from server.core.context import Context
+
+ASSIGNABLE_KINDS = ("mediation_room", "center", "committee", "village", "town")
+
+
+def conflict(principal: Principal, case: Case, message: str, code: str = "case_state_conflict") -> Conflict:
+    """A 409 that tells the caller where the case stands and what they may do now."""
+    return Conflict(
+        message,
+        code=code,
+        details={
+            "state": case["state"],
+            "version": case["version"],
+            "allowed_actions": policy.allowed_actions(principal, case),
+        },
+    )
+
+
+def state_conflict(principal: Principal, case: Case, doing: str) -> Conflict:
+    return conflict(principal, case, f"案件当前状态为「{STATE_LABELS[case['state']]}」，不能{doing}")
+
+
+class Lifecycle:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._cases = CaseRepository(ctx.db)
+        self._routing = Routing(ctx)
+
+    async def act(self, principal: Principal, case: Case, name: str, body: dict[str, Any]) -> Case:
+        action = ACTIONS.get(name)
+        if action is None:
+            raise NotFound("没有这个操作", code="no_such_action")
+        if body.get("version") is not None and body["version"] != case["version"]:
+            raise conflict(
+                principal,
+                case,
+                f"案件已被他人更新（当前版本 {case['version']}），请刷新后再试",
+                "case_version_conflict",
+            )
+        if case["state"] not in action.from_states:
+            raise state_conflict(principal, case, action.label)
+        if not policy.holds_any(principal, case, action.who):
+            raise Forbidden(f"您没有权限对该案件执行「{action.label}」", code="action_forbidden")
+        reason = (body.get("reason") or "").strip()
+        if action.reason and not reason:
+            raise ValidationFailed(details=[{"field": "reason", "message": f"{action.label}须说明理由"}])
+        step = await self._step(principal, case, name, body)
+        try:
+            change = TRANSITIONS[name](case, step)
+        except Refused as refused:
+            raise conflict(principal, case, refused.message, refused.code) from None
+        return await self._write(principal, case, name, action, change.changes, change.notices, step)
+
+    async def _step(self, principal: Principal, case: Case, name: str, body: dict[str, Any]) -> Step:
+        """Read what the transition needs, so that the transition itself stays pure."""
+        step = Step(
+            now=self._ctx.clock.now(),
+            actor_id=ObjectId(principal.user_id),
+            body=body,
+            deadlines=await self._routing.deadlines(),
+        )
+        if name == "assign":
+            unit, tier = await self._assign_target(case, body)
+            if not policy.may_assign_to(principal, case, unit["path"]):
+                raise Forbidden("只能分派给本人管辖范围内的单位", code="action_forbidden")
+            mediators = await self._mediators(body.get("mediator_ids") or [], unit)
+            return replace(step, unit=unit, tier=tier, mediator_ids=mediators)
+        if name == "escalate":
+            tier = NEXT_TIER.get(case["tier"] or "")
+            if tier is None:
+                raise conflict(principal, case, "县级是最高一级，不能再上报（矛盾不上交）", "case_tier_top")
+            if body.get("org_id"):
+                found = await OrgService(self._ctx).find(ObjectId(body["org_id"]))
+                if found is None:
+                    raise ValidationFailed(details=[{"field": "org_id", "message": "找不到该单位"}])
+                unit = found
+            else:
+                unit = await self._routing.resolve(ESCALATION_TARGET[tier], case)
+            return replace(step, unit=unit, tier=tier)
+        return step
+
+    async def _assign_target(self, case: Case, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        orgs = OrgService(self._ctx)
+        if body.get("org_id"):
+            unit = await orgs.find(ObjectId(body["org_id"]))
+            if unit is None or unit["kind"] not in ASSIGNABLE_KINDS:
+                raise ValidationFailed(details=[{"field": "org_id", "message": "请选择调解室、中心或专业调委会"}])
+            tier = (
+                body.get("tier")
+                or {"committee": "county"}.get(unit["kind"])
+                or ("village" if unit["kind"] in ("mediation_room", "village") else "town")
+            )
+            return unit, tier
+        suggested = await orgs.find(case["suggested"]["org_id"])
+        if suggested is None:
+            raise ValidationFailed(details=[{"field": "org_id", "message": "建议的承办单位已不存在，请指定"}])
+        return suggested, case["suggested"]["tier"]
+
+    async def _mediators(self, ids: list[str], unit: dict[str, Any]) -> list[ObjectId]:
+        wanted = [ObjectId(i) for i in ids]
+        if wanted and not await UserService(self._ctx).are_active_mediators(wanted, unit["path"]):
+            raise ValidationFailed(details=[{"field": "mediator_ids", "message": "调解员须是承办单位的在职调解员"}])
+        return wanted
+
+    async def _write(
+        self,
+        principal: Principal,
+        case: Case,
+        name: str,
+        action: Action,
+        changes: dict[str, Any],
+        notices: list[tuple[str, str]],
+        step: Step,
+    ) -> Case:
+        now = step.now
+        to_state = action.to or case["state"]
+        changes = dict(changes)
+        if action.to:
+            changes["state"] = action.to
+        if "deadlines" in changes:
+            changes["next_due"] = next_due(changes["deadlines"])
+        changes["updated_at"] = now
+        note = step.reason or (step.body.get("note") or "").strip() or None
+        event = timeline_event(step.actor_id, name, case["state"], to_state, note, now, public=action.public)
+        update = {
+            "$set": changes,
+            "$push": {"timeline": event, "notifications": {"$each": [notice(n, a, now) for n, a in notices]}},
+        }
+        updated = await self._cases.update_versioned(case, update, state=case["state"])
+        if updated is None:
+            current = await self._cases.get(case["_id"]) or case
+            raise conflict(principal, current, f"案件已被他人更新，不能{action.label}，请刷新后再试")
+        return updated

@@ -1,0 +1,129 @@
+"""The case document's vocabulary of helpers: plain functions over a case, no database, no HTTP.
+
+A case is stored as one MongoDB document (`Case`, a dict); `new_case` is the one place its full shape is
+written. Timeline events and notices are appended to it by the lifecycle in the same write as a change.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+
+from server.core.vocabulary import OUTCOME_LABELS, RISKS, STATE_LABELS
+
+Case = dict[str, Any]
+
+# Words that signal violence or self-harm: a dispute that may turn criminal (民转刑) is high risk at once.
+DANGER_WORDS = re.compile(r"杀|砍|捅|同归于尽|报复|跳楼|跳河|自杀|寻死|喝农药|上吊|炸|纵火|放火|拼命")
+
+
+def status_label(case: Case) -> str:
+    """The case's state in words a resident understands."""
+    if case["state"] == "closed" and case.get("outcome"):
+        return f"已办结：{OUTCOME_LABELS.get(case['outcome']['type'], '')}"
+    if case.get("suspended"):
+        return "暂停办理（挂起）"
+    return STATE_LABELS[case["state"]]
+
+
+def assess_risk(description: str, parties: int, given: str | None) -> str:
+    """Staff's assessment, raised by words of violence and by the number of parties (群体性)."""
+    risk = given or "low"
+    if DANGER_WORDS.search(description):
+        risk = max(risk, "high", key=RISKS.index)
+    if parties >= 10:
+        risk = max(risk, "high", key=RISKS.index)
+    elif parties >= 5:
+        risk = max(risk, "medium", key=RISKS.index)
+    return risk
+
+
+def next_due(deadlines: dict[str, Any]) -> datetime | None:
+    dues = [d["due"] for d in deadlines.values() if d and d.get("due")]
+    return min(dues) if dues else None
+
+
+def timeline_event(
+    actor_id: ObjectId | None,
+    action: str,
+    from_state: str | None,
+    to_state: str | None,
+    note: str | None,
+    now: datetime,
+    *,
+    public: bool,
+) -> dict[str, Any]:
+    """One entry of a case's append-only timeline; `public` entries are shown to the resident."""
+    return {
+        "id": ObjectId(),
+        "at": now,
+        "actor_id": actor_id,
+        "action": action,
+        "from": from_state,
+        "to": to_state,
+        "note": note,
+        "public": public,
+    }
+
+
+def notice(event: str, audience: str, now: datetime, **extra: Any) -> dict[str, Any]:
+    """A notification recorded in the case document, for the outbox relay to deliver."""
+    return {"id": ObjectId(), "event": event, "audience": audience, "created_at": now, "status": "pending", **extra}
+
+
+def new_case(*, state: str, channel: str, source: str, now: datetime, **fields: Any) -> Case:
+    """A case as first stored: every field present, so readers never guess whether one exists."""
+    case: Case = {
+        "_id": ObjectId(),
+        "number": None,
+        "version": 0,
+        "state": state,
+        "channel": channel,
+        "source": source,
+        "category": None,
+        "description": "",
+        "parties": [],
+        "risk": "low",
+        "law_related": False,
+        "resident_id": None,
+        "registered_by": None,
+        "consent_contact": False,
+        "household_id": None,
+        "visit_id": None,
+        "gps": None,
+        "village_id": None,
+        "town_id": None,
+        "micro_grid_id": None,
+        "location_path": [],
+        "town_path": [],
+        "org_path": [],
+        "assigned_org_id": None,
+        "assigned_path": [],
+        "tier": None,
+        "mediator_ids": [],
+        "deadlines": {},
+        "next_due": None,
+        "warnings": {},
+        "suspended": None,
+        "suspend_request": None,
+        "extension": None,
+        "supervised": None,
+        "escalation_suggested": False,
+        "outcome": None,
+        "sessions": [],
+        "attachments": [],
+        "rating": None,
+        "judicial_confirmation": False,
+        "timeline": [],
+        "notifications": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+    unknown = set(fields) - set(case) - {"external_ref", "external_key", "received_at", "suggested"}
+    if unknown:
+        raise TypeError(f"unknown case fields: {sorted(unknown)}")
+    case.update(fields)
+    return case

@@ -1,0 +1,109 @@
+"""Reading cases: the staff queue with its filters, a resident's own cases, a mediator's inbox, and who may
+see one case. All filter building lives here; handlers pass the request's typed query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+
+from server.cases import policy
+from server.cases.model import Case
+from server.cases.repository import BY_DEADLINE, LIST_PROJECTION, NEWEST_FIRST, CaseRepository
+from server.core.auth import Principal
+from server.core.errors import Forbidden
+from server.places.orgs import OrgService
+
+if TYPE_CHECKING:
+    from server.core.context import Context
+
+WARNING_DEADLINES = ("accept", "conclude", "follow_up", "supervision")
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    """What the queue can be narrowed by (each `None` means "any")."""
+
+    state: str | None = None
+    tier: str | None = None
+    source: str | None = None
+    channel: str | None = None
+    category: str | None = None
+    org_id: ObjectId | None = None  # the assigned unit
+    warning: str | None = None  # yellow / red on any deadline
+    supervised: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = [
+            {name: value}
+            for name in ("state", "tier", "source", "channel", "category")
+            if (value := getattr(self, name)) is not None
+        ]
+        if self.org_id is not None:
+            found.append({"assigned_org_id": self.org_id})
+        if self.warning:
+            found.append({"$or": [{f"warnings.{k}": self.warning} for k in WARNING_DEADLINES]})
+        if self.supervised is not None:
+            found.append({"supervised": {"$ne": None} if self.supervised else None})
+        window = {k: v for k, v in (("$gte", self.since), ("$lt", self.until)) if v is not None}
+        if window:
+            found.append({"created_at": window})
+        return found
+
+
+class CaseQueries:
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._cases = CaseRepository(ctx.db)
+
+    async def liaison_scopes(self, principal: Principal) -> list[dict[str, Any]]:
+        """Liaisons see their own source's cases in the town where they sit."""
+        scopes = []
+        for grant in principal.grants:
+            if grant.role == "liaison" and grant.org_id:
+                unit = await OrgService(self._ctx).find(ObjectId(grant.org_id))
+                if unit:
+                    scopes.append(
+                        {"source": policy.liaison_source(grant.liaison_for), "town_path": {"$in": unit["path"]}}
+                    )
+        return scopes
+
+    async def can_view(self, principal: Principal, case: Case) -> bool:
+        if policy.may_view_in_scope(principal, case):
+            return True
+        return policy.liaison_sees(await self.liaison_scopes(principal), case)
+
+    async def search(
+        self, principal: Principal, where: CaseFilter, *, sort: str, skip: int, limit: int
+    ) -> tuple[list[Case], int]:
+        scopes: list[dict[str, Any]] = []
+        staff_orgs = [ObjectId(o) for o in principal.orgs_with("case.view")]
+        if staff_orgs:
+            scopes.append({"org_path": {"$in": staff_orgs}})
+        scopes.extend(await self.liaison_scopes(principal))
+        if not scopes:
+            raise Forbidden()
+        query: dict[str, Any] = {"$and": [{"$or": scopes} if len(scopes) > 1 else scopes[0], *where.conditions()]}
+        order = BY_DEADLINE if sort == "deadline" else NEWEST_FIRST
+        return await self._cases.page(query, sort=order, skip=skip, limit=limit, projection=LIST_PROJECTION)
+
+    async def mine(self, principal: Principal, *, skip: int, limit: int) -> tuple[list[Case], int]:
+        query = {"resident_id": ObjectId(principal.user_id)}
+        return await self._cases.page(query, sort=NEWEST_FIRST, skip=skip, limit=limit, projection={"notifications": 0})
+
+    async def inbox(self, principal: Principal, *, skip: int, limit: int) -> tuple[list[Case], int]:
+        """What waits on a mediator: assigned to them or their unit, not yet accepted or concluded."""
+        units = [ObjectId(o) for o in principal.orgs_with("case.handle")]
+        query = {
+            "state": {"$in": ["assigned", "in_mediation"]},
+            "$or": [{"mediator_ids": ObjectId(principal.user_id)}, {"assigned_path": {"$in": units}}],
+        }
+        return await self._cases.page(query, sort=[("next_due", 1)], skip=skip, limit=limit, projection=LIST_PROJECTION)
+
+    async def open_for_household(self, household_id: ObjectId, limit: int = 20) -> list[Case]:
+        """The household's cases still being handled, newest first (shown to staff who scan its plate)."""
+        return await self._cases.open_for_household(household_id, limit)

@@ -1,0 +1,140 @@
+"""The one owner of the `cases` and `counters` collections: their indexes, their filters, their writes.
+
+Everything else in the system reads and writes cases through `CaseRepository`, so the document's shape and
+the queries that need an index are visible in one file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+
+from server.cases.model import Case
+from server.core import indexes
+from server.core.db import Database
+from server.core.vocabulary import OPEN_STATES
+
+COLLECTION = "cases"
+COUNTERS = "counters"
+
+indexes.declare(
+    COLLECTION,
+    IndexModel([("number", ASCENDING)], name="number", unique=True),
+    IndexModel([("external_key", ASCENDING)], name="external_key", unique=True, sparse=True),
+    IndexModel([("org_path", ASCENDING), ("state", ASCENDING), ("next_due", ASCENDING)], name="scope_state_due"),
+    IndexModel([("org_path", ASCENDING), ("created_at", DESCENDING)], name="scope_created"),
+    IndexModel([("resident_id", ASCENDING), ("created_at", DESCENDING)], name="resident_created"),
+    IndexModel([("source", ASCENDING), ("town_id", ASCENDING), ("created_at", DESCENDING)], name="source_town"),
+    IndexModel([("assigned_org_id", ASCENDING), ("state", ASCENDING)], name="assigned_state"),
+    IndexModel([("mediator_ids", ASCENDING), ("state", ASCENDING)], name="mediator_state"),
+    IndexModel([("state", ASCENDING), ("next_due", ASCENDING)], name="state_due"),
+    IndexModel([("household_id", ASCENDING), ("state", ASCENDING)], name="household_state"),
+    IndexModel([("parties.phone_hash", ASCENDING)], name="party_phone"),
+    IndexModel([("notifications.status", ASCENDING)], name="notification_status"),  # the outbox relay's query
+)
+indexes.declare(COUNTERS)
+
+LIST_PROJECTION = {"timeline": 0, "notifications": 0, "sessions": 0}
+# The warnings scan watches every state whose deadlines still run.
+WATCHED_STATES = ("registered", "assigned", "in_mediation", "concluded", "follow_up")
+# What the outbox relay needs of a case to address and word a notice.
+RELAY_PROJECTION = {
+    "notifications": 1,
+    "number": 1,
+    "category": 1,
+    "outcome": 1,
+    "resident_id": 1,
+    "parties": 1,
+    "consent_contact": 1,
+    "mediator_ids": 1,
+    "assigned_org_id": 1,
+    "town_id": 1,
+    "org_path": 1,
+}
+
+Sort = list[tuple[str, int]]
+BY_DEADLINE: Sort = [("next_due", ASCENDING), ("created_at", ASCENDING)]
+NEWEST_FIRST: Sort = [("created_at", DESCENDING)]
+
+
+class CaseRepository:
+    def __init__(self, db: Database) -> None:
+        self._cases = db[COLLECTION]
+        self._counters = db[COUNTERS]
+
+    async def get(self, case_id: ObjectId) -> Case | None:
+        case: Case | None = await self._cases.find_one({"_id": case_id})
+        return case
+
+    async def id_by_external_key(self, key: str) -> ObjectId | None:
+        found = await self._cases.find_one({"external_key": key}, {"_id": 1})
+        return found["_id"] if found else None
+
+    async def insert(self, case: Case) -> None:
+        await self._cases.insert_one(case)
+
+    async def next_number(self, day: str) -> str:
+        """The day's next case number, gap-free: a counter per day, incremented atomically."""
+        counter = await self._counters.find_one_and_update(
+            {"_id": f"case:{day}"}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        return f"SY-{day}-{counter['seq']:04d}"
+
+    async def update_versioned(self, case: Case, update: dict[str, Any], *, state: str | None = None) -> Case | None:
+        """Apply `update` if the case is still at the version (and state) the caller read; None if not."""
+        query: dict[str, Any] = {"_id": case["_id"], "version": case["version"]}
+        if state is not None:
+            query["state"] = state
+        update = {**update, "$inc": {"version": 1}}
+        updated: Case | None = await self._cases.find_one_and_update(
+            query, update, return_document=ReturnDocument.AFTER
+        )
+        return updated
+
+    async def page(
+        self, query: dict[str, Any], *, sort: Sort, skip: int, limit: int, projection: dict[str, int]
+    ) -> tuple[list[Case], int]:
+        total = await self._cases.count_documents(query)
+        cursor = self._cases.find(query, projection).sort(sort).skip(skip).limit(limit)
+        return await cursor.to_list(None), total
+
+    async def open_for_household(self, household_id: ObjectId, limit: int) -> list[Case]:
+        query = {"household_id": household_id, "state": {"$in": list(OPEN_STATES)}}
+        cursor = self._cases.find(query, {"number": 1, "state": 1, "category": 1, "created_at": 1})
+        return await cursor.sort("created_at", DESCENDING).limit(limit).to_list(None)  # type: ignore[no-any-return]
+
+    # ---- for the warnings scan ---------------------------------------------------------------------------
+    def with_running_deadlines(self) -> AsyncIterator[Case]:
+        return self._cases.find(  # type: ignore[no-any-return]
+            {"state": {"$in": list(WATCHED_STATES)}, "next_due": {"$ne": None}, "suspended": None},
+            {"deadlines": 1, "warnings": 1, "tier": 1},
+        )
+
+    async def raise_warning(
+        self, case_id: ObjectId, name: str, current: str | None, changes: dict[str, Any], push: dict[str, Any]
+    ) -> bool:
+        """Set a warning level if the case still has the level the scan saw: a warning is raised once."""
+        result = await self._cases.update_one(
+            {"_id": case_id, f"warnings.{name}": current if current else {"$exists": False}},
+            {"$set": changes, "$inc": {"version": 1}, "$push": push},
+        )
+        return bool(result.modified_count)
+
+    # ---- for the outbox relay -----------------------------------------------------------------------------
+    def with_pending_notices(self, limit: int) -> AsyncIterator[Case]:
+        return self._cases.find({"notifications.status": "pending"}, RELAY_PROJECTION).limit(limit)  # type: ignore[no-any-return]
+
+    async def mark_relayed(self, case_id: ObjectId, notice_id: ObjectId) -> None:
+        await self._cases.update_one(
+            {"_id": case_id, "notifications.id": notice_id}, {"$set": {"notifications.$.status": "relayed"}}
+        )
+
+    # ---- for the demo seed ---------------------------------------------------------------------------------
+    async def mark_all_notices(self, status: str) -> None:
+        """Mark every recorded notice `status` (the demo's history was "delivered" long ago)."""
+        async for case in self._cases.find({}, {"notifications": 1}):
+            marked = [n | {"status": status} for n in case["notifications"]]
+            await self._cases.update_one({"_id": case["_id"]}, {"$set": {"notifications": marked}})

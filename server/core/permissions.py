@@ -1,0 +1,72 @@
+"""The one vocabulary of permissions: named capabilities, each granted to a set of roles, in one table.
+
+Handlers say `@requires("case.inbox")`; services ask `in_org_scope(principal, path, "case.view")`. A name
+that is not in `CAPABILITIES` fails when the module that uses it is imported (`roles_for`), so a typo cannot
+silently forbid everyone. A role grant holds at an org unit and everything under it; which records a
+capability reaches is the service's business (`server.core.scope`). The README lists this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+ROLES = (
+    "resident",
+    "grid_worker",
+    "mediator",
+    "center_staff",
+    "town_admin",
+    "county_admin",
+    "liaison",
+    "expert",
+    "supervisor",
+)
+STAFF = tuple(r for r in ROLES if r != "resident")
+ADMINS = ("town_admin", "county_admin")
+LIAISON_SOURCES = ("police", "court", "petition")
+
+_HANDLING_UNIT = ("mediator", "center_staff")
+
+CAPABILITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        # Cases
+        "case.own": ("resident",),  # my cases, adding information, rating
+        "case.report": ("resident",),  # from the mini-program
+        "case.register_on_visit": ("grid_worker",),  # found on a household visit
+        "case.search": STAFF,  # the case queue (each role then sees its own scope)
+        "case.view": ("grid_worker", *_HANDLING_UNIT, *ADMINS, "supervisor"),  # cases under the grant's unit
+        "case.handle": _HANDLING_UNIT,  # the handling unit: accept, return, conclude, sessions
+        "case.inbox": _HANDLING_UNIT,
+        "case.administer": ADMINS,  # triage, assign, recall, review, approve
+        "case.follow_up": (*ADMINS, "center_staff"),  # 回访
+        "case.supervise": (*ADMINS, "supervisor"),  # 督办
+        "case.register_at_desk": ("center_staff", *ADMINS),  # walk-in and hotline registration
+        # Places
+        "org.view": STAFF,
+        "org.edit": ADMINS,
+        "household.view": ("grid_worker", "center_staff", *ADMINS, "mediator", "supervisor"),
+        "household.search": STAFF,
+        "household.edit": ("grid_worker", "center_staff", *ADMINS),
+        "household.reveal": ("grid_worker", *ADMINS),  # they phone and visit people
+        "household.scan": ("grid_worker", "center_staff", *ADMINS, "mediator", "supervisor"),
+        "plate.print": ("grid_worker", "center_staff", *ADMINS),
+        "visit.record": ("grid_worker", "center_staff", *ADMINS),
+        "visit.view": ("grid_worker", "center_staff", *ADMINS, "supervisor"),
+        # People and settings
+        "staff.view": (*ADMINS, "supervisor"),
+        "staff.edit": ADMINS,
+        "settings.view": STAFF,
+        "settings.edit": ADMINS,
+        "job.view": ADMINS,  # anyone's background jobs in scope (one's own are always visible)
+        "outbox.admin": ADMINS,
+    }
+)
+
+
+def roles_for(capability: str) -> tuple[str, ...]:
+    """The roles that hold `capability`; an unknown name is a programming error, refused at once."""
+    try:
+        return CAPABILITIES[capability]
+    except KeyError:
+        raise ValueError(f"unknown capability {capability!r}; known: {', '.join(sorted(CAPABILITIES))}") from None

@@ -1,0 +1,88 @@
+"""The words of the domain (DOMAIN.md), each defined once: the `Literal` type for code and schemas, and the
+runtime tuple derived from it. Roles and capabilities are in `server.core.permissions`."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+State = Literal["draft", "registered", "assigned", "in_mediation", "concluded", "follow_up", "closed", "rejected"]
+STATES: tuple[State, ...] = get_args(State)
+OPEN_STATES: tuple[State, ...] = ("draft", "registered", "assigned", "in_mediation", "concluded", "follow_up")
+STATE_LABELS: dict[str, str] = {
+    "draft": "草稿，尚未提交",
+    "registered": "已登记，正在安排调解组织",
+    "assigned": "已交调解组织，等待签收",
+    "in_mediation": "调解组织正在调解",
+    "concluded": "调解已结束，等待核查",
+    "follow_up": "等待回访",
+    "closed": "已办结",
+    "rejected": "不予受理",
+}
+
+Channel = Literal[
+    "miniprogram", "grid_visit", "walk_in", "hotline", "police_referral", "court_referral", "petition_referral"
+]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+Source = Literal["grassroots", "police", "litigation", "petition"]
+SOURCES: tuple[Source, ...] = get_args(Source)
+CHANNEL_SOURCE: dict[str, Source] = {
+    "miniprogram": "grassroots",
+    "grid_visit": "grassroots",
+    "walk_in": "grassroots",
+    "hotline": "grassroots",
+    "police_referral": "police",
+    "court_referral": "litigation",
+    "petition_referral": "petition",
+}
+LiaisonFor = Literal["police", "court", "petition"]
+REFERRAL_FOR: dict[str, LiaisonFor] = {
+    "police_referral": "police",
+    "court_referral": "court",
+    "petition_referral": "petition",
+}
+LIAISON_SOURCE: dict[str, Source] = {"police": "police", "court": "litigation", "petition": "petition"}
+
+Risk = Literal["low", "medium", "high", "critical"]
+RISKS: tuple[Risk, ...] = get_args(Risk)
+Tier = Literal["village", "town", "county"]
+TIERS: tuple[Tier, ...] = get_args(Tier)
+WarningLevel = Literal["yellow", "red"]
+PartyRole = Literal["applicant", "respondent"]
+SocialRole = Literal["党员干部", "人大代表", "政协委员", "乡贤", "五老", "志愿者", "律师", "其他"]
+
+Outcome = Literal[
+    "agreement", "withdrawn", "failed_litigation", "failed_arbitration", "transferred_admin", "not_accepted"
+]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+OUTCOME_LABELS: dict[str, str] = {
+    "agreement": "调解成功，已签订调解协议",
+    "withdrawn": "申请人撤回",
+    "failed_litigation": "调解未成，已引导通过诉讼解决",
+    "failed_arbitration": "调解未成，已引导通过仲裁解决",
+    "transferred_admin": "已移交行政机关处理",
+    "not_accepted": "不予受理",
+}
+CONCLUDE_OUTCOMES: tuple[Outcome, ...] = ("agreement", "failed_litigation", "failed_arbitration", "transferred_admin")
+REFER_OUT_OUTCOMES: tuple[Outcome, ...] = ("failed_litigation", "failed_arbitration", "transferred_admin")
+
+CATEGORIES = {
+    "neighbour": "邻里纠纷",
+    "land": "土地宅基地纠纷",
+    "family": "婚姻家庭纠纷",
+    "labour": "劳动工资纠纷",
+    "property": "物业租赁纠纷",
+    "traffic": "交通事故纠纷",
+    "medical": "医疗纠纷",
+    "consumer": "消费纠纷",
+    "debt": "债务纠纷",
+    "environment": "环境污染纠纷",
+    "other": "其他",
+}
+
+OrgKind = Literal["county", "town", "village", "grid", "micro_grid", "center", "committee", "mediation_room"]
+ORG_KINDS: tuple[OrgKind, ...] = get_args(OrgKind)
+CenterType = Literal["office", "police", "court", "petition", "legal", "mediation"]
+CENTER_TYPES: tuple[CenterType, ...] = get_args(CenterType)
+
+DeliveryStatus = Literal["pending", "sending", "uncertain", "sent", "failed"]
+DeliveryChannel = Literal["sms", "wechat"]
