@@ -40,8 +40,13 @@ class _CaseHandler(BaseHandler):
     def view(self, case: dict[str, Any], *, full: bool = False) -> BaseModel:
         """Residents see their own case in plain words; staff see the working record."""
         if case.get("resident_id") == ObjectId(self.caller.user_id) and not self.caller.is_staff:
-            return resident_case_to_json(case)
+            return self.resident_view(case)
         return case_to_json(case, self.cases.allowed_actions(self.caller, case), self.ctx.cipher, full=full)
+
+    def resident_view(self, case: dict[str, Any]) -> ResidentCaseOut:
+        return resident_case_to_json(
+            case, self.cases.allowed_actions(self.caller, case), can_rate=self.cases.may_rate(self.caller, case)
+        )
 
 
 class CasesHandler(_CaseHandler):
@@ -93,7 +98,7 @@ class MyCasesHandler(_CaseHandler):
     async def get(self) -> None:
         params = self.page_params()
         cases, total = await self.cases.mine(self.caller, skip=params.skip, limit=params.page_size)
-        self.write_page([resident_case_to_json(c) for c in cases], total, params)
+        self.write_page([self.resident_view(c) for c in cases], total, params)
 
 
 class InboxHandler(_CaseHandler):

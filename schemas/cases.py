@@ -310,7 +310,8 @@ def _attachments(case: dict[str, Any]) -> list[AttachmentOut]:
     ]
 
 
-def resident_case_to_json(case: dict[str, Any]) -> ResidentCaseOut:
+def resident_case_to_json(case: dict[str, Any], allowed: list[str], *, can_rate: bool) -> ResidentCaseOut:
+    """`allowed` and `can_rate` come from the case policy (`server.cases.policy`), never from here."""
     outcome = case.get("outcome")
     return ResidentCaseOut(
         id=str(case["_id"]),
@@ -324,8 +325,8 @@ def resident_case_to_json(case: dict[str, Any]) -> ResidentCaseOut:
         timeline=_timeline(case, resident=True),
         attachments=_attachments(case),
         rating=case.get("rating"),
-        can_withdraw=case["state"] in ("draft", "registered", "assigned", "in_mediation"),
-        can_rate=case["state"] in ("follow_up", "closed") and not case.get("rating"),
+        can_withdraw="withdraw" in allowed,
+        can_rate=can_rate,
     )
 
 

@@ -314,7 +314,7 @@ async def test_a_person_sets_their_name(api, login) -> None:
 
 
 def test_an_unknown_capability_is_refused_when_the_handler_is_defined() -> None:
-    with pytest.raises(ValueError, match="unknown capability 'case.asign'"):
+    with pytest.raises(ValueError, match=r"unknown capability 'case\.asign'"):
 
         class Typo(BaseHandler):
             @requires("case.asign")

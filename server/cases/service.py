@@ -47,6 +47,9 @@ class CaseService:
     def allowed_actions(self, principal: Principal, case: Case) -> list[str]:
         return policy.allowed_actions(principal, case)
 
+    def may_rate(self, principal: Principal, case: Case) -> bool:
+        return policy.holds(principal, case, "owner") and policy.may_rate(case)
+
     def can_attach(self, principal: Principal, case: Case) -> bool:
         return policy.may_attach(principal, case)
 
