@@ -10,10 +10,10 @@ from handlers.base import BaseHandler, api
 from schemas.auth import MeOut, PhoneCodeIn, RenameIn, SessionOut, me_to_json, session_to_json
 from schemas.base import Page, PageParams
 from server.core.ids import parse_id
+from server.orgs.tree import OrgService
 from server.people.login import LoginService
 from server.people.sessions import SessionService
 from server.people.users import UserService
-from server.places.orgs import OrgService
 
 
 class _ProfileHandler(BaseHandler):

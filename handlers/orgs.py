@@ -6,7 +6,7 @@ from handlers.base import BaseHandler, api, requires
 from schemas.base import Page
 from schemas.orgs import OrgCreateIn, OrgOut, OrgQuery, OrgUpdateIn, org_to_json
 from server.core.ids import parse_id
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 
 
 class OrgsHandler(BaseHandler):

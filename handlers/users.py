@@ -8,9 +8,9 @@ from handlers.base import BaseHandler, api, requires
 from schemas.base import Page
 from schemas.users import GrantIn, GrantRef, UserCreateIn, UserOut, UserQuery, user_to_json
 from server.core.ids import parse_id
+from server.orgs.tree import OrgService
 from server.people.staff import StaffService
 from server.people.users import UserService
-from server.places.orgs import OrgService
 
 
 class _StaffHandler(BaseHandler):

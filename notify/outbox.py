@@ -131,6 +131,12 @@ def new_delivery(
     }
 
 
+async def enqueue(ctx: Context, deliveries: list[dict[str, Any]]) -> None:
+    """Queue deliveries built with `new_delivery` directly (operators' bulk sends, the benchmark)."""
+    if deliveries:
+        await ctx.db[OUTBOX].insert_many(deliveries)
+
+
 class Relay:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx

@@ -247,7 +247,7 @@ async def _outbox(count: int) -> tuple[float, list[int], int, int]:
     once, arrived more than once)."""
     from collections import Counter
 
-    from notify.outbox import OUTBOX, Dispatcher, new_delivery
+    from notify.outbox import Dispatcher, enqueue, new_delivery
     from server.app import open_context
     from server.core.config import build_config, new_secret
     from tests.fakes import FakeAliyunSms, sms_config
@@ -266,7 +266,8 @@ async def _outbox(count: int) -> tuple[float, list[int], int, int]:
     try:
         now = ctx.clock.now()
         base = {"case_id": None, "event": "case_assigned", "org_path": [], "urgent": False, "created_at": now}
-        await ctx.db[OUTBOX].insert_many(
+        await enqueue(
+            ctx,
             [
                 new_delivery(
                     base | {"text": f"基准 {n}", "params": {"number": f"SY-{n:05d}"}},
@@ -276,7 +277,7 @@ async def _outbox(count: int) -> tuple[float, list[int], int, int]:
                     to_enc=ctx.cipher.encrypt(f"139{n:08d}", "phone"),
                 )
                 for n in range(count)
-            ]
+            ],
         )
         started = time.perf_counter()
         split = await asyncio.gather(Dispatcher(ctx, holder="a").run_once(), Dispatcher(ctx, holder="b").run_once())

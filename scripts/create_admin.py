@@ -17,8 +17,8 @@ from bson.errors import InvalidId
 
 from server.core.context import Context
 from server.core.pii import normalize_phone
+from server.orgs.tree import OrgService
 from server.people.users import UserService, grant_doc
-from server.places.orgs import OrgService
 
 KIND_FOR_ROLE = {"town_admin": "town", "county_admin": "county"}
 

@@ -15,7 +15,7 @@ from bson import ObjectId
 
 from server.app import open_context
 from server.core.config import load_config
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 
 
 async def _main(spec: list[dict[str, Any]], config_path: str | None, under: str | None) -> None:

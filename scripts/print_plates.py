@@ -21,7 +21,7 @@ from pathlib import Path
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 from server.places.plates import PER_PAGE, Plate, plate_url, qr_matrix, render_plates_pdf
 
 

@@ -22,9 +22,9 @@ from server.cases.service import CaseService
 from server.core.auth import Principal
 from server.core.context import Context
 from server.core.pii import id_check_digit
+from server.orgs.tree import CENTER_TYPES, OrgService
 from server.people.users import ROLE_NAMES, UserService, grant_doc, grants_of
 from server.places.households import HouseholdService, member_doc, new_household
-from server.places.orgs import CENTER_TYPES, OrgService
 
 SEED = 20261128
 TOWN_CODE = "demo-town"

@@ -48,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         if loaded.generated:
             banner.append(f"  本次运行临时生成的密钥：{', '.join(loaded.generated)}（重启后所有登录失效）\n")
 
+    from scripts.seed_demo import seed_demo_town
     from server.app import serve
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, banner=banner))
+        asyncio.run(serve(config, banner=banner, seed=seed_demo_town if config.demo else None))
     return 0
 
 

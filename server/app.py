@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tornado.httpserver import HTTPServer
@@ -103,17 +104,18 @@ class Server:
         log.info("shutdown complete")
 
 
-async def serve(config: Config, *, banner: list[str] | None = None) -> None:
+Seed = Callable[[Context], Awaitable[list[str]]]
+
+
+async def serve(config: Config, *, banner: list[str] | None = None, seed: Seed | None = None) -> None:
+    """Run until SIGINT/SIGTERM. `seed` (the demo town, passed in by the entry point) runs first if given."""
     for line in banner or []:
         print(line, flush=True)
     ctx = await open_context(config)
     if not config.demo and not config.sms.enabled:
         log.warning("sms is not configured (sms.access_key_id, sms.access_key_secret, sms.sign_name): SMS login is off")
-    if config.demo:
-        from scripts.seed_demo import seed_demo_town
-
-        report = await seed_demo_town(ctx)
-        for line in report:
+    if seed is not None:
+        for line in await seed(ctx):
             print(line, flush=True)
     server = Server(ctx, make_app(ctx))
     port = server.listen(config.http.port, config.http.host)

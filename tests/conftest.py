@@ -37,9 +37,9 @@ from notify.base import Senders, SendResult, SmsMessage, WechatMessage
 from server.app import Server, make_app, open_context
 from server.core.config import Config, build_config
 from server.core.context import Context
+from server.orgs.tree import OrgService
 from server.people.sessions import SessionService, TokenPair
 from server.people.users import UserService, grant_doc
-from server.places.orgs import OrgService
 from tests.fakes import FakeAliyunSms, FakeWechat, wechat_config
 
 TEST_ENV = {

@@ -9,8 +9,8 @@ import pytest
 from bson import ObjectId
 
 from server.core.context import Context
+from server.orgs.tree import OrgService
 from server.people.users import UserService
-from server.places.orgs import OrgService
 from server.places.plates import plate_url, qr_png, qr_svg
 
 PHONE, ID_NUMBER = "13812345678", "11010519491231002X"

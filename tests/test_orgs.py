@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from server.core.context import Context
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 from tests.conftest import memory_config_file
 
 ROOT = Path(__file__).resolve().parent.parent

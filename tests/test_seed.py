@@ -11,9 +11,9 @@ from scripts.seed_demo import DEMO_USERS, seed_demo_town
 from server.core.context import Context
 from server.core.permissions import ROLES
 from server.core.pii import normalize_id_number
+from server.orgs.tree import CENTER_TYPES
 from server.people.sessions import SessionService
 from server.people.users import UserService
-from server.places.orgs import CENTER_TYPES
 
 
 async def test_seed_builds_the_town(ctx: Context) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bson import ObjectId
 
 from server.core.context import Context
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 
 
 async def new_staff(api, admin, org_id, role="mediator", phone="13600000001", name="王调解"):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.core.context import Context
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 
 SPEC = [
     {

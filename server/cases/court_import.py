@@ -10,7 +10,7 @@ from server.core.auth import Principal
 from server.core.errors import Conflict, DomainError, Forbidden
 from server.core.tables import read_rows
 from server.core.vocabulary import CATEGORIES
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context

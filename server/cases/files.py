@@ -17,7 +17,7 @@ from server.cases.attachments import clean
 from server.cases.service import CaseService
 from server.core.auth import Principal
 from server.core.errors import Conflict, Forbidden, NotFound, UnsupportedMediaType
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context

@@ -16,8 +16,8 @@ from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.core.identity import seal
 from server.core.pii import InvalidIdNumber, InvalidPhone
 from server.core.vocabulary import CATEGORIES, CHANNEL_SOURCE
+from server.orgs.tree import OrgService
 from server.places.households import HouseholdService
-from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context

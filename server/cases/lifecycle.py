@@ -23,8 +23,8 @@ from server.cases.transitions import TRANSITIONS, Refused, Step
 from server.core.auth import Principal
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.core.vocabulary import STATE_LABELS
+from server.orgs.tree import OrgService
 from server.people.users import UserService
-from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context

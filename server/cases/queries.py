@@ -14,7 +14,7 @@ from server.cases.model import Case
 from server.cases.repository import BY_DEADLINE, LIST_PROJECTION, NEWEST_FIRST, CaseRepository
 from server.core.auth import Principal
 from server.core.errors import Forbidden
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context

@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
+from server.core import indexes
 from server.core.auth import Principal
 from server.core.errors import NotFound, ValidationFailed
 from server.core.routing_rules import DEFAULT_DEADLINES, DEFAULT_RULES, check_rules, rule_matches, window
-from server.places.orgs import OrgService
+from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context
 
 SETTINGS = "settings"
+indexes.declare(SETTINGS)  # one document per setting, by key
 
 # The next tier up for escalation (上报), and which kind of unit takes a case there.
 NEXT_TIER = {"village": "town", "town": "county"}

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
+from server.core import indexes
 from server.core.config import WechatConfig
 from server.core.crypto import FieldCipher
 from server.core.db import Database
@@ -28,6 +29,7 @@ from server.core.errors import BadRequest, DomainError, Forbidden, ServiceUnavai
 log = logging.getLogger("sanyuan.wechat")
 
 TOKENS = "wechat_tokens"
+indexes.declare(TOKENS)  # one document: the sealed access token and its expiry
 RENEW_BEFORE = timedelta(seconds=300)
 BAD_TOKEN = (40001, 42001)
 

@@ -15,9 +15,9 @@ from server.core.auth import Principal
 from server.core.errors import Conflict, Forbidden, NotFound
 from server.core.permissions import STAFF
 from server.core.pii import phone_input
+from server.orgs.tree import OrgService
 from server.people.sessions import SessionService
 from server.people.users import UserService, grant_doc
-from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context

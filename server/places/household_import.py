@@ -21,8 +21,8 @@ from server.core.auth import Principal
 from server.core.errors import ValidationFailed
 from server.core.pii import InvalidIdNumber, InvalidPhone
 from server.core.tables import read_rows
+from server.orgs.tree import OrgService
 from server.places.households import HouseholdService, member_doc, new_household
-from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context

@@ -26,8 +26,8 @@ from server.core.identity import seal
 from server.core.pii import InvalidIdNumber, InvalidPhone, phone_input
 from server.core.references import refers_to_org
 from server.core.scope import in_org_scope, org_scope_filter, require_org_scope
+from server.orgs.tree import OrgService
 from server.people.users import UserService
-from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context

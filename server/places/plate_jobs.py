@@ -17,9 +17,9 @@ from bson import ObjectId
 from server.core.auth import Principal
 from server.core.errors import ValidationFailed
 from server.core.jobs import JobService
+from server.orgs.tree import OrgService
 from server.people.users import UserService
 from server.places.households import HouseholdService
-from server.places.orgs import OrgService
 from server.places.plates import Plate, plate_url, render_with_progress_file
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from bson import ObjectId
 from server.core.auth import Principal
 from server.core.errors import NotFound
 from server.core.scope import in_org_scope
+from server.orgs.tree import OrgService
 from server.places.households import HouseholdService
-from server.places.orgs import OrgService
 from server.places.visits import VisitService
 
 if TYPE_CHECKING:

@@ -22,9 +22,9 @@ from server.core.auth import Principal
 from server.core.clock import to_millis
 from server.core.errors import DomainError, ValidationFailed
 from server.core.scope import org_scope_filter, require_org_scope
+from server.orgs.tree import OrgService
 from server.people.users import UserService
 from server.places.households import HouseholdService
-from server.places.orgs import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context
