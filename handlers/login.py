@@ -23,7 +23,7 @@ class WechatLoginHandler(BaseHandler):
     @api("微信小程序登录", request=WechatLoginIn, response=LoginOut, tags=["auth"])
     async def post(self) -> None:
         body = self.read_json(WechatLoginIn)
-        login = await LoginService(self.ctx).wechat(body.code, user_agent=self.user_agent, ip=self.request.remote_ip)
+        login = await LoginService(self.ctx).wechat(body.code, user_agent=self.user_agent, ip=self.client_ip)
         self.write_json(login_to_json(login))
 
 
@@ -40,7 +40,7 @@ class SmsSendHandler(BaseHandler):
     )
     async def post(self) -> None:
         body = self.read_json(SmsSendIn)
-        expires_in = await LoginService(self.ctx).send_code(body.phone, ip=self.request.remote_ip)
+        expires_in = await LoginService(self.ctx).send_code(body.phone, ip=self.client_ip)
         self.write_json(SmsSendOut(sent=True, expires_in=expires_in, resend_after=60), status=202)
 
 
@@ -50,7 +50,7 @@ class SmsVerifyHandler(BaseHandler):
     async def post(self) -> None:
         body = self.read_json(SmsVerifyIn)
         login = await LoginService(self.ctx).verify_code(
-            body.phone, body.code, user_agent=self.user_agent, ip=self.request.remote_ip
+            body.phone, body.code, user_agent=self.user_agent, ip=self.client_ip
         )
         self.write_json(login_to_json(login))
 

@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
-from tornado.routing import Rule
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from tornado.routing import PathMatches, Rule
 from tornado.web import RequestHandler
 
 from handlers.base import ERROR_SCHEMA, BaseHandler, api, public
@@ -65,6 +65,8 @@ def _route_operations(rules: list[Rule]) -> list[tuple[str, list[str], str, type
         handler = rule.target
         if not (isinstance(handler, type) and issubclass(handler, BaseHandler)):
             continue
+        if not isinstance(rule.matcher, PathMatches):
+            continue
         path, names = openapi_path(rule.matcher.regex.pattern)
         for method in handler_methods(handler):
             function = getattr(handler, method)
@@ -77,10 +79,15 @@ def _route_operations(rules: list[Rule]) -> list[tuple[str, list[str], str, type
 
 def build_openapi(rules: list[Rule]) -> dict[str, Any]:
     operations = _route_operations(rules)
-    models: list[tuple[type[BaseModel], str]] = [(ERROR_SCHEMA, "serialization")]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ERROR_SCHEMA, "serialization")]
     for *_, function in operations:
         meta = function.__api__
-        for key, mode in (("request", "validation"), ("query", "validation"), ("response", "serialization")):
+        uses: tuple[tuple[str, JsonSchemaMode], ...] = (
+            ("request", "validation"),
+            ("query", "validation"),
+            ("response", "serialization"),
+        )
+        for key, mode in uses:
             if meta[key] is not None and (meta[key], mode) not in models:
                 models.append((meta[key], mode))
     refs, defs = models_json_schema(models, ref_template=_REF)

@@ -120,8 +120,16 @@ def load_asyncio(port: int, scenario: Scenario, seconds: float, connections: int
     return Result(len(latencies), errors, len(latencies) / elapsed, quantiles[49] * 1000, quantiles[98] * 1000)
 
 
+def _grab(pattern: str, text: str) -> str:
+    """The first group of `pattern` in wrk's report; a report without it is an error worth seeing."""
+    found = re.search(pattern, text)
+    if found is None:
+        raise RuntimeError(f"wrk's report has no {pattern!r}:\n{text}")
+    return found.group(1)
+
+
 def _wrk_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    value, unit = _grab(r"^([\d.]+)(?:us|ms|s)$", text), _grab(r"(us|ms|s)$", text)
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
@@ -132,14 +140,14 @@ def load_wrk(port: int, scenario: Scenario, seconds: float, connections: int) ->
     url = f"http://127.0.0.1:{port}{scenario.path}"
     subprocess.run([*command[:3], "-d1s", url], capture_output=True, check=True)  # warm-up
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    requests = int(_grab(r"(\d+) requests in", out))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return Result(
         requests=requests,
         errors=int(errors.group(1)) if errors else 0,
-        rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        p50_ms=_wrk_ms(re.search(r"(?m)^\s+50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        p99_ms=_wrk_ms(re.search(r"(?m)^\s+99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        rps=float(_grab(r"Requests/sec:\s+([\d.]+)", out)),
+        p50_ms=_wrk_ms(_grab(r"(?m)^\s+50%\s+(\S+)", out)),
+        p99_ms=_wrk_ms(_grab(r"(?m)^\s+99%\s+(\S+)", out)),
     )
 
 
@@ -265,7 +273,13 @@ async def _outbox(count: int) -> tuple[float, list[int], int, int]:
     ctx = await open_context(build_config(raw, source="bench", environ=secrets).config)
     try:
         now = ctx.clock.now()
-        base = {"case_id": None, "event": "case_assigned", "org_path": [], "urgent": False, "created_at": now}
+        base: dict[str, Any] = {
+            "case_id": None,
+            "event": "case_assigned",
+            "org_path": [],
+            "urgent": False,
+            "created_at": now,
+        }
         await enqueue(
             ctx,
             [
@@ -334,7 +348,7 @@ def main() -> None:
     env["SYGZ_AUTH__JWT_KEYS"] = jwt_keys
     env["SYGZ_LOG__LEVEL"] = "WARNING"  # an access log line per request would measure the terminal
     demo_port, bare_port = free_port(), free_port()
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT, "env": env}
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT, "env": env}
     demo = subprocess.Popen([sys.executable, "-m", "server", "--demo", "--port", str(demo_port)], **quiet)
     bare = subprocess.Popen([sys.executable, "-m", "scripts.bench", "--serve-bare", str(bare_port)], **quiet)
     try:

@@ -65,7 +65,9 @@ async def from_database(config_path: str | None, demo: bool, org: str) -> list[P
         try:
             unit = await orgs.find(ObjectId(org))
         except InvalidId:
-            unit = next((u for kind in PRINTABLE_KINDS if (u := await orgs.find_unit(name=org, kind=kind))), None)
+            unit = None
+            for kind in PRINTABLE_KINDS:
+                unit = unit or await orgs.find_unit(name=org, kind=kind)
         if unit is None or unit["kind"] not in PRINTABLE_KINDS:
             raise SystemExit(f"找不到村、网格或微网格：{org}")
         return await gather_plates(ctx, unit["_id"])

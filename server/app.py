@@ -83,12 +83,14 @@ class Server:
             idle_connection_timeout=60,
         )
         self.port: int | None = None
+        self.base_url = ""  # set by `listen`
 
     def listen(self, port: int, host: str) -> int:
         """Listen on `port` (0 picks a free one) and return the port."""
         sockets = bind_sockets(port, address=host)
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
+        self.base_url = f"http://{host}:{self.port}"
         return self.port
 
     async def shutdown(self) -> None:

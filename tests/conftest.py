@@ -76,12 +76,23 @@ def config(wechat_base_url: str, tmp_path: Path) -> Config:
 
 
 class RecordingSender:
+    """Records what it is asked to send; as an SMS sender it also answers the dispatcher's reconcile."""
+
     def __init__(self) -> None:
         self.sent: list[Any] = []
 
     async def send(self, message: SmsMessage | WechatMessage) -> SendResult:
         self.sent.append(message)
         return SendResult(ok=True, provider_id=f"rec-{len(self.sent)}")
+
+    async def was_sent(self, phone: str, day: str, out_id: str) -> bool | None:
+        return any(getattr(m, "out_id", None) == out_id for m in self.sent)
+
+
+def sms_sent(ctx: Context) -> list[SmsMessage]:
+    """The SMS the context's recording sender was asked to send."""
+    assert isinstance(ctx.senders.sms, RecordingSender)
+    return ctx.senders.sms.sent
 
 
 @contextlib.asynccontextmanager
@@ -138,8 +149,7 @@ def extra_handlers() -> list[tuple[Any, ...]]:
 @pytest.fixture
 async def server(ctx: Context, extra_handlers: list[tuple[Any, ...]]) -> AsyncIterator[Server]:
     srv = Server(ctx, make_app(ctx, extra_handlers))
-    port = srv.listen(0, "127.0.0.1")
-    srv.base_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    srv.listen(0, "127.0.0.1")
     yield srv
     srv.http.stop()
     await srv.http.close_all_connections()
@@ -222,7 +232,7 @@ class Api:
 
 @pytest.fixture
 async def api(server: Server) -> AsyncIterator[Api]:
-    client = Api(server.base_url)  # type: ignore[attr-defined]
+    client = Api(server.base_url)
     yield client
     client.client.close()
 

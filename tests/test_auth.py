@@ -131,7 +131,7 @@ async def test_wrong_key_unknown_kid_and_none_alg_are_rejected(api, ctx: Context
     tokens = [
         jwt.encode(claims, b"x" * 32, algorithm="HS256", headers={"kid": "t1"}),
         jwt.encode(claims, signing_key(ctx), algorithm="HS256", headers={"kid": "other"}),
-        jwt.encode(claims, None, algorithm="none", headers={"kid": "t1"}),
+        jwt.encode(claims, "", algorithm="none", headers={"kid": "t1"}),
         good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB"),
         "not-a-jwt",
     ]

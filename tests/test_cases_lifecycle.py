@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from itertools import product
+from typing import Any
 
 import pytest
 from bson import ObjectId
@@ -20,7 +21,7 @@ async def town(ctx: Context, login):
     return await build_town(ctx, login)
 
 
-async def act(api, town, who: str, case_id: str, action: str, expect: int = 200, **body):
+async def act(api, town, who: str, case_id: str, action: str, expect: int = 200, **body: Any) -> Any:
     response = await api.post(f"/api/cases/{case_id}/actions/{action}", body, token=town.people[who].token)
     assert response.status == expect, (action, response.json)
     return response.json
@@ -32,7 +33,7 @@ async def submit(api, town, who: str = "resident_a", **overrides) -> dict:
     return response.json
 
 
-AGREEMENT = {
+AGREEMENT: dict[str, Any] = {
     "outcome": "agreement",
     "agreement": {
         "parties": ["张三", "李四"],

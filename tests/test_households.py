@@ -12,6 +12,7 @@ from server.core.context import Context
 from server.orgs.tree import OrgService
 from server.people.users import UserService
 from server.places.plates import plate_url, qr_png, qr_svg
+from tests.conftest import sms_sent
 
 PHONE, ID_NUMBER = "13812345678", "11010519491231002X"
 
@@ -208,7 +209,7 @@ async def test_no_phone_or_id_number_in_logs_or_tokens(api, ctx: Context, login,
     await api.get(f"/api/households/{created.json['id']}?reveal=true", token=worker.token)
     await api.get(f"/api/households?phone={PHONE}", token=worker.token)
     await api.post("/api/auth/sms/send", {"phone": PHONE})
-    login_code = ctx.senders.sms.sent[-1].params["code"]
+    login_code = sms_sent(ctx)[-1].params["code"]
     verified = await api.post("/api/auth/sms/verify", {"phone": PHONE, "code": login_code})
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert PHONE not in logged

@@ -83,7 +83,7 @@ def post_json(url: str, body: dict[str, Any], token: str | None = None) -> tuple
 def get_json(url: str, token: str) -> dict[str, Any]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        return json.loads(response.read())  # type: ignore[no-any-return]
+        return json.loads(response.read())
 
 
 @pytest.mark.subprocess
@@ -106,7 +106,12 @@ def test_demo_serves_lets_every_role_log_in_and_stops_cleanly(tmp_path: Path) ->
     console: list[str] = []
     tokens: dict[str, str] = {}
     lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout or []], daemon=True)
+
+    def read() -> None:
+        for line in process.stdout or []:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
     reader.start()
 
     def console_line(pattern: str) -> re.Match[str]:

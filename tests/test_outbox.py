@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bson import ObjectId
@@ -215,8 +216,10 @@ async def test_a_crashed_worker_is_taken_over_without_loss_or_double(api, ctx: C
     await Relay(ctx).run_once()
     dead = Dispatcher(ctx, holder="worker-that-dies")
     sent_then_died = await dead.claim()
+    assert sent_then_died is not None
     await dead._send(sent_then_died, ctx.clock.now())  # reached Aliyun, then the process was killed
     died_before_sending = await dead.claim()
+    assert died_before_sending is not None
     survivor = Dispatcher(ctx, holder="survivor")
     assert await survivor.run_once() == 0  # the dead worker's leases still hold
     ctx.clock.advance(timedelta(seconds=31))
@@ -241,7 +244,7 @@ async def test_two_workers_deliver_a_thousand_messages_exactly_once(
         now = ctx.clock.now()
         messages = []
         for n in range(1000):
-            base = {
+            base: dict[str, Any] = {
                 "case_id": None,
                 "event": "case_assigned",
                 "org_path": [],

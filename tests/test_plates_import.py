@@ -118,6 +118,7 @@ async def test_import_reports_bad_rows_and_keeps_good_ones(api, ctx: Context, ad
 async def test_import_from_excel(api, ctx: Context, admin, org_tree) -> None:
     book = Workbook()
     sheet = book.active
+    assert sheet is not None
     sheet.append(["微网格", "地址", "姓名", "与户主关系", "手机号"])
     sheet.append(["甲村第1网格第1微网格", "甲村2组1号", "孙六", "户主", 13900001111])
     buffer = io.BytesIO()

@@ -5,7 +5,7 @@ changes; `server.cases.lifecycle` runs them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 from server.core.vocabulary import State
 
@@ -29,7 +29,7 @@ def _a(label: str, states: str, to: State | None, who: str, *, reason: bool = Fa
     unknown = set(kinds) - set(WHO) or set(states.split()) - set(get_args(State))
     if unknown:
         raise ValueError(f"unknown in action {label}: {unknown}")
-    return Action(label, frozenset(states.split()), to, kinds, reason, public)  # type: ignore[arg-type]
+    return Action(label, frozenset(cast(list[State], states.split())), to, cast(tuple[Who, ...], kinds), reason, public)
 
 
 ACTIONS: dict[str, Action] = {

@@ -60,10 +60,10 @@ def _reencode(data: bytes) -> bytes:
                 if width * height > MAX_PIXELS:
                     raise ValidationFailed("图片像素过多，无法处理", code="image_too_large")
                 image.load()
-                image = ImageOps.exif_transpose(image)  # keep the photo upright once EXIF is gone
-                image.thumbnail((MAX_SIDE, MAX_SIDE))
+                upright = ImageOps.exif_transpose(image)  # keep the photo upright once EXIF is gone
+                upright.thumbnail((MAX_SIDE, MAX_SIDE))
                 out = io.BytesIO()
-                image.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
+                upright.convert("RGB").save(out, "JPEG", quality=85, optimize=True)
                 return out.getvalue()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValidationFailed("图片像素过多，无法处理", code="image_too_large") from exc

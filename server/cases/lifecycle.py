@@ -95,8 +95,8 @@ class Lifecycle:
             mediators = await self._mediators(body.get("mediator_ids") or [], unit)
             return replace(step, unit=unit, tier=tier, mediator_ids=mediators)
         if name == "escalate":
-            tier = NEXT_TIER.get(case["tier"] or "")
-            if tier is None:
+            next_tier = NEXT_TIER.get(case["tier"] or "")
+            if next_tier is None:
                 raise conflict(principal, case, "县级是最高一级，不能再上报（矛盾不上交）", "case_tier_top")
             if body.get("org_id"):
                 found = await OrgService(self._ctx).find(ObjectId(body["org_id"]))
@@ -104,8 +104,8 @@ class Lifecycle:
                     raise ValidationFailed(details=[{"field": "org_id", "message": "找不到该单位"}])
                 unit = found
             else:
-                unit = await self._routing.resolve(ESCALATION_TARGET[tier], case)
-            return replace(step, unit=unit, tier=tier)
+                unit = await self._routing.resolve(ESCALATION_TARGET[next_tier], case)
+            return replace(step, unit=unit, tier=next_tier)
         return step
 
     async def _assign_target(self, case: Case, body: dict[str, Any]) -> tuple[dict[str, Any], str]:

@@ -104,11 +104,11 @@ class CaseRepository:
     async def open_for_household(self, household_id: ObjectId, limit: int) -> list[Case]:
         query = {"household_id": household_id, "state": {"$in": list(OPEN_STATES)}}
         cursor = self._cases.find(query, {"number": 1, "state": 1, "category": 1, "created_at": 1})
-        return await cursor.sort("created_at", DESCENDING).limit(limit).to_list(None)  # type: ignore[no-any-return]
+        return await cursor.sort("created_at", DESCENDING).limit(limit).to_list(None)
 
     # ---- for the warnings scan ---------------------------------------------------------------------------
     def with_running_deadlines(self) -> AsyncIterator[Case]:
-        return self._cases.find(  # type: ignore[no-any-return]
+        return self._cases.find(
             {"state": {"$in": list(WATCHED_STATES)}, "next_due": {"$ne": None}, "suspended": None},
             {"deadlines": 1, "warnings": 1, "tier": 1},
         )
@@ -125,7 +125,7 @@ class CaseRepository:
 
     # ---- for the outbox relay -----------------------------------------------------------------------------
     def with_pending_notices(self, limit: int) -> AsyncIterator[Case]:
-        return self._cases.find({"notifications.status": "pending"}, RELAY_PROJECTION).limit(limit)  # type: ignore[no-any-return]
+        return self._cases.find({"notifications.status": "pending"}, RELAY_PROJECTION).limit(limit)
 
     async def mark_relayed(self, case_id: ObjectId, notice_id: ObjectId) -> None:
         await self._cases.update_one(

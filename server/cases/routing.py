@@ -46,16 +46,16 @@ class Routing:
         if doc is None:
             await self._settings.update_one({"_id": key}, {"$setOnInsert": {"value": default}}, upsert=True)
             doc = await self._settings.find_one({"_id": key})
-        self._read[key] = doc["value"]  # type: ignore[index]
+        self._read[key] = doc["value"]
         return self._read[key]
 
     async def rules(self) -> list[dict[str, Any]]:
         seed = self._ctx.config.cases.routing_rules or DEFAULT_RULES
-        return await self._setting("routing_rules", check_rules(seed))  # type: ignore[no-any-return]
+        return await self._setting("routing_rules", check_rules(seed))
 
     async def deadlines(self) -> dict[str, Any]:
         seed = DEFAULT_DEADLINES | (self._ctx.config.cases.deadlines or {})
-        return await self._setting("deadlines", seed)  # type: ignore[no-any-return]
+        return await self._setting("deadlines", seed)
 
     async def save(self, principal: Principal, key: str, value: Any) -> None:
         """An admin's change to a setting; audited."""

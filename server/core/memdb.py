@@ -154,7 +154,7 @@ class MemoryClient:
     """Stands in for `AsyncMongoClient`; every client is a separate, empty store."""
 
     def __init__(self) -> None:
-        self._client = mongomock.MongoClient(tz_aware=True)
+        self._client: Any = mongomock.MongoClient(tz_aware=True)
         self._databases: dict[str, MemoryDatabase] = {}
 
     def __getitem__(self, name: str) -> MemoryDatabase:

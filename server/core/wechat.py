@@ -199,4 +199,4 @@ class WechatClient:
                 raise error
             raise to_domain_error(error) from error
         answer.pop("session_key", None)
-        return answer  # type: ignore[no-any-return]
+        return answer

@@ -108,7 +108,7 @@ class OrgService:
             )
         except DuplicateKeyError as exc:
             raise Conflict("同一上级下已有同名单元", code="org_name_taken") from exc
-        return unit  # type: ignore[no-any-return]
+        return unit
 
     async def remove(self, principal: Principal, org_id: ObjectId) -> None:
         """Only an empty unit can go: no children, no households, nobody granted a role there."""
@@ -137,7 +137,7 @@ class OrgService:
         query: dict[str, Any] = {"kind": kind}
         if under is not None:
             query["path"] = under
-        return await self._units.find(query).to_list(None)  # type: ignore[no-any-return]
+        return await self._units.find(query).to_list(None)
 
     async def mediation_rooms(self, village_id: ObjectId) -> list[ObjectId]:
         rooms = await self._units.find({"parent_id": village_id, "kind": "mediation_room"}, {"_id": 1}).to_list(None)

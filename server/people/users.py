@@ -172,7 +172,7 @@ class UserService:
         return user
 
     async def active_by_ids(self, user_ids: list[ObjectId]) -> list[dict[str, Any]]:
-        return await self._users.find({"_id": {"$in": user_ids}, "active": True}).to_list(None)  # type: ignore[no-any-return]
+        return await self._users.find({"_id": {"$in": user_ids}, "active": True}).to_list(None)
 
     async def active_with_role_at(
         self, roles: tuple[str, ...], org_ids: ObjectId | list[ObjectId] | None
@@ -180,7 +180,7 @@ class UserService:
         """Active users holding one of `roles` exactly at the unit(s) `org_ids`."""
         at = {"$in": org_ids} if isinstance(org_ids, list) else org_ids
         query = {"grants": {"$elemMatch": {"role": {"$in": list(roles)}, "org_id": at}}, "active": True}
-        return await self._users.find(query).to_list(None)  # type: ignore[no-any-return]
+        return await self._users.find(query).to_list(None)
 
     async def are_active_mediators(self, user_ids: list[ObjectId], unit_path: list[ObjectId]) -> bool:
         """Whether every one of `user_ids` is an active mediator at the unit or above it on `unit_path`."""
@@ -221,7 +221,7 @@ class UserService:
         )
         if user is None:
             raise NotFound("找不到该用户")
-        return user  # type: ignore[no-any-return]
+        return user
 
     async def add_grant_once(self, user_id: ObjectId, grant: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         """Add a grant unless the same role at the same unit is there already (None then)."""

@@ -103,7 +103,7 @@ class HouseholdService:
     async def under(self, org_ids: list[ObjectId], fields: tuple[str, ...]) -> list[dict[str, Any]]:
         """The households under any of `org_ids` with `fields`, by unit and address."""
         cursor = self._households.find({"org_path": {"$in": org_ids}}, dict.fromkeys(fields, 1))
-        return await cursor.sort([("org_path", 1), ("address", 1)]).to_list(None)  # type: ignore[no-any-return]
+        return await cursor.sort([("org_path", 1), ("address", 1)]).to_list(None)
 
     async def exists_at(self, micro_grid_id: ObjectId, address: str) -> bool:
         return bool(await self._households.count_documents({"micro_grid_id": micro_grid_id, "address": address}))
@@ -212,7 +212,7 @@ class HouseholdService:
             {"_id": household_id}, {"$set": {**changes, "updated_at": now}}, return_document=ReturnDocument.AFTER
         )
         await self._audit(principal, "household.update", household_id, now, {"fields": sorted(changes)})
-        return household  # type: ignore[no-any-return]
+        return household
 
     async def add_member(
         self, principal: Principal, household_id: ObjectId, member: dict[str, Any], now: datetime
@@ -225,7 +225,7 @@ class HouseholdService:
             return_document=ReturnDocument.AFTER,
         )
         await self._audit(principal, "household.member_add", household_id, now, {"member_id": doc["id"]})
-        return household  # type: ignore[no-any-return]
+        return household
 
     async def remove_member(
         self, principal: Principal, household_id: ObjectId, member_id: ObjectId, now: datetime
@@ -239,7 +239,7 @@ class HouseholdService:
         if household is None:
             raise NotFound("找不到该成员")
         await self._audit(principal, "household.member_remove", household_id, now, {"member_id": member_id})
-        return household  # type: ignore[no-any-return]
+        return household
 
     async def replace_plate(self, principal: Principal, household_id: ObjectId, now: datetime) -> dict[str, Any]:
         """A new plate token; the old one is retired so a scan of the old plate says it was replaced."""
@@ -257,7 +257,7 @@ class HouseholdService:
                 {"_id": current["qr_token"], "household_id": household_id, "retired_at": now}
             )
         await self._audit(principal, "household.plate_replace", household_id, now)
-        return household  # type: ignore[no-any-return]
+        return household
 
     async def find(self, household_id: ObjectId) -> dict[str, Any] | None:
         """The household, without any access check: for services that check scope themselves."""

@@ -66,7 +66,7 @@ def qr_svg(url: str) -> bytes:
 
 def qr_matrix(url: str) -> list[list[bool]]:
     """The code's modules, dark = True, without the quiet zone (the plate's margin provides it)."""
-    return _code(url, border=0).get_matrix()  # type: ignore[no-any-return]
+    return _code(url, border=0).get_matrix()
 
 
 def _draw_qr(canvas: Canvas, matrix: list[list[bool]], x: float, y: float, size: float) -> None:

@@ -115,6 +115,7 @@ class VisitService:
         return results
 
     async def _household_of(self, principal: Principal, visit: dict[str, Any]) -> dict[str, Any]:
+        household: dict[str, Any] | None
         if visit.get("qr_token"):
             household = await self._households.by_qr_token(visit["qr_token"])
         elif visit.get("household_id"):

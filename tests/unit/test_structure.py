@@ -100,16 +100,21 @@ def test_no_import_circle() -> None:
     assert cycles == []
 
 
-def declared_collections(name: str, tree: ast.Module) -> dict[str, str]:
-    """{collection: owner module} for each `indexes.declare(...)` in the module."""
-    constants = {
+def string_constants(tree: ast.Module) -> dict[str, str]:
+    """The module's top-level `NAME = "text"` assignments."""
+    return {
         target.id: node.value.value
         for node in tree.body
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
         for target in node.targets
         if isinstance(target, ast.Name)
     }
-    owned = {}
+
+
+def declared_collections(name: str, tree: ast.Module) -> dict[str, str]:
+    """{collection: owner module} for each `indexes.declare(...)` in the module."""
+    constants = string_constants(tree)
+    owned: dict[str, str] = {}
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
@@ -118,7 +123,7 @@ def declared_collections(name: str, tree: ast.Module) -> dict[str, str]:
             and node.args
         ):
             first = node.args[0]
-            if isinstance(first, ast.Constant):
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 owned[first.value] = name
             elif isinstance(first, ast.Name) and first.id in constants:
                 owned[constants[first.id]] = name
@@ -145,13 +150,7 @@ def test_each_collection_is_named_only_by_its_owner() -> None:
     assert {"cases", "users", "org_units", "households", "visits", "outbox", "inbox", "settings"} <= set(owners)
     strangers = []
     for name, tree in trees.items():
-        constants = {
-            t.id: n.value.value
-            for n in tree.body
-            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
-            for t in n.targets
-            if isinstance(t, ast.Name)
-        }
+        constants = string_constants(tree)
         for line, inside in subscripted_collections(tree):
             collection = constants.get(inside) or inside.strip("\"'")
             if name in GENERIC:
