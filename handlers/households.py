@@ -61,7 +61,6 @@ class HouseholdsHandler(_HouseholdHandler):
             address=body.address,
             members=[m.model_dump() for m in body.members],
             tags=body.tags,
-            now=self.ctx.clock.now(),
         )
         self.write_json(self.to_json(household), status=201)
 
@@ -84,9 +83,7 @@ class HouseholdHandler(_HouseholdHandler):
     @api("修改住户地址或标签", request=HouseholdUpdateIn, response=HouseholdOut, tags=["households"])
     async def patch(self, household_id: str) -> None:
         changes = self.read_json(HouseholdUpdateIn).model_dump(exclude_none=True)
-        household = await self.households.update(
-            self.caller, parse_id(household_id, "住户"), changes, self.ctx.clock.now()
-        )
+        household = await self.households.update(self.caller, parse_id(household_id, "住户"), changes)
         self.write_json(self.to_json(household))
 
 
@@ -95,9 +92,7 @@ class MembersHandler(_HouseholdHandler):
     @api("添加家庭成员", request=MemberIn, response=HouseholdOut, tags=["households"])
     async def post(self, household_id: str) -> None:
         member = self.read_json(MemberIn).model_dump()
-        household = await self.households.add_member(
-            self.caller, parse_id(household_id, "住户"), member, self.ctx.clock.now()
-        )
+        household = await self.households.add_member(self.caller, parse_id(household_id, "住户"), member)
         self.write_json(self.to_json(household))
 
 
@@ -106,7 +101,7 @@ class MemberHandler(_HouseholdHandler):
     @api("移除家庭成员", response=HouseholdOut, tags=["households"])
     async def delete(self, household_id: str, member_id: str) -> None:
         household = await self.households.remove_member(
-            self.caller, parse_id(household_id, "住户"), parse_id(member_id, "成员"), self.ctx.clock.now()
+            self.caller, parse_id(household_id, "住户"), parse_id(member_id, "成员")
         )
         self.write_json(self.to_json(household))
 
@@ -133,9 +128,7 @@ class PlateReplaceHandler(_HouseholdHandler):
     @requires("household.edit")
     @api("更换门牌二维码（旧门牌立即失效）", response=HouseholdOut, tags=["households"])
     async def post(self, household_id: str) -> None:
-        household = await self.households.replace_plate(
-            self.caller, parse_id(household_id, "住户"), self.ctx.clock.now()
-        )
+        household = await self.households.replace_plate(self.caller, parse_id(household_id, "住户"))
         self.write_json(self.to_json(household))
 
 

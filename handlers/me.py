@@ -31,7 +31,7 @@ class MeHandler(_ProfileHandler):
     @api("修改我的姓名", request=RenameIn, response=MeOut, tags=["auth"])
     async def patch(self) -> None:
         body = self.read_json(RenameIn)
-        user = await UserService(self.ctx).rename(ObjectId(self.caller.user_id), body.name, self.ctx.clock.now())
+        user = await UserService(self.ctx).rename(ObjectId(self.caller.user_id), body.name)
         await self.write_me(user)
 
 

@@ -29,7 +29,7 @@ class OrgsHandler(BaseHandler):
         body = self.read_json(OrgCreateIn)
         fields = body.model_dump()
         fields["parent_id"] = parse_id(body.parent_id, "上级单元")
-        unit = await OrgService(self.ctx).add(self.caller, now=self.ctx.clock.now(), **fields)
+        unit = await OrgService(self.ctx).add(self.caller, **fields)
         self.write_json(org_to_json(unit), status=201)
 
 
@@ -44,9 +44,7 @@ class OrgHandler(BaseHandler):
     @api("修改组织单元（名称、人口）", request=OrgUpdateIn, response=OrgOut, tags=["orgs"])
     async def patch(self, org_id: str) -> None:
         changes = self.read_json(OrgUpdateIn).model_dump(exclude_none=True)
-        unit = await OrgService(self.ctx).update(
-            self.caller, parse_id(org_id, "组织单元"), changes, self.ctx.clock.now()
-        )
+        unit = await OrgService(self.ctx).update(self.caller, parse_id(org_id, "组织单元"), changes)
         self.write_json(org_to_json(unit))
 
     @requires("org.edit")

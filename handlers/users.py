@@ -55,9 +55,7 @@ class UsersHandler(_StaffHandler):
     async def post(self) -> None:
         body = self.read_json(UserCreateIn)
         grants = [g.model_dump() | {"org_id": parse_id(g.org_id, "组织单元")} for g in body.grants]
-        user, created = await self.staff.create(
-            self.caller, name=body.name, phone=body.phone, grants=grants, now=self.ctx.clock.now()
-        )
+        user, created = await self.staff.create(self.caller, name=body.name, phone=body.phone, grants=grants)
         await self.write_user(user, status=201 if created else 200)
 
 
@@ -79,7 +77,6 @@ class GrantsHandler(_StaffHandler):
             role=body.role,
             org_id=parse_id(body.org_id, "组织单元"),
             liaison_for=body.liaison_for,
-            now=self.ctx.clock.now(),
         )
         await self.write_user(user)
 
@@ -94,7 +91,6 @@ class RevokeHandler(_StaffHandler):
             parse_id(user_id, "人员"),
             role=body.role,
             org_id=parse_id(body.org_id, "组织单元"),
-            now=self.ctx.clock.now(),
         )
         await self.write_user(user)
 
@@ -106,9 +102,7 @@ class ActivationHandler(_StaffHandler):
     @requires("staff.edit")
     @api("停用或启用账号（停用时其所有登录立即失效）", response=UserOut, tags=["staff"])
     async def post(self, user_id: str) -> None:
-        user = await self.staff.set_active(
-            self.caller, parse_id(user_id, "人员"), active=self.active, now=self.ctx.clock.now()
-        )
+        user = await self.staff.set_active(self.caller, parse_id(user_id, "人员"), active=self.active)
         await self.write_user(user)
 
 

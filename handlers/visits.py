@@ -96,12 +96,11 @@ class CoverageHandler(BaseHandler):
     async def get(self) -> None:
         query = self.read_query(CoverageQuery)
         service = VisitService(self.ctx)
-        month = query.month or self.ctx.clock.now().astimezone(self.ctx.tz).strftime("%Y-%m")
         if query.org_id:
             orgs = [parse_id(query.org_id, "网格")]
         else:
             orgs = await service.grids_of(parse_id(query.grid_worker_id or "", "网格员"))
-        households, not_visited = await service.coverage(self.caller, orgs, month)
+        households, month, not_visited = await service.coverage(self.caller, orgs, query.month)
         page = not_visited[query.skip : query.skip + query.page_size]
         self.write_json(
             CoverageOut(

@@ -63,6 +63,7 @@ indexes.declare(
 
 class OrgService:
     def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
         self._db = ctx.db
         self._units = ctx.db[COLLECTION]
 
@@ -90,17 +91,17 @@ class OrgService:
         units = await self._units.find({"path": {"$in": roots}}, {"_id": 1}).to_list(None)
         return [u["_id"] for u in units]
 
-    async def add(self, principal: Principal, *, now: datetime, **fields: Any) -> dict[str, Any]:
+    async def add(self, principal: Principal, **fields: Any) -> dict[str, Any]:
         """An admin adds a unit under a parent inside their scope."""
+        now = self._ctx.clock.now()
         parent_id = fields.pop("parent_id")
         if parent_id is None:
             raise ValidationFailed(details=[{"field": "parent_id", "message": "必填"}])
         await self.get_in_scope(principal, parent_id, "org.edit")
         return await self.create(parent_id=parent_id, now=now, **fields)
 
-    async def update(
-        self, principal: Principal, org_id: ObjectId, changes: dict[str, Any], now: datetime
-    ) -> dict[str, Any]:
+    async def update(self, principal: Principal, org_id: ObjectId, changes: dict[str, Any]) -> dict[str, Any]:
+        now = self._ctx.clock.now()
         await self.get_in_scope(principal, org_id, "org.edit")
         try:
             unit = await self._units.find_one_and_update(

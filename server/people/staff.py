@@ -57,9 +57,10 @@ class StaffService:
             raise Forbidden("无权授予该角色", code="role_not_grantable")
 
     async def create(
-        self, principal: Principal, *, name: str, phone: str, grants: list[dict[str, Any]], now: datetime
+        self, principal: Principal, *, name: str, phone: str, grants: list[dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]:
         """A staff account for `phone`; a resident who already signed up with it gains the grants instead."""
+        now = self._ctx.clock.now()
         phone = phone_input(phone)
         docs = [await self._checked_grant(principal, g["role"], g["org_id"], g.get("liaison_for")) for g in grants]
         users = UserService(self._ctx)
@@ -110,8 +111,8 @@ class StaffService:
         role: str,
         org_id: ObjectId,
         liaison_for: str | None,
-        now: datetime,
     ) -> dict[str, Any]:
+        now = self._ctx.clock.now()
         await self.get(principal, user_id)
         doc = await self._checked_grant(principal, role, org_id, liaison_for)
         user = await UserService(self._ctx).add_grant_once(user_id, doc, now)
@@ -120,9 +121,8 @@ class StaffService:
         await self._audit(principal, "user.grant", user_id, now, {"grant": doc})
         return user
 
-    async def revoke(
-        self, principal: Principal, user_id: ObjectId, *, role: str, org_id: ObjectId, now: datetime
-    ) -> dict[str, Any]:
+    async def revoke(self, principal: Principal, user_id: ObjectId, *, role: str, org_id: ObjectId) -> dict[str, Any]:
+        now = self._ctx.clock.now()
         await self.get(principal, user_id)
         await self._require_grantable(principal, role, org_id)
         user = await UserService(self._ctx).remove_grant(user_id, role, org_id, now)
@@ -131,9 +131,8 @@ class StaffService:
         await self._audit(principal, "user.revoke", user_id, now, {"grant": {"role": role, "org_id": org_id}})
         return user
 
-    async def set_active(
-        self, principal: Principal, user_id: ObjectId, *, active: bool, now: datetime
-    ) -> dict[str, Any]:
+    async def set_active(self, principal: Principal, user_id: ObjectId, *, active: bool) -> dict[str, Any]:
+        now = self._ctx.clock.now()
         if str(user_id) == principal.user_id:
             raise Conflict("不能停用或启用自己的账号", code="cannot_change_self")
         await self.get(principal, user_id)

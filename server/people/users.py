@@ -70,6 +70,7 @@ def grant_doc(role: str, org_id: ObjectId | None, liaison_for: str | None = None
 
 class UserService:
     def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
         self._users = ctx.db[COLLECTION]
         self._cipher = ctx.cipher
 
@@ -158,9 +159,11 @@ class UserService:
             raise NotFound("找不到该用户")
         return user
 
-    async def rename(self, user_id: ObjectId, name: str, now: datetime) -> dict[str, Any]:
+    async def rename(self, user_id: ObjectId, name: str) -> dict[str, Any]:
         user = await self._users.find_one_and_update(
-            {"_id": user_id}, {"$set": {"name": name, "updated_at": now}}, return_document=ReturnDocument.AFTER
+            {"_id": user_id},
+            {"$set": {"name": name, "updated_at": self._ctx.clock.now()}},
+            return_document=ReturnDocument.AFTER,
         )
         if user is None:
             raise NotFound("找不到该用户")

@@ -140,8 +140,8 @@ class HouseholdService:
         address: str,
         members: list[dict[str, Any]],
         tags: list[str],
-        now: datetime,
     ) -> dict[str, Any]:
+        now = self._ctx.clock.now()
         micro = await OrgService(self._ctx).get_in_scope(principal, micro_grid_id, "household.edit")
         if micro["kind"] != "micro_grid":
             raise ValidationFailed(details=[{"field": "micro_grid_id", "message": "住户须登记在微网格下"}])
@@ -204,9 +204,8 @@ class HouseholdService:
         cursor = self._households.find(query).sort([("org_path", ASCENDING), ("address", ASCENDING)])
         return await cursor.skip(skip).limit(limit).to_list(None), total
 
-    async def update(
-        self, principal: Principal, household_id: ObjectId, changes: dict[str, Any], now: datetime
-    ) -> dict[str, Any]:
+    async def update(self, principal: Principal, household_id: ObjectId, changes: dict[str, Any]) -> dict[str, Any]:
+        now = self._ctx.clock.now()
         await self.get_for_edit(principal, household_id)
         household = await self._households.find_one_and_update(
             {"_id": household_id}, {"$set": {**changes, "updated_at": now}}, return_document=ReturnDocument.AFTER
@@ -214,9 +213,8 @@ class HouseholdService:
         await self._audit(principal, "household.update", household_id, now, {"fields": sorted(changes)})
         return household
 
-    async def add_member(
-        self, principal: Principal, household_id: ObjectId, member: dict[str, Any], now: datetime
-    ) -> dict[str, Any]:
+    async def add_member(self, principal: Principal, household_id: ObjectId, member: dict[str, Any]) -> dict[str, Any]:
+        now = self._ctx.clock.now()
         await self.get_for_edit(principal, household_id)
         (doc,) = self._members([member], field_prefix="member")
         household = await self._households.find_one_and_update(
@@ -227,9 +225,8 @@ class HouseholdService:
         await self._audit(principal, "household.member_add", household_id, now, {"member_id": doc["id"]})
         return household
 
-    async def remove_member(
-        self, principal: Principal, household_id: ObjectId, member_id: ObjectId, now: datetime
-    ) -> dict[str, Any]:
+    async def remove_member(self, principal: Principal, household_id: ObjectId, member_id: ObjectId) -> dict[str, Any]:
+        now = self._ctx.clock.now()
         await self.get_for_edit(principal, household_id)
         household = await self._households.find_one_and_update(
             {"_id": household_id, "members.id": member_id},
@@ -241,8 +238,9 @@ class HouseholdService:
         await self._audit(principal, "household.member_remove", household_id, now, {"member_id": member_id})
         return household
 
-    async def replace_plate(self, principal: Principal, household_id: ObjectId, now: datetime) -> dict[str, Any]:
+    async def replace_plate(self, principal: Principal, household_id: ObjectId) -> dict[str, Any]:
         """A new plate token; the old one is retired so a scan of the old plate says it was replaced."""
+        now = self._ctx.clock.now()
         current = await self.get_for_edit(principal, household_id)
         new_token = new_qr_token()
         household = await self._households.find_one_and_update(

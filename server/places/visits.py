@@ -155,9 +155,11 @@ class VisitService:
         return await cursor.to_list(None)
 
     async def coverage(
-        self, principal: Principal, org_ids: list[ObjectId], month: str
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """Households under `org_ids` and, of them, those nobody visited in `month` (local time)."""
+        self, principal: Principal, org_ids: list[ObjectId], month: str | None
+    ) -> tuple[int, str, list[dict[str, Any]]]:
+        """Households under `org_ids` and, of them, those nobody visited in `month` (local time; default: this
+        month), with the month counted."""
+        month = month or self._ctx.clock.now().astimezone(self._ctx.tz).strftime("%Y-%m")
         for org_id in org_ids:
             await OrgService(self._ctx).get_in_scope(principal, org_id, "visit.view")
         start, end = month_bounds(month, self._ctx.tz)
@@ -167,7 +169,7 @@ class VisitService:
                 "household_id", {"org_path": {"$in": org_ids}, "visited_at": {"$gte": start, "$lt": end}}
             )
         )
-        return len(households), [h for h in households if h["_id"] not in visited]
+        return len(households), month, [h for h in households if h["_id"] not in visited]
 
     async def grids_of(self, user_id: ObjectId) -> list[ObjectId]:
         """The units where a grid worker holds the role (their own, or one an admin over them asks about)."""
