@@ -101,7 +101,7 @@ class MyCasesHandler(_CaseHandler):
         self.write_page([self.resident_view(c) for c in cases], total, params)
 
 
-class InboxHandler(_CaseHandler):
+class CaseInboxHandler(_CaseHandler):
     @requires("case.inbox")
     @api(
         "调解员待办：分给本人或本单位、尚未签收或办结的案件", query=PageParams, response=Page[CaseBrief], tags=["cases"]
@@ -146,7 +146,7 @@ class ActionHandler(_CaseHandler):
         self.write_json(self.view(case))
 
 
-class SessionsHandler(_CaseHandler):
+class MediationSessionsHandler(_CaseHandler):
     @api(
         "记录一次调解（时间、地点、调解员、到场当事人、参与调解的社会力量、咨询专家、记录）",
         request=SessionIn,
@@ -195,10 +195,10 @@ class AgreementHandler(_CaseHandler):
 default_handlers = [
     (r"/api/cases", CasesHandler),
     (r"/api/cases/mine", MyCasesHandler),
-    (r"/api/cases/inbox", InboxHandler),
+    (r"/api/cases/inbox", CaseInboxHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})", CaseHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})/actions/(?P<action>[a-z_]+)", ActionHandler),
-    (r"/api/cases/(?P<case_id>[0-9a-f]{24})/sessions", SessionsHandler),
+    (r"/api/cases/(?P<case_id>[0-9a-f]{24})/sessions", MediationSessionsHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})/info", InfoHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})/rating", RatingHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})/judicial-confirmation", JudicialHandler),

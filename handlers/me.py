@@ -49,7 +49,7 @@ class PhoneHandler(_ProfileHandler):
         await self.write_me(user)
 
 
-class SessionsHandler(BaseHandler):
+class LoginSessionsHandler(BaseHandler):
     @api("我的登录会话（各设备）", query=PageParams, response=Page[SessionOut], tags=["auth"])
     async def get(self) -> None:
         caller = self.caller
@@ -71,6 +71,6 @@ class SessionHandler(BaseHandler):
 default_handlers = [
     (r"/api/me", MeHandler),
     (r"/api/me/phone", PhoneHandler),
-    (r"/api/me/sessions", SessionsHandler),
+    (r"/api/me/sessions", LoginSessionsHandler),
     (r"/api/me/sessions/(?P<session_id>[^/]+)", SessionHandler),
 ]

@@ -26,7 +26,7 @@ from server.core.errors import Unauthenticated
 from server.core.ids import parse_id
 
 
-class InboxHandler(BaseHandler):
+class NotificationsHandler(BaseHandler):
     @api("站内消息（含未读数）", query=InboxQuery, response=InboxPage, tags=["notifications"])
     async def get(self) -> None:
         query = self.read_query(InboxQuery)
@@ -125,7 +125,7 @@ class MetricsHandler(BaseHandler):
 
 
 default_handlers = [
-    (r"/api/notifications", InboxHandler),
+    (r"/api/notifications", NotificationsHandler),
     (r"/api/notifications/read-all", ReadAllHandler),
     (r"/api/notifications/(?P<message_id>[0-9a-f]{24})/read", ReadHandler),
     (r"/api/me/preferences", PreferencesHandler),

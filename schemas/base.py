@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 T = TypeVar("T")
+# Every id on the wire: a MongoDB ObjectId as 24 lowercase hex digits.
+ObjectIdStr = Annotated[str, StringConstraints(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")]
 
 
 class Schema(BaseModel):

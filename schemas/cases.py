@@ -3,32 +3,34 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from bson import ObjectId
 from pydantic import AwareDatetime, Field
 
-from schemas.base import PageParams, Schema
+from schemas.base import ObjectIdStr, PageParams, Schema
 from schemas.visits import GpsPoint
 from server.cases.actions import ACTIONS
 from server.cases.model import status_label
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
 from server.core.pii import mask_id_number, mask_phone
-from server.core.vocabulary import OUTCOME_LABELS
-
-ObjectIdStr = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
-Channel = Literal[
-    "miniprogram", "grid_visit", "walk_in", "hotline", "police_referral", "court_referral", "petition_referral"
-]
-Risk = Literal["low", "medium", "high", "critical"]
-Outcome = Literal[
-    "agreement", "withdrawn", "failed_litigation", "failed_arbitration", "transferred_admin", "not_accepted"
-]
+from server.core.vocabulary import (
+    OUTCOME_LABELS,
+    Channel,
+    Outcome,
+    PartyRole,
+    Risk,
+    SocialRole,
+    Source,
+    State,
+    Tier,
+    WarningLevel,
+)
 
 
 class PartyIn(Schema):
-    role: Literal["applicant", "respondent"]
+    role: PartyRole
     name: str = Field(min_length=1, max_length=30)
     phone: str | None = Field(None, max_length=20)
     id_number: str | None = Field(None, max_length=18)
@@ -40,11 +42,11 @@ class CaseIn(Schema):
     description: str = Field(min_length=5, max_length=2000)
     parties: list[PartyIn] = Field(min_length=1, max_length=50)
     qr_token: str | None = Field(None, max_length=64, description="扫门牌所得（群众上报时代替住户）")
-    household_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
-    village_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
-    micro_grid_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    household_id: ObjectIdStr | None = None
+    village_id: ObjectIdStr | None = None
+    micro_grid_id: ObjectIdStr | None = None
     gps: GpsPoint | None = None
-    visit_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    visit_id: ObjectIdStr | None = None
     consent_contact: bool = Field(False, description="同意工作人员联系本人")
     risk: Risk | None = Field(None, description="工作人员登记时可评估风险等级")
     law_related: bool = False
@@ -58,9 +60,9 @@ class ActionIn(Schema):
     reason: str | None = Field(None, max_length=1000)
     note: str | None = Field(None, max_length=2000)
     # assign / escalate
-    org_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
-    mediator_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")]] = Field(default_factory=list, max_length=10)
-    tier: Literal["village", "town", "county"] | None = None
+    org_id: ObjectIdStr | None = None
+    mediator_ids: list[ObjectIdStr] = Field(default_factory=list, max_length=10)
+    tier: Tier | None = None
     # conclude / refer_out
     outcome: Outcome | None = None
     referred_to: str | None = Field(None, max_length=100)
@@ -94,7 +96,7 @@ class SessionIn(Schema):
 
 class ParticipantIn(Schema):
     name: str = Field(min_length=1, max_length=30)
-    social_role: Literal["党员干部", "人大代表", "政协委员", "乡贤", "五老", "志愿者", "律师", "其他"]
+    social_role: SocialRole
 
 
 SessionIn.model_rebuild()
@@ -114,16 +116,13 @@ class JudicialIn(Schema):
 
 
 class CaseQuery(PageParams):
-    state: (
-        Literal["draft", "registered", "assigned", "in_mediation", "concluded", "follow_up", "closed", "rejected"]
-        | None
-    ) = None
-    tier: Literal["village", "town", "county"] | None = None
-    org_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$", description="承办单位")
-    source: Literal["grassroots", "police", "litigation", "petition"] | None = None
+    state: State | None = None
+    tier: Tier | None = None
+    org_id: ObjectIdStr | None = Field(None, description="承办单位")
+    source: Source | None = None
     channel: Channel | None = None
     category: str | None = None
-    warning: Literal["yellow", "red"] | None = None
+    warning: WarningLevel | None = None
     supervised: bool | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
@@ -246,7 +245,7 @@ class RoutingRulesIn(Schema):
 
 class DeadlinesIn(Schema):
     accept_hours: int = Field(ge=1, le=720)
-    conclude_days: dict[Literal["village", "town", "county"], int]
+    conclude_days: dict[Tier, int]
     conclude_days_by_channel: dict[str, int] = Field(default_factory=dict)
     follow_up_days: int = Field(ge=1, le=60)
     warning_ratio: float = Field(0.8, gt=0, lt=1)

@@ -7,12 +7,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from schemas.base import PageParams, Schema
+from schemas.base import ObjectIdStr, PageParams, Schema
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
 from server.core.pii import mask_id_number, mask_phone
 
-ObjectIdStr = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
 Tag = Field(min_length=1, max_length=12)
 
 
@@ -26,7 +25,7 @@ class MemberIn(Schema):
 
 
 class HouseholdCreateIn(Schema):
-    micro_grid_id: str = ObjectIdStr
+    micro_grid_id: ObjectIdStr
     address: str = Field(min_length=2, max_length=100)
     members: list[MemberIn] = Field(min_length=1, max_length=30)
     tags: list[str] = Field(default_factory=list, max_length=10)
@@ -59,9 +58,7 @@ class HouseholdOut(Schema):
 
 
 class HouseholdQuery(PageParams):
-    org_id: str | None = Field(
-        None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$", description="村、网格或微网格"
-    )
+    org_id: ObjectIdStr | None = Field(None, description="村、网格或微网格")
     tag: str | None = Field(None, max_length=12)
     address: str | None = Field(None, max_length=50, description="地址包含")
     phone: str | None = Field(None, max_length=20, description="成员手机号（精确匹配）")
@@ -76,7 +73,7 @@ class QrQuery(Schema):
 
 
 class ImportQuery(Schema):
-    village_id: str = ObjectIdStr
+    village_id: ObjectIdStr
 
 
 class ImportRowError(Schema):

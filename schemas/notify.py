@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
 from schemas.base import PageParams, Schema
+from server.core.vocabulary import DeliveryChannel, DeliveryStatus
 
 
 class InboxQuery(PageParams):
@@ -54,8 +55,8 @@ class SubscriptionsIn(Schema):
 
 
 class OutboxQuery(PageParams):
-    status: Literal["pending", "sending", "uncertain", "sent", "failed"] | None = None
-    channel: Literal["sms", "wechat"] | None = None
+    status: DeliveryStatus | None = None
+    channel: DeliveryChannel | None = None
 
 
 class OutboxItem(Schema):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
-from schemas.base import PageParams, Schema
-
-OrgKind = Literal["county", "town", "village", "grid", "micro_grid", "center", "committee", "mediation_room"]
-CenterType = Literal["office", "police", "court", "petition", "legal", "mediation"]
+from schemas.base import ObjectIdStr, PageParams, Schema
+from server.core.vocabulary import CenterType, OrgKind
 
 
 class OrgOut(Schema):
@@ -27,7 +25,7 @@ class OrgOut(Schema):
 class OrgCreateIn(Schema):
     name: str = Field(min_length=1, max_length=60)
     kind: OrgKind
-    parent_id: str = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    parent_id: ObjectIdStr
     population: int = Field(0, ge=0, le=10_000_000)
     center_type: CenterType | None = None
     committee_type: str | None = Field(None, max_length=30)
@@ -40,7 +38,7 @@ class OrgUpdateIn(Schema):
 
 
 class OrgQuery(PageParams):
-    parent_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    parent_id: ObjectIdStr | None = None
     kind: OrgKind | None = None
 
 

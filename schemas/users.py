@@ -3,30 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from bson import ObjectId
 from pydantic import Field
 
 from schemas.auth import RoleOut, org_refs, roles_to_json
-from schemas.base import PageParams, Schema
+from schemas.base import ObjectIdStr, PageParams, Schema
+from server.core.permissions import StaffRole
 from server.core.pii import mask_phone
-
-StaffRole = Literal[
-    "grid_worker", "mediator", "center_staff", "town_admin", "county_admin", "liaison", "expert", "supervisor"
-]
-ObjectIdStr = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+from server.core.vocabulary import LiaisonFor
 
 
 class GrantIn(Schema):
     role: StaffRole
-    org_id: str = ObjectIdStr
-    liaison_for: Literal["police", "court", "petition"] | None = None
+    org_id: ObjectIdStr
+    liaison_for: LiaisonFor | None = None
 
 
 class GrantRef(Schema):
     role: StaffRole
-    org_id: str = ObjectIdStr
+    org_id: ObjectIdStr
 
 
 class UserCreateIn(Schema):
@@ -48,7 +45,7 @@ class UserQuery(PageParams):
     name: str | None = Field(None, max_length=30, description="姓名包含")
     phone: str | None = Field(None, max_length=20, description="手机号（精确匹配）")
     role: StaffRole | None = None
-    org_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    org_id: ObjectIdStr | None = None
 
 
 def user_to_json(user: dict[str, Any], phone: str | None, orgs: dict[ObjectId, dict[str, Any]]) -> UserOut:

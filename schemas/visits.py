@@ -7,10 +7,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from schemas.base import PageParams, Schema
+from schemas.base import ObjectIdStr, PageParams, Schema
 from schemas.households import HouseholdOut
-
-ObjectIdStr = Field(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
 
 
 class GpsPoint(Schema):
@@ -23,7 +21,7 @@ class VisitIn(Schema):
     client_id: str = Field(
         min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="手机端生成的唯一编号，重发时不变"
     )
-    household_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    household_id: ObjectIdStr | None = None
     qr_token: str | None = Field(
         None, min_length=8, max_length=64, description="扫码所得的门牌令牌（代替 household_id）"
     )
@@ -69,19 +67,15 @@ class BatchOut(Schema):
 
 
 class VisitQuery(PageParams):
-    household_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
-    visitor_id: str | None = Field(None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")
+    household_id: ObjectIdStr | None = None
+    visitor_id: ObjectIdStr | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
 
 
 class CoverageQuery(PageParams):
-    org_id: str | None = Field(
-        None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$", description="网格或微网格"
-    )
-    grid_worker_id: str | None = Field(
-        None, min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$", description="网格员（其负责的网格）"
-    )
+    org_id: ObjectIdStr | None = Field(None, description="网格或微网格")
+    grid_worker_id: ObjectIdStr | None = Field(None, description="网格员（其负责的网格）")
     month: str | None = Field(None, pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月")
 
     @model_validator(mode="after")
@@ -138,7 +132,7 @@ class ScanOut(Schema):
 
 
 class PlatesIn(Schema):
-    org_id: str = ObjectIdStr
+    org_id: ObjectIdStr
 
 
 class JobOut(Schema):

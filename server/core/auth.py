@@ -116,10 +116,6 @@ class TokenService:
         # Sessions revoked in this process, kept until their last access token would have expired.
         self._revoked: dict[str, float] = {}
 
-    @property
-    def access_ttl(self) -> int:
-        return self._config.access_ttl_seconds
-
     def mint_access(self, user_id: str, session_id: str, grants: Iterable[Grant]) -> tuple[str, datetime]:
         # Wall-clock time, not the services' clock: PyJWT checks `exp` against the wall clock too.
         now = datetime.now(UTC)

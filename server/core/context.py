@@ -16,7 +16,7 @@ from server.core.clock import Clock
 from server.core.config import Config
 from server.core.crypto import FieldCipher
 from server.core.db import Database
-from server.core.storage import LocalStorage
+from server.core.storage import LocalStorage, Storage
 from server.core.wechat import WechatClient
 
 
@@ -51,7 +51,7 @@ class Context:
         return AuditLog(self.db)
 
     @property
-    def storage(self) -> LocalStorage:
+    def storage(self) -> Storage:
         return LocalStorage(self.config.plates.storage_dir)
 
     def process_pool(self) -> ProcessPoolExecutor:

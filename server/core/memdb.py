@@ -95,12 +95,6 @@ class MemoryCollection:
         await asyncio.sleep(0)
         return self._find_one_and("update", *args, **kwargs)
 
-    async def find_one_and_replace(self, *args: Any, **kwargs: Any) -> Any:
-        return self._find_one_and("replace", *args, **kwargs)
-
-    async def find_one_and_delete(self, *args: Any, **kwargs: Any) -> Any:
-        return self._find_one_and("delete", *args, **kwargs)
-
     def _find_one_and(self, action: str, *args: Any, projection: Any = None, session: Any = None, **kwargs: Any) -> Any:
         # mongomock loses the document when the projection drops `_id` (it re-reads by `_id`), so ask for
         # `_id` and drop it here, which is what MongoDB returns.
@@ -133,21 +127,11 @@ class MemoryDatabase:
             self._collections[name] = MemoryCollection(self._database[name])
         return self._collections[name]
 
-    def get_collection(self, name: str) -> MemoryCollection:
-        return self[name]
-
     async def command(self, command: str | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         name = command if isinstance(command, str) else next(iter(command))
         if name == "ping":
             return {"ok": 1.0}
         return self._database.command(command, **kwargs)
-
-    async def list_collection_names(self) -> list[str]:
-        return self._database.list_collection_names()
-
-    async def drop_collection(self, name: str) -> None:
-        self._database.drop_collection(name)
-        self._collections.pop(name, None)
 
 
 class MemoryClient:
@@ -161,9 +145,6 @@ class MemoryClient:
         if name not in self._databases:
             self._databases[name] = MemoryDatabase(self._client[name])
         return self._databases[name]
-
-    def get_database(self, name: str) -> MemoryDatabase:
-        return self[name]
 
     async def drop_database(self, name: str) -> None:
         self._client.drop_database(name)

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Literal, get_args
 
-ROLES = (
-    "resident",
-    "grid_worker",
-    "mediator",
-    "center_staff",
-    "town_admin",
-    "county_admin",
-    "liaison",
-    "expert",
-    "supervisor",
-)
-STAFF = tuple(r for r in ROLES if r != "resident")
+from server.core.vocabulary import LiaisonFor
+
+StaffRole = Literal[
+    "grid_worker", "mediator", "center_staff", "town_admin", "county_admin", "liaison", "expert", "supervisor"
+]
+Role = Literal["resident", StaffRole]
+ROLES: tuple[Role, ...] = get_args(Role)
+STAFF: tuple[StaffRole, ...] = get_args(StaffRole)
 ADMINS = ("town_admin", "county_admin")
-LIAISON_SOURCES = ("police", "court", "petition")
+LIAISON_SOURCES: tuple[LiaisonFor, ...] = get_args(LiaisonFor)
 
 _HANDLING_UNIT = ("mediator", "center_staff")
 

@@ -7,7 +7,6 @@ the event loop) as a background job whose progress the worker reports page by pa
 from __future__ import annotations
 
 import asyncio
-import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,11 +26,6 @@ if TYPE_CHECKING:
 
 PRINTABLE_KINDS = ("village", "grid", "micro_grid")
 PLATE_FILES = "plates"  # the storage folder for generated sheets
-
-
-def natural_key(text: str) -> list[Any]:
-    """Order 1组2号 before 1组10号, as people read house numbers."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 async def gather_plates(ctx: Context, org_id: ObjectId) -> list[Plate]:
