@@ -1,6 +1,6 @@
 # Two commands for a fresh machine (both safe to repeat):
 #   make demo   set up and run the server on the demo defaults
-#   make test   set up and run the checks: ruff, then pytest
+#   make test   set up and run the checks: ruff, mypy, then pytest
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

@@ -158,3 +158,20 @@ def test_each_collection_is_named_only_by_its_owner() -> None:
             if owners.get(collection) != name:
                 strangers.append(f"{name}:{line} names {inside}")
     assert strangers == []
+
+
+def test_the_readme_lists_every_capability_with_its_roles() -> None:
+    from server.core.permissions import ADMINS, CAPABILITIES, STAFF
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Permissions") :].split("\n### ", 1)[0]
+    rows = {
+        line.split("|")[1].strip().strip("`"): line.split("|")[2].strip()
+        for line in section.splitlines()
+        if line.startswith("| `")
+    }
+    described = {}
+    for name, roles in CAPABILITIES.items():
+        described[name] = "all staff" if set(roles) == set(STAFF) else ", ".join(roles)
+    assert rows == described
+    assert set(ADMINS) <= set(STAFF)
