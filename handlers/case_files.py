@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.base import api
 from handlers.cases import _CaseHandler
 from schemas.cases import ImportCasesReport
-from server.cases.court_import import import_court_cases
+from server.cases.court_import import CourtImport
 from server.cases.files import CaseFiles
 from server.core.ids import parse_id
 from server.core.tables import UPLOAD_HINT, UPLOAD_TYPES
@@ -52,7 +52,7 @@ class CourtImportHandler(_CaseHandler):
     )
     async def post(self) -> None:
         data, content_type = self.read_upload(UPLOAD_TYPES, UPLOAD_HINT)
-        report = await import_court_cases(self.ctx, self.caller, data, content_type)
+        report = await CourtImport(self.ctx).run(self.caller, data, content_type)
         self.write_json(ImportCasesReport(**report))
 
 

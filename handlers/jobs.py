@@ -8,7 +8,7 @@ from handlers.base import BaseHandler, api, requires
 from schemas.visits import JobOut, PlatesIn
 from server.core.ids import parse_id
 from server.core.jobs import JobService
-from server.places.plate_jobs import start_plate_job
+from server.places.plate_jobs import PlatePrinting
 
 
 def job_to_json(job: dict[str, Any]) -> JobOut:
@@ -38,7 +38,7 @@ class PlatesHandler(BaseHandler):
     )
     async def post(self) -> None:
         body = self.read_json(PlatesIn)
-        job = await start_plate_job(self.ctx, self.caller, parse_id(body.org_id, "组织单元"))
+        job = await PlatePrinting(self.ctx).start(self.caller, parse_id(body.org_id, "组织单元"))
         self.write_json(job_to_json(job), status=202)
 
 

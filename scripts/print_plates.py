@@ -52,7 +52,7 @@ def synthetic(count: int) -> list[Plate]:
 async def from_database(config_path: str | None, demo: bool, org: str) -> list[Plate]:
     from server.app import open_context
     from server.core.config import load_config
-    from server.places.plate_jobs import PRINTABLE_KINDS, gather_plates
+    from server.places.plate_jobs import PRINTABLE_KINDS, PlatePrinting
 
     config = load_config(config_path, demo=demo).config
     ctx = await open_context(config)
@@ -70,7 +70,7 @@ async def from_database(config_path: str | None, demo: bool, org: str) -> list[P
                 unit = unit or await orgs.find_unit(name=org, kind=kind)
         if unit is None or unit["kind"] not in PRINTABLE_KINDS:
             raise SystemExit(f"找不到村、网格或微网格：{org}")
-        return await gather_plates(ctx, unit["_id"])
+        return await PlatePrinting(ctx).gather(unit["_id"])
     finally:
         await ctx.close()
 

@@ -31,58 +31,66 @@ REQUIRED = ("external_ref", "received_at", "category", "applicant", "respondent"
 CATEGORY_BY_LABEL = {label: code for code, label in CATEGORIES.items()}
 
 
-async def import_court_cases(ctx: Context, principal: Principal, data: bytes, content_type: str) -> dict[str, Any]:
-    if not any(g.role == "liaison" and g.liaison_for == "court" for g in principal.grants):
-        raise Forbidden("只有法院对接联络员可以导入", code="channel_not_allowed")
-    rows = read_rows(data, content_type, HEADERS, REQUIRED)
-    villages = {u["name"]: u["_id"] for u in await OrgService(ctx).of_kind("village")}
-    service = CaseService(ctx)
-    report: dict[str, Any] = {"created": 0, "duplicates": [], "errors": []}
-    for number, row in enumerate(rows, start=2):
-        errors = [{"row": number, "field": f, "message": "必填"} for f in REQUIRED if not row.get(f)]
-        category = CATEGORY_BY_LABEL.get(row.get("category", ""), row.get("category", ""))
-        if row.get("category") and category not in CATEGORIES:
-            errors.append({"row": number, "field": "category", "message": "未知的纠纷类别"})
-        if row.get("village") and row["village"] not in villages:
-            errors.append({"row": number, "field": "village", "message": "找不到该村（社区）"})
-        received = _date(row.get("received_at", ""), ctx)
-        if row.get("received_at") and received is None:
-            errors.append({"row": number, "field": "received_at", "message": "日期格式应为 2026-11-28"})
-        if errors:
-            report["errors"].extend(errors)
-            continue
-        parties = [
-            {"role": "applicant", "name": row["applicant"], "phone": row.get("applicant_phone") or None},
-            {"role": "respondent", "name": row["respondent"], "phone": row.get("respondent_phone") or None},
-        ]
-        try:
-            await service.create(
-                principal,
-                {
-                    "channel": "court_referral",
-                    "category": category,
-                    "description": row["description"],
-                    "parties": parties,
-                    "village_id": str(villages[row["village"]]),
-                    "external_ref": row["external_ref"],
-                    "received_at": received,
-                },
-            )
-        except Conflict as exc:
-            if exc.code != "duplicate_referral":
-                raise
-            report["duplicates"].append({"row": number, "external_ref": row["external_ref"]})
-        except DomainError as exc:
-            for detail in exc.details or [{"field": "row", "message": exc.message}]:
-                field = (
-                    str(detail.get("field", "row"))
-                    .replace("parties.0.", "applicant_")
-                    .replace("parties.1.", "respondent_")
+class CourtImport:
+    """A court liaison's list of pre-litigation cases (诉前调解), registered row by row."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def run(self, principal: Principal, data: bytes, content_type: str) -> dict[str, Any]:
+        if not any(g.role == "liaison" and g.liaison_for == "court" for g in principal.grants):
+            raise Forbidden("只有法院对接联络员可以导入", code="channel_not_allowed")
+        rows = read_rows(data, content_type, HEADERS, REQUIRED)
+        villages = {u["name"]: u["_id"] for u in await OrgService(self._ctx).of_kind("village")}
+        service = CaseService(self._ctx)
+        report: dict[str, Any] = {"created": 0, "duplicates": [], "errors": []}
+        for number, row in enumerate(rows, start=2):
+            errors = [{"row": number, "field": f, "message": "必填"} for f in REQUIRED if not row.get(f)]
+            category = CATEGORY_BY_LABEL.get(row.get("category", ""), row.get("category", ""))
+            if row.get("category") and category not in CATEGORIES:
+                errors.append({"row": number, "field": "category", "message": "未知的纠纷类别"})
+            if row.get("village") and row["village"] not in villages:
+                errors.append({"row": number, "field": "village", "message": "找不到该村（社区）"})
+            received = _date(row.get("received_at", ""), self._ctx)
+            if row.get("received_at") and received is None:
+                errors.append({"row": number, "field": "received_at", "message": "日期格式应为 2026-11-28"})
+            if errors:
+                report["errors"].extend(errors)
+                continue
+            parties = [
+                {"role": "applicant", "name": row["applicant"], "phone": row.get("applicant_phone") or None},
+                {"role": "respondent", "name": row["respondent"], "phone": row.get("respondent_phone") or None},
+            ]
+            try:
+                await service.create(
+                    principal,
+                    {
+                        "channel": "court_referral",
+                        "category": category,
+                        "description": row["description"],
+                        "parties": parties,
+                        "village_id": str(villages[row["village"]]),
+                        "external_ref": row["external_ref"],
+                        "received_at": received,
+                    },
                 )
-                report["errors"].append({"row": number, "field": field, "message": detail.get("message", exc.message)})
-        else:
-            report["created"] += 1
-    return report
+            except Conflict as exc:
+                if exc.code != "duplicate_referral":
+                    raise
+                report["duplicates"].append({"row": number, "external_ref": row["external_ref"]})
+            except DomainError as exc:
+                for detail in exc.details or [{"field": "row", "message": exc.message}]:
+                    field = (
+                        str(detail.get("field", "row"))
+                        .replace("parties.0.", "applicant_")
+                        .replace("parties.1.", "respondent_")
+                    )
+                    report["errors"].append(
+                        {"row": number, "field": field, "message": detail.get("message", exc.message)}
+                    )
+            else:
+                report["created"] += 1
+        return report
 
 
 def _date(text: str, ctx: Context) -> datetime | None:

@@ -34,6 +34,7 @@ indexes.declare(LEASES)
 
 
 async def acquire_lease(ctx: Context, name: str, holder: str, ttl: timedelta) -> bool:
+    """Hold the lease `name` for `ttl` unless another holder has it."""
     now = ctx.clock.now()
     try:
         await ctx.db[LEASES].find_one_and_update(
@@ -56,7 +57,7 @@ def level_of(deadline: dict[str, Any], now: datetime, ratio: float) -> str | Non
 
 
 async def scan(ctx: Context) -> int:
-    """Raise every warning that is due; return how many were raised."""
+    """Raise every warning that is due; return how many were raised (one round of `WarningsJob`)."""
     now = ctx.clock.now()
     ratio = float((await Routing(ctx).deadlines()).get("warning_ratio", 0.8))
     cases = CaseRepository(ctx.db)

@@ -28,47 +28,52 @@ PRINTABLE_KINDS = ("village", "grid", "micro_grid")
 PLATE_FILES = "plates"  # the storage folder for generated sheets
 
 
-async def gather_plates(ctx: Context, org_id: ObjectId) -> list[Plate]:
-    """One plate per household under `org_id`, with the village name and the grid worker(s) of its grid."""
-    households = await HouseholdService(ctx).under([org_id], ("address", "org_path", "qr_token"))
-    unit_ids = list({oid for h in households for oid in h["org_path"]})
-    units = await OrgService(ctx).by_ids(unit_ids)
-    workers: dict[ObjectId, list[str]] = {}
-    for user in await UserService(ctx).active_with_role_at(("grid_worker",), unit_ids):
-        for grant in user["grants"]:
-            if grant["role"] == "grid_worker" and grant["org_id"] in units:
-                workers.setdefault(grant["org_id"], []).append(user["name"])
-    town = ctx.config.town
-    plates = []
-    for household in households:
-        path_units = [units[o] for o in household["org_path"] if o in units]
-        village = next((u["name"] for u in path_units if u["kind"] == "village"), "")
-        names = [n for o in household["org_path"] for n in workers.get(o, [])]
-        plates.append(
-            Plate(
-                url=plate_url(ctx.config.plates.url_prefix, household["qr_token"]),
-                address=household["address"],
-                village=village,
-                grid_worker="、".join(dict.fromkeys(names)),
-                hotline=town.hotline,
-                town=town.name,
+class PlatePrinting:
+    """Plates for a whole unit: gathered here, rendered in the worker process as a background job."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    async def gather(self, org_id: ObjectId) -> list[Plate]:
+        """One plate per household under `org_id`, with the village name and the grid worker(s) of its grid."""
+        households = await HouseholdService(self._ctx).under([org_id], ("address", "org_path", "qr_token"))
+        unit_ids = list({oid for h in households for oid in h["org_path"]})
+        units = await OrgService(self._ctx).by_ids(unit_ids)
+        workers: dict[ObjectId, list[str]] = {}
+        for user in await UserService(self._ctx).active_with_role_at(("grid_worker",), unit_ids):
+            for grant in user["grants"]:
+                if grant["role"] == "grid_worker" and grant["org_id"] in units:
+                    workers.setdefault(grant["org_id"], []).append(user["name"])
+        town = self._ctx.config.town
+        plates = []
+        for household in households:
+            path_units = [units[o] for o in household["org_path"] if o in units]
+            village = next((u["name"] for u in path_units if u["kind"] == "village"), "")
+            names = [n for o in household["org_path"] for n in workers.get(o, [])]
+            plates.append(
+                Plate(
+                    url=plate_url(self._ctx.config.plates.url_prefix, household["qr_token"]),
+                    address=household["address"],
+                    village=village,
+                    grid_worker="、".join(dict.fromkeys(names)),
+                    hotline=town.hotline,
+                    town=town.name,
+                )
             )
+        return plates
+
+    async def start(self, principal: Principal, org_id: ObjectId) -> dict[str, Any]:
+        unit = await OrgService(self._ctx).get_in_scope(principal, org_id, "plate.print")
+        if unit["kind"] not in PRINTABLE_KINDS:
+            raise ValidationFailed(details=[{"field": "org_id", "message": "请选择村、网格或微网格"}])
+        plates = await self.gather(org_id)
+        jobs = JobService(self._ctx)
+        job = await jobs.create(
+            kind="plates", owner=principal, org_path=unit["path"], total=len(plates), params={"org_id": str(org_id)}
         )
-    return plates
-
-
-async def start_plate_job(ctx: Context, principal: Principal, org_id: ObjectId) -> dict[str, Any]:
-    unit = await OrgService(ctx).get_in_scope(principal, org_id, "plate.print")
-    if unit["kind"] not in PRINTABLE_KINDS:
-        raise ValidationFailed(details=[{"field": "org_id", "message": "请选择村、网格或微网格"}])
-    plates = await gather_plates(ctx, org_id)
-    jobs = JobService(ctx)
-    job = await jobs.create(
-        kind="plates", owner=principal, org_path=unit["path"], total=len(plates), params={"org_id": str(org_id)}
-    )
-    target = Path(ctx.config.plates.storage_dir) / PLATE_FILES / f"{job['_id']}.pdf"
-    jobs.start(job["_id"], _render(ctx, jobs, job["_id"], plates, target, unit["name"]))
-    return job
+        target = Path(self._ctx.config.plates.storage_dir) / PLATE_FILES / f"{job['_id']}.pdf"
+        jobs.start(job["_id"], _render(self._ctx, jobs, job["_id"], plates, target, unit["name"]))
+        return job
 
 
 async def _render(
