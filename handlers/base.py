@@ -133,6 +133,36 @@ def api(
     return decorate
 
 
+# No request of ours nests deeper than a few levels; a deeper one is refused before the parser recurses.
+MAX_JSON_DEPTH = 32
+# Control characters have no place in text a person typed (tab, newline and carriage return do).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def inspect_json(value: Any) -> tuple[int, list[str]]:
+    """How deeply `value` nests, and the fields (`parties.0.name`) whose text holds a control character.
+    Iterative, so a hostile depth cannot exhaust the stack."""
+    deepest, bad = 0, []
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            if _CONTROL.search(item):
+                bad.append(path or "body")
+            continue
+        if isinstance(item, dict):
+            children: Any = item.items()
+        elif isinstance(item, list):
+            children = enumerate(item)
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in children)
+    return deepest, sorted(bad)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -262,11 +292,17 @@ class BaseHandler(RequestHandler):
     def read_json(self, schema: type[M]) -> M:
         if self.media_type != "application/json":
             raise UnsupportedMediaType()
-        body = self.body
         try:
-            data = json.loads(body)
+            data = json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise BadRequest("请求体不是有效的 JSON", code="invalid_json") from exc
+        except RecursionError as exc:  # thousands of nested brackets: the parser gives up before we can count
+            raise BadRequest(f"JSON 嵌套超过 {MAX_JSON_DEPTH} 层", code="invalid_json") from exc
+        depth, bad_text = inspect_json(data)
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(f"JSON 嵌套超过 {MAX_JSON_DEPTH} 层", code="invalid_json")
+        if bad_text:
+            raise ValidationFailed(details=[{"field": f, "message": "不能包含控制字符"} for f in bad_text])
         try:
             return schema.model_validate(data)
         except ValidationError as exc:

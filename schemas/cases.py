@@ -11,7 +11,15 @@ from pydantic import AwareDatetime, Field
 from schemas.base import ObjectIdStr, PageParams, Schema
 from schemas.visits import GpsPoint
 from server.cases.actions import ACTIONS
-from server.cases.model import status_label
+from server.cases.model import (
+    CATEGORY_MAX,
+    DESCRIPTION_MAX,
+    DESCRIPTION_MIN,
+    EXTERNAL_REF_MAX,
+    PARTIES_MAX,
+    PARTY_LIMITS,
+    status_label,
+)
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
 from server.core.pii import mask_id_number, mask_phone
@@ -31,16 +39,16 @@ from server.core.vocabulary import (
 
 class PartyIn(Schema):
     role: PartyRole
-    name: str = Field(min_length=1, max_length=30)
-    phone: str | None = Field(None, max_length=20)
-    id_number: str | None = Field(None, max_length=18)
+    name: str = Field(min_length=1, max_length=PARTY_LIMITS["name"])
+    phone: str | None = Field(None, max_length=PARTY_LIMITS["phone"])
+    id_number: str | None = Field(None, max_length=PARTY_LIMITS["id_number"])
 
 
 class CaseIn(Schema):
     channel: Channel = "miniprogram"
-    category: str = Field(min_length=1, max_length=20)
-    description: str = Field(min_length=5, max_length=2000)
-    parties: list[PartyIn] = Field(min_length=1, max_length=50)
+    category: str = Field(min_length=1, max_length=CATEGORY_MAX)
+    description: str = Field(min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX)
+    parties: list[PartyIn] = Field(min_length=1, max_length=PARTIES_MAX)
     qr_token: str | None = Field(None, max_length=64, description="扫门牌所得（群众上报时代替住户）")
     household_id: ObjectIdStr | None = None
     village_id: ObjectIdStr | None = None
@@ -50,7 +58,9 @@ class CaseIn(Schema):
     consent_contact: bool = Field(False, description="同意工作人员联系本人")
     risk: Risk | None = Field(None, description="工作人员登记时可评估风险等级")
     law_related: bool = False
-    external_ref: str | None = Field(None, min_length=1, max_length=60, description="警情编号、案号或信访件编号")
+    external_ref: str | None = Field(
+        None, min_length=1, max_length=EXTERNAL_REF_MAX, description="警情编号、案号或信访件编号"
+    )
     received_at: AwareDatetime | None = None
     draft: bool = False
 

@@ -179,7 +179,7 @@ COURT_CSV = """案号,收案日期,纠纷类别,申请人,申请人电话,被申
 (2026)浙0782民诉前102号,2026/11/21,邻里纠纷,郑三,,王四,乙村,宅基地边界争议
 (2026)浙0782民诉前101号,2026-11-20,债务纠纷,周一,13800001111,吴二,甲村,借款五万元到期未还
 (2026)浙0782民诉前103号,昨天,债务纠纷,钱五,,孙六,丙村,欠款
-(2026)浙0782民诉前104号,2026-11-22,债务纠纷,李七,123,赵八,甲村,欠款未还
+(2026)浙0782民诉前104号,2026-11-22,债务纠纷,李七,123,赵八,甲村,欠款三千元未还
 """
 
 
@@ -211,6 +211,31 @@ async def test_court_list_import_reports_row_by_row(api, ctx: Context, town) -> 
         token=town.people["police"].token,
     )
     assert refused.status == 403
+
+
+async def test_the_court_import_keeps_the_api_text_limits(api, ctx: Context, town) -> None:
+    """Rows go through the same checks as `POST /api/cases`: nothing oversized is stored."""
+    long_ref, long_name, long_text = "号" * 5000, "名" * 5000, "案" * 20000
+    csv_text = (
+        "案号,收案日期,纠纷类别,申请人,被申请人,村（社区）,案情\n"
+        f"{long_ref},2026-11-20,债务纠纷,周一,吴二,甲村,借款五万元到期未还\n"
+        f"(2026)浙0782民诉前201号,2026-11-20,债务纠纷,{long_name},吴二,甲村,借款五万元到期未还\n"
+        f"(2026)浙0782民诉前202号,2026-11-20,债务纠纷,周一,吴二,甲村,{long_text}\n"
+    )
+    response = await api.post(
+        "/api/cases/import/court",
+        body=csv_text.encode(),
+        headers={"Content-Type": "text/csv"},
+        token=town.people["court"].token,
+    )
+    assert response.status == 200
+    assert response.json["created"] == 0
+    assert response.json["errors"] == [
+        {"row": 2, "field": "external_ref", "message": "内容太长（最多 60 个字）"},
+        {"row": 3, "field": "applicant_name", "message": "内容太长（最多 30 个字）"},
+        {"row": 4, "field": "description", "message": "内容太长（最多 2000 个字）"},
+    ]
+    assert await ctx.db["cases"].count_documents({}) == 0
 
 
 async def test_rules_and_deadlines_are_seeded_from_config(ctx: Context) -> None:

@@ -8,7 +8,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from server.cases import policy
-from server.cases.model import Case, assess_risk, new_case, notice, timeline_event
+from server.cases.model import Case, assess_risk, input_errors, new_case, notice, timeline_event
 from server.cases.repository import CaseRepository
 from server.cases.routing import Routing, place_of
 from server.core.auth import Principal
@@ -34,6 +34,13 @@ class Intake:
         now = self._ctx.clock.now()
         channel = data["channel"]
         self._check_channel(principal, channel, data)
+        errors = input_errors(data)
+        try:
+            parties = self._parties(data["parties"])
+        except ValidationFailed as exc:
+            errors.extend(exc.details or [])
+        if errors:
+            raise ValidationFailed(details=errors)
         if data["category"] not in CATEGORIES:
             raise ValidationFailed(details=[{"field": "category", "message": "未知的纠纷类别"}])
         location, household = await self._location(principal, data)
@@ -53,7 +60,7 @@ class Intake:
             now=now,
             category=data["category"],
             description=data["description"],
-            parties=self._parties(data["parties"]),
+            parties=parties,
             risk=assess_risk(data["description"], len(data["parties"]), data.get("risk") if staff else None),
             law_related=bool(data.get("law_related")) and staff,
             resident_id=ObjectId(principal.user_id) if channel == "miniprogram" else None,

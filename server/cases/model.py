@@ -20,6 +20,39 @@ Case = dict[str, Any]
 DANGER_WORDS = re.compile(r"杀|砍|捅|同归于尽|报复|跳楼|跳河|自杀|寻死|喝农药|上吊|炸|纵火|放火|拼命")
 
 
+# Text limits of a case's input, for every way in (the API's schema, the court list import, partners).
+CATEGORY_MAX = 20
+DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 2000
+EXTERNAL_REF_MAX = 60
+PARTIES_MAX = 50
+PARTY_LIMITS = {"name": 30, "phone": 20, "id_number": 18}
+
+
+def input_errors(data: dict[str, Any]) -> list[dict[str, str]]:
+    """What in a case's input breaks the limits above, as `{"field", "message"}` items."""
+    errors = []
+
+    def check(field: str, value: Any, most: int, least: int = 0) -> None:
+        text = value if isinstance(value, str) else ""
+        if len(text) > most:
+            errors.append({"field": field, "message": f"内容太长（最多 {most} 个字）"})
+        elif len(text.strip()) < least:
+            errors.append({"field": field, "message": f"内容太短（至少 {least} 个字）"})
+
+    check("category", data.get("category") or "", CATEGORY_MAX, 1)
+    check("description", data.get("description") or "", DESCRIPTION_MAX, DESCRIPTION_MIN)
+    if data.get("external_ref") is not None:
+        check("external_ref", data["external_ref"], EXTERNAL_REF_MAX, 1)
+    parties = data.get("parties") or []
+    if len(parties) > PARTIES_MAX:
+        errors.append({"field": "parties", "message": f"最多 {PARTIES_MAX} 项"})
+    for index, party in enumerate(parties[:PARTIES_MAX]):
+        for name, most in PARTY_LIMITS.items():
+            if party.get(name) is not None:
+                check(f"parties.{index}.{name}", party[name], most, 1 if name == "name" else 0)
+    return errors
+
+
 def status_label(case: Case) -> str:
     """The case's state in words a resident understands."""
     if case["state"] == "closed" and case.get("outcome"):

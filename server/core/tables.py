@@ -19,11 +19,7 @@ def read_rows(
     data: bytes, content_type: str, headers: dict[str, str], required: tuple[str, ...]
 ) -> list[dict[str, str]]:
     """Rows as `{column: text}`, columns renamed by `headers` (Chinese → code); data rows start at row 2."""
-    table = (
-        _xlsx_rows(data)
-        if content_type == XLSX_TYPE or data[:2] == b"PK"
-        else list(csv.reader(io.StringIO(_decode(data))))
-    )
+    table = _xlsx_rows(data) if content_type == XLSX_TYPE or data[:2] == b"PK" else _csv_rows(data)
     if not table:
         raise ValidationFailed("文件是空的", code="import_empty")
     names = [headers.get(h.strip(), h.strip().lower()) for h in table[0]]
@@ -35,6 +31,27 @@ def read_rows(
     if len(table) - 1 > MAX_ROWS:
         raise ValidationFailed(f"一次最多导入 {MAX_ROWS} 行", code="import_too_large")
     return [{name: (row[i] if i < len(row) else "").strip() for i, name in enumerate(names)} for row in table[1:]]
+
+
+def _csv_rows(data: bytes) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(_decode(data)))
+    try:
+        return list(reader)
+    except csv.Error as exc:  # a cell past the csv module's field limit, a stray NUL, a broken quote
+        raise ValidationFailed(
+            f"CSV 文件第 {reader.line_num} 行无法读取（{_csv_problem(exc)}）",
+            code="import_unreadable",
+            details=[{"field": f"row {reader.line_num}", "message": _csv_problem(exc)}],
+        ) from exc
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"单元格内容超过 {csv.field_size_limit() // 1024} KB"
+    if "NUL" in text or "null byte" in text:
+        return "含有空字符"
+    return "格式不正确"
 
 
 def _decode(data: bytes) -> str:
@@ -53,9 +70,16 @@ def _xlsx_rows(data: bytes) -> list[list[str]]:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise ValidationFailed("无法读取该 Excel 文件", code="import_unreadable") from exc
-    sheet = workbook.worksheets[0]
-    rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    workbook.close()
+    try:
+        if not workbook.worksheets:
+            raise ValidationFailed("该 Excel 文件里没有工作表", code="import_empty")
+        rows = [[_cell(v) for v in row] for row in workbook.worksheets[0].iter_rows(values_only=True)]
+    except ValidationFailed:
+        raise
+    except Exception as exc:  # the sheet's XML is cut off or damaged: openpyxl finds out while reading rows
+        raise ValidationFailed("Excel 文件已损坏，无法读取工作表内容", code="import_unreadable") from exc
+    finally:
+        workbook.close()
     return [r for r in rows if any(cell.strip() for cell in r)]
 
 
