@@ -40,6 +40,7 @@ from server.core.errors import (
     ValidationFailed,
 )
 from server.core.idempotency import Idempotency
+from server.core.outage import DATABASE_DOWN
 from server.core.permissions import roles_for
 
 log = logging.getLogger("sanyuan.http")
@@ -70,6 +71,8 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
     413: ("payload_too_large", "提交的内容过大"),
 }
 _INTERNAL = ("internal_error", "服务器内部错误，请稍后再试；如需反馈，请提供请求编号")
+_DATABASE_DOWN = ("database_unavailable", "数据库暂时无法访问，请稍后再试")
+RETRY_AFTER_SECONDS = 5
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -185,6 +188,7 @@ class BaseHandler(RequestHandler):
     """Bodies are streamed so an oversized one is refused by its Content-Length before it is read."""
 
     body_limit: int | None = None  # bytes; None means the configured `http.max_json_body`
+    uses_database = True  # False: its answer says nothing about whether the database is reachable
     principal: Principal | None = None
     _counted = False
 
@@ -224,6 +228,8 @@ class BaseHandler(RequestHandler):
         if self._counted:
             self._counted = False
             self.ctx.request_finished()
+        if self.uses_database and 200 <= self.get_status() < 400 and self.ctx.outage.down:
+            self.ctx.outage.ok()
 
     @property
     def caller(self) -> Principal:
@@ -365,10 +371,16 @@ class BaseHandler(RequestHandler):
         details = None
         if isinstance(error, DomainError):
             status_code, code, message, details = status_for(error), error.code, error.message, error.details
+        elif isinstance(error, DATABASE_DOWN):
+            self.ctx.outage.failed(error, f"{self.request.method} {self.request.path}")
+            status_code, (code, message) = 503, _DATABASE_DOWN
+            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         elif isinstance(error, HTTPError) or (error is None and status_code < 500):
             code, message = _HTTP_ERRORS.get(status_code, ("http_error", "请求无法完成"))
         else:
             status_code, (code, message) = 500, _INTERNAL
+        if status_code == 413:
+            self.set_header("Connection", "close")  # the rest of the body is not read: this connection is done
         if status_code == 401:
             self.set_header("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{code}"')
         self.set_status(status_code)
@@ -379,8 +391,8 @@ class BaseHandler(RequestHandler):
         self.finish(json.dumps({"error": body}, ensure_ascii=False, default=_json_default))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, DomainError):
-            return  # an expected outcome; the access log has the status
+        if isinstance(value, (DomainError, *DATABASE_DOWN)):
+            return  # an expected outcome (the access log has the status), or an outage (`OutageWatch` logs it)
         if isinstance(value, HTTPError):
             log.warning(
                 "%d %s %s: %s", value.status_code, self.request.method, self.request.path, value.log_message or ""
@@ -397,6 +409,8 @@ class BaseHandler(RequestHandler):
 
 class NotFoundHandler(BaseHandler):
     """Unknown routes: a JSON 404 whatever the method, before any authentication."""
+
+    uses_database = False
 
     async def prepare(self) -> None:
         raise NotFound("没有这个接口", code="no_such_route")

@@ -167,6 +167,8 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
 
 
 class OpenApiHandler(BaseHandler):
+    uses_database = False
+
     @public
     @api("OpenAPI 3.1 接口文档", tags=["system"])
     async def get(self) -> None:

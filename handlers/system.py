@@ -18,6 +18,8 @@ class HealthHandler(BaseHandler):
     )
     async def get(self) -> None:
         reachable = await ping(self.ctx.db)
+        if not reachable:
+            self.set_header("Retry-After", "5")
         self.write_json(
             HealthOut(
                 status="ok" if reachable else "degraded",
@@ -31,6 +33,8 @@ class HealthHandler(BaseHandler):
 
 
 class VersionHandler(BaseHandler):
+    uses_database = False
+
     @public
     @api("版本信息", response=VersionOut, tags=["system"])
     async def get(self) -> None:

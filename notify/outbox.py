@@ -41,6 +41,7 @@ from server.cases.repository import CaseRepository
 from server.core import indexes
 from server.core.auth import Principal
 from server.core.errors import Conflict, NotFound
+from server.core.outage import DATABASE_DOWN
 from server.core.scope import org_scope_filter, require_org_scope
 from server.core.vocabulary import CATEGORIES, OUTCOME_LABELS
 from server.people.users import UserService
@@ -302,6 +303,8 @@ class Dispatcher:
                     return
             result = await self._send(message, now)
             await self._record(message, result, now)
+        except DATABASE_DOWN:
+            raise  # the lease runs out and the delivery is claimed again once the database is back
         except Exception:
             log.exception("delivery %s failed unexpectedly; it will be retried", message["_id"])
             await self._finish(
@@ -444,7 +447,11 @@ async def run_forever(ctx: Context, stop: asyncio.Event | None = None) -> None:
         try:
             await relay.run_once()
             await dispatcher.run_once()
+        except DATABASE_DOWN as exc:
+            ctx.outage.failed(exc, "the outbox")  # logged once per outage; the next rounds catch up
         except Exception:
             log.exception("outbox round failed; retrying")
+        else:
+            ctx.outage.ok()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=ctx.config.notify.poll_seconds)

@@ -15,6 +15,7 @@ import sys
 from notify.outbox import run_forever
 from server.core.config import ConfigError, load_config
 from server.core.logs import setup_logging
+from server.core.outage import DatabaseUnreachable
 
 log = logging.getLogger("sanyuan.worker")
 
@@ -46,3 +47,6 @@ if __name__ == "__main__":
     except ConfigError as exc:
         print(f"无法启动：{exc}", file=sys.stderr)
         sys.exit(2)
+    except DatabaseUnreachable as exc:
+        print(f"无法启动：{exc}", file=sys.stderr)
+        sys.exit(3)

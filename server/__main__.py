@@ -9,6 +9,7 @@ import sys
 
 from server.core.config import ConfigError, load_config
 from server.core.logs import setup_logging
+from server.core.outage import DatabaseUnreachable
 
 DEMO_BANNER = """
 ==============================================================================
@@ -51,8 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     from scripts.seed_demo import seed_demo_town
     from server.app import serve
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, banner=banner, seed=seed_demo_town if config.demo else None))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config, banner=banner, seed=seed_demo_town if config.demo else None))
+    except DatabaseUnreachable as exc:
+        print(f"无法启动：{exc}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -30,6 +30,7 @@ from server.core.config import Config
 from server.core.context import Context
 from server.core.db import connect, is_memory, redact_uri
 from server.core.logs import log_request
+from server.core.outage import DATABASE_DOWN, DatabaseUnreachable
 
 log = logging.getLogger("sanyuan")
 
@@ -66,7 +67,12 @@ async def open_context(config: Config, senders: Senders | None = None) -> Contex
     ctx = Context(config=config, client=client, db=db, senders=senders or console_senders())
     if senders is None and not config.demo:
         ctx.senders = production_senders(ctx)
-    await indexes.ensure_all(db)
+    try:
+        await indexes.ensure_all(db)
+    except DATABASE_DOWN as exc:
+        await ctx.close()
+        where = f"{redact_uri(config.mongodb.uri)}（库 {config.mongodb.database}）"
+        raise DatabaseUnreachable(where, exc) from exc
     return ctx
 
 

@@ -22,6 +22,7 @@ from server.cases.model import notice, timeline_event
 from server.cases.repository import CaseRepository
 from server.cases.routing import Routing
 from server.core import indexes
+from server.core.outage import DATABASE_DOWN
 
 if TYPE_CHECKING:
     from server.core.context import Context
@@ -96,6 +97,10 @@ class WarningsJob:
                 raised = await self.run_once()
                 if raised:
                     log.info("raised %d deadline warning(s)", raised)
+            except DATABASE_DOWN as exc:
+                self._ctx.outage.failed(exc, "the warnings scan")  # logged once per outage
             except Exception:
                 log.exception("warnings scan failed; will retry")
+            else:
+                self._ctx.outage.ok()
             await asyncio.sleep(self._interval)

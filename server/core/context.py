@@ -16,6 +16,7 @@ from server.core.clock import Clock
 from server.core.config import Config
 from server.core.crypto import FieldCipher
 from server.core.db import Database
+from server.core.outage import OutageWatch
 from server.core.storage import LocalStorage, Storage
 from server.core.wechat import WechatClient
 
@@ -28,6 +29,7 @@ class Context:
     senders: Senders
     clock: Clock = field(default_factory=Clock)
     inflight: int = 0
+    outage: OutageWatch = field(default_factory=OutageWatch)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)
     _process_pool: ProcessPoolExecutor | None = None

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pymongo import AsyncMongoClient
 
 from server.core.memdb import MemoryClient
+from server.core.outage import DATABASE_DOWN
 
 Database = Any  # an AsyncDatabase or a MemoryDatabase: the same surface as far as the application goes
 
@@ -35,13 +36,16 @@ def connect(uri: str, database: str) -> tuple[Any, Database]:
     if is_memory(uri):
         client: Any = MemoryClient()
     else:
-        client = AsyncMongoClient(uri, tz_aware=True, appname="sanyuan", serverSelectionTimeoutMS=5000)
+        options: dict[str, Any] = {"tz_aware": True, "appname": "sanyuan"}
+        if "serverselectiontimeoutms" not in uri.lower():
+            options["serverSelectionTimeoutMS"] = 5000  # fail a request within seconds, not PyMongo's 30
+        client = AsyncMongoClient(uri, **options)
     return client, client[database]
 
 
 async def ping(db: Database) -> bool:
     try:
         result = await db.command("ping")
-    except Exception:  # noqa: BLE001 - any failure means "not reachable" for the health check
+    except DATABASE_DOWN:
         return False
     return bool(result.get("ok"))

@@ -38,9 +38,21 @@ _PASSTHROUGH = (
 )
 
 
+class Switch:
+    """A client's simulated outage (tests): while `error` is set, every operation raises it."""
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 class MemoryCursor:
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, switch: Switch) -> None:
         self._source = source
+        self._switch = switch
 
     def sort(self, *args: Any, **kwargs: Any) -> MemoryCursor:
         self._source = self._source.sort(*args, **kwargs)
@@ -65,6 +77,7 @@ class MemoryCursor:
         return docs
 
     def _iter(self) -> Iterator[dict[str, Any]]:
+        self._switch.check()
         return iter(self._source)
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
@@ -76,8 +89,9 @@ class MemoryCursor:
 
 
 class MemoryCollection:
-    def __init__(self, collection: Any) -> None:
+    def __init__(self, collection: Any, switch: Switch) -> None:
         self._collection = collection
+        self._switch = switch
         self.name: str = collection.name
 
     def __getattr__(self, name: str) -> Any:
@@ -87,12 +101,14 @@ class MemoryCollection:
 
         async def call(*args: Any, session: Any = None, **kwargs: Any) -> Any:
             await asyncio.sleep(0)  # yield like a network round trip, so concurrent requests interleave
+            self._switch.check()
             return method(*args, **kwargs)
 
         return call
 
     async def find_one_and_update(self, *args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(0)
+        self._switch.check()
         return self._find_one_and("update", *args, **kwargs)
 
     def _find_one_and(self, action: str, *args: Any, projection: Any = None, session: Any = None, **kwargs: Any) -> Any:
@@ -107,27 +123,31 @@ class MemoryCollection:
         return document
 
     def find(self, *args: Any, session: Any = None, **kwargs: Any) -> MemoryCursor:
-        return MemoryCursor(self._collection.find(*args, **kwargs))
+        return MemoryCursor(self._collection.find(*args, **kwargs), self._switch)
 
     async def aggregate(self, pipeline: list[dict[str, Any]], session: Any = None, **kwargs: Any) -> MemoryCursor:
-        return MemoryCursor(self._collection.aggregate(pipeline, **kwargs))
+        self._switch.check()
+        return MemoryCursor(self._collection.aggregate(pipeline, **kwargs), self._switch)
 
     async def list_indexes(self, session: Any = None) -> MemoryCursor:
-        return MemoryCursor(self._collection.list_indexes())
+        self._switch.check()
+        return MemoryCursor(self._collection.list_indexes(), self._switch)
 
 
 class MemoryDatabase:
-    def __init__(self, database: Any) -> None:
+    def __init__(self, database: Any, switch: Switch) -> None:
         self._database = database
+        self._switch = switch
         self.name: str = database.name
         self._collections: dict[str, MemoryCollection] = {}
 
     def __getitem__(self, name: str) -> MemoryCollection:
         if name not in self._collections:
-            self._collections[name] = MemoryCollection(self._database[name])
+            self._collections[name] = MemoryCollection(self._database[name], self._switch)
         return self._collections[name]
 
     async def command(self, command: str | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        self._switch.check()
         name = command if isinstance(command, str) else next(iter(command))
         if name == "ping":
             return {"ok": 1.0}
@@ -140,10 +160,11 @@ class MemoryClient:
     def __init__(self) -> None:
         self._client: Any = mongomock.MongoClient(tz_aware=True)
         self._databases: dict[str, MemoryDatabase] = {}
+        self.switch = Switch()  # `client.switch.error = AutoReconnect(...)` simulates an outage
 
     def __getitem__(self, name: str) -> MemoryDatabase:
         if name not in self._databases:
-            self._databases[name] = MemoryDatabase(self._client[name])
+            self._databases[name] = MemoryDatabase(self._client[name], self.switch)
         return self._databases[name]
 
     async def drop_database(self, name: str) -> None:

@@ -1,0 +1,124 @@
+"""Faults: the database going away under the server, its jobs and its start-up; nothing stuck or half-written."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+
+from notify.outbox import run_forever
+from server.cases.warnings import WarningsJob
+from server.core.context import Context
+from server.core.outage import OutageWatch
+from tests.conftest import memory_config_file
+from tests.town import build_town, resident_case
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def town(ctx: Context, login):
+    return await build_town(ctx, login)
+
+
+class WatchedOutage(OutageWatch):
+    """The process's outage watch, with events a test can wait on instead of polling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed_thrice = asyncio.Event()
+        self.recovered = asyncio.Event()
+
+    def failed(self, error: BaseException, where: str) -> None:
+        super().failed(error, where)
+        if self.failures >= 3:
+            self.failed_thrice.set()
+
+    def ok(self) -> None:
+        was_down = self.down
+        super().ok()
+        if was_down:
+            self.recovered.set()
+
+
+def outage(ctx: Context, error: BaseException | None) -> None:
+    """Switch the in-process database off (an error every call raises) or on again (None)."""
+    ctx.client.switch.error = error
+
+
+async def test_requests_in_an_outage_answer_503_and_the_log_says_so_once(
+    api, ctx: Context, town, caplog: pytest.LogCaptureFixture
+) -> None:
+    office, resident = town.people["office"], town.people["resident_a"]
+    outage(ctx, AutoReconnect("connection refused"))
+    caplog.set_level(logging.WARNING, logger="sanyuan")
+    answers = [
+        await api.get("/api/cases", token=office.token),
+        await api.post("/api/cases", resident_case(town), token=resident.token),
+        await api.get("/api/cases/mine", token=resident.token),
+    ]
+    for answer in answers:
+        assert (answer.status, answer.error_code) == (503, "database_unavailable")
+        assert answer.headers["Retry-After"] == "5"
+    health = await api.get("/api/health")
+    assert (health.status, health.json["database"]) == (503, "unreachable")
+    outage(ctx, None)
+    assert (await api.get("/api/cases", token=office.token)).status == 200
+    assert (await api.get("/api/cases", token=office.token)).status == 200
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("sanyuan")]
+    assert len([m for m in messages if m.startswith("database unreachable")]) == 1
+    assert len([m for m in messages if m.startswith("database reachable again")]) == 1
+    assert not [r for r in caplog.records if r.exc_info]  # no tracebacks
+    # Nothing half-written: the refused submission made no case.
+    assert (await api.get("/api/cases/mine", token=resident.token)).json["total"] == 0
+
+
+async def test_the_jobs_ride_out_an_outage_and_catch_up(
+    api, ctx: Context, town, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="sanyuan")
+    created = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
+    assert created.status == 201
+    outage(ctx, ServerSelectionTimeoutError("no servers"))
+    job = WarningsJob(ctx, interval=0.01)
+    for _ in range(3):
+        with pytest.raises(ServerSelectionTimeoutError):
+            await job.run_once()
+    outage(ctx, None)
+    assert await job.run_once() == 0
+    # The outbox loop, run for a few rounds down and then up: it delivers what waited, and logs the outage once.
+    watch = ctx.outage = WatchedOutage()
+    stop = asyncio.Event()
+    outage(ctx, AutoReconnect("reset"))
+    ctx.config.notify.poll_seconds = 0.01
+    loop = asyncio.create_task(run_forever(ctx, stop))
+    await asyncio.wait_for(watch.failed_thrice.wait(), timeout=120)  # generous: a busy machine is slow, not wrong
+    outage(ctx, None)
+    await asyncio.wait_for(watch.recovered.wait(), timeout=120)
+    stop.set()
+    await loop
+    office_inbox = await api.get("/api/notifications", token=town.people["office"].token)
+    assert office_inbox.json["items"][0]["event"] == "case_registered"
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("command", [["-m", "server"], ["-m", "notify.worker"]])
+def test_start_up_without_the_database_says_so_in_one_line(tmp_path: Path, command: list[str]) -> None:
+    config = memory_config_file(tmp_path)
+    text = config.read_text(encoding="utf-8")
+    unreachable = "mongodb://user:secret@127.0.0.1:9/?serverSelectionTimeoutMS=200"
+    config.write_text(text.replace("memory://", unreachable), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, *command, "--config", str(config)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 3
+    assert "无法连接数据库" in done.stderr
+    assert "Cannot reach the database at mongodb://user:***@127.0.0.1:9/" in done.stderr
+    assert "secret" not in done.stderr
+    assert "Traceback" not in done.stderr
