@@ -39,7 +39,7 @@ from server.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from server.core.idempotency import Idempotency
+from server.core.idempotency import Idempotency, record_id_for
 from server.core.outage import DATABASE_DOWN
 from server.core.permissions import roles_for
 
@@ -330,20 +330,35 @@ class BaseHandler(RequestHandler):
     def page_params(self) -> PageParams:
         return self.read_query(PageParams)
 
-    async def idempotent(self, work: Callable[[], Awaitable[tuple[int, BaseModel]]]) -> None:
-        """Answer with `work`'s result, once per `Idempotency-Key` (if the client sent one)."""
+    @property
+    def idempotency_ref(self) -> str | None:
+        """What a write stores beside its result so that a retry can find it (None: no Idempotency-Key)."""
+        key = self.request.headers.get("Idempotency-Key")
+        return None if key is None else record_id_for(self.caller.user_id, key)
+
+    async def idempotent(
+        self,
+        work: Callable[[], Awaitable[tuple[int, BaseModel]]],
+        recover: Callable[[], Awaitable[tuple[int, BaseModel] | None]] | None = None,
+    ) -> None:
+        """Answer with `work`'s result, once per `Idempotency-Key` (if the client sent one). `recover` finds the
+        result of a first attempt that did the work but could not record its answer."""
         key = self.request.headers.get("Idempotency-Key")
 
         async def run() -> tuple[int, Any]:
             status, model = await work()
             return status, model.model_dump(mode="json")
 
+        async def found() -> tuple[int, Any] | None:
+            answer = await recover() if recover is not None else None
+            return None if answer is None else (answer[0], answer[1].model_dump(mode="json"))
+
         if key is None:
             status, body = await run()
             self.write_json(body, status=status)
             return
         fingerprint = b"\0".join([(self.request.method or "").encode(), self.request.path.encode(), self.body])
-        status, body, replayed = await Idempotency(self.ctx).run(self.caller.user_id, key, fingerprint, run)
+        status, body, replayed = await Idempotency(self.ctx).run(self.caller.user_id, key, fingerprint, run, found)
         if replayed:
             self.set_header("Idempotent-Replayed", "true")
         self.write_json(body, status=status)

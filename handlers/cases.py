@@ -63,12 +63,17 @@ class CasesHandler(_CaseHandler):
     )
     async def post(self) -> None:
         body = self.read_json(CaseIn)
+        ref = self.idempotency_ref
 
         async def work() -> tuple[int, BaseModel]:
-            case = await self.cases.create(self.caller, body.model_dump())
+            case = await self.cases.create(self.caller, body.model_dump(), idempotency_key=ref)
             return 201, self.view(case)
 
-        await self.idempotent(work)
+        async def recover() -> tuple[int, BaseModel] | None:
+            case = await self.cases.made_with(self.caller, ref) if ref else None
+            return None if case is None else (201, self.view(case))
+
+        await self.idempotent(work, recover)
 
     @requires("case.search")
     @api("案件队列与查询（管辖范围内，默认按期限排序）", query=CaseQuery, response=Page[CaseBrief], tags=["cases"])

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,39 @@ def test_start_up_without_the_database_says_so_in_one_line(tmp_path: Path, comma
     assert "Cannot reach the database at mongodb://user:***@127.0.0.1:9/" in done.stderr
     assert "secret" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_a_key_a_dead_attempt_left_running_answers_with_its_case_after_the_lease(api, ctx: Context, town) -> None:
+    resident = town.people["resident_a"]
+    headers = {"Idempotency-Key": "report-7"}
+    first = await api.post("/api/cases", resident_case(town), token=resident.token, headers=headers)
+    assert first.status == 201
+    # As if the process died (or the database went away) after making the case, before recording the answer.
+    await ctx.db["idempotency_keys"].update_one({}, {"$set": {"state": "running"}, "$unset": {"status": 1, "body": 1}})
+    retry = await api.post("/api/cases", resident_case(town), token=resident.token, headers=headers)
+    assert (retry.status, retry.error_code) == (409, "idempotency_in_flight")  # still within the lease
+    ctx.clock.advance(timedelta(seconds=61))
+    retry = await api.post("/api/cases", resident_case(town), token=resident.token, headers=headers)
+    assert (retry.status, retry.json["id"], retry.headers["Idempotent-Replayed"]) == (201, first.json["id"], "true")
+    again = await api.post("/api/cases", resident_case(town), token=resident.token, headers=headers)
+    assert (again.status, again.json["id"]) == (201, first.json["id"])
+    assert (await api.get("/api/cases/mine", token=resident.token)).json["total"] == 1
+
+
+async def test_a_key_a_failed_attempt_could_not_free_makes_the_case_once_after_the_lease(
+    api, ctx: Context, town
+) -> None:
+    resident = town.people["resident_a"]
+    headers = {"Idempotency-Key": "report-8"}
+    first = await api.post("/api/cases", resident_case(town), token=resident.token, headers=headers)
+    # As if the case's write had failed and freeing the key had failed too: a running key and no case.
+    await ctx.db["cases"].delete_many({})
+    await ctx.db["idempotency_keys"].update_one({}, {"$set": {"state": "running"}, "$unset": {"status": 1, "body": 1}})
+    ctx.clock.advance(timedelta(seconds=61))
+    retry = await api.post("/api/cases", resident_case(town), token=resident.token, headers=headers)
+    assert retry.status == 201
+    assert retry.json["id"] != first.json["id"]
+    assert "Idempotent-Replayed" not in retry.headers
+    replay = await api.post("/api/cases", resident_case(town), token=resident.token, headers=headers)
+    assert (replay.json["id"], replay.headers["Idempotent-Replayed"]) == (retry.json["id"], "true")
+    assert (await api.get("/api/cases/mine", token=resident.token)).json["total"] == 1

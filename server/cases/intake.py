@@ -30,7 +30,7 @@ class Intake:
         self._ctx = ctx
         self._cases = CaseRepository(ctx.db)
 
-    async def create(self, principal: Principal, data: dict[str, Any]) -> Case:
+    async def create(self, principal: Principal, data: dict[str, Any], *, idempotency_key: str | None = None) -> Case:
         now = self._ctx.clock.now()
         channel = data["channel"]
         self._check_channel(principal, channel, data)
@@ -76,6 +76,7 @@ class Intake:
             town_path=location["town_path"],
             org_path=location["path"],
             **referral,
+            **({"idempotency_key": idempotency_key} if idempotency_key else {}),
         )
         target, tier = await Routing(self._ctx).suggest(case)
         case["suggested"] = {"org_id": target["_id"], "org_name": target["name"], "tier": tier}
@@ -90,6 +91,8 @@ class Intake:
         try:
             await self._cases.insert(case)
         except DuplicateKeyError as exc:
+            if idempotency_key and (made := await self._cases.by_idempotency_key(idempotency_key)):
+                return made  # a retry that took over from a slow first attempt: the first one's case stands
             if referral:  # registered concurrently; the unique index decides
                 raise await self._duplicate_referral(case) from exc
             raise

@@ -155,7 +155,7 @@ def new_case(*, state: str, channel: str, source: str, now: datetime, **fields: 
         "created_at": now,
         "updated_at": now,
     }
-    unknown = set(fields) - set(case) - {"external_ref", "external_key", "received_at", "suggested"}
+    unknown = set(fields) - set(case) - {"external_ref", "external_key", "received_at", "suggested", "idempotency_key"}
     if unknown:
         raise TypeError(f"unknown case fields: {sorted(unknown)}")
     case.update(fields)

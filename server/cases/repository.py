@@ -24,6 +24,8 @@ indexes.declare(
     COLLECTION,
     IndexModel([("number", ASCENDING)], name="number", unique=True),
     IndexModel([("external_key", ASCENDING)], name="external_key", unique=True, sparse=True),
+    # One case per Idempotency-Key, even if a retry takes over from a first attempt that is still running.
+    IndexModel([("idempotency_key", ASCENDING)], name="idempotency_key", unique=True, sparse=True),
     IndexModel([("org_path", ASCENDING), ("state", ASCENDING), ("next_due", ASCENDING)], name="scope_state_due"),
     IndexModel([("org_path", ASCENDING), ("created_at", DESCENDING)], name="scope_created"),
     IndexModel([("resident_id", ASCENDING), ("created_at", DESCENDING)], name="resident_created"),
@@ -67,6 +69,10 @@ class CaseRepository:
 
     async def get(self, case_id: ObjectId) -> Case | None:
         case: Case | None = await self._cases.find_one({"_id": case_id})
+        return case
+
+    async def by_idempotency_key(self, key: str) -> Case | None:
+        case: Case | None = await self._cases.find_one({"idempotency_key": key})
         return case
 
     async def id_by_external_key(self, key: str) -> ObjectId | None:

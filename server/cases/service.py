@@ -37,8 +37,13 @@ class CaseService:
             raise NotFound("找不到该案件")
         return case
 
-    async def create(self, principal: Principal, data: dict[str, Any]) -> Case:
-        return await Intake(self._ctx).create(principal, data)
+    async def create(self, principal: Principal, data: dict[str, Any], *, idempotency_key: str | None = None) -> Case:
+        return await Intake(self._ctx).create(principal, data, idempotency_key=idempotency_key)
+
+    async def made_with(self, principal: Principal, idempotency_key: str) -> Case | None:
+        """The case this caller made with `idempotency_key`, if a first attempt got that far."""
+        case = await CaseRepository(self._ctx.db).by_idempotency_key(idempotency_key)
+        return case if case is not None and case["registered_by"] == ObjectId(principal.user_id) else None
 
     async def act(self, principal: Principal, case_id: ObjectId, name: str, body: dict[str, Any]) -> Case:
         case = await self.get(principal, case_id)
