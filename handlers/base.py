@@ -249,12 +249,20 @@ class BaseHandler(RequestHandler):
 
     @property
     def max_body(self) -> int:
-        return self.body_limit or self.ctx.config.http.max_json_body
+        return min(self.body_limit or self.ctx.config.http.max_json_body, self.ctx.config.http.max_body_size)
 
     def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return  # refused already; Tornado closes the connection once the answer is out
         self._received += len(chunk)
-        if self._received <= self.max_body:  # past the limit, keep counting but stop keeping
-            self._chunks.append(chunk)
+        if self._received > self.max_body:
+            # A body without Content-Length (chunked) that grew past the limit: answer now, read no further.
+            error = PayloadTooLarge(
+                f"提交的内容过大（上限 {self.max_body // 1024} KB）", details={"limit_bytes": self.max_body}
+            )
+            self.send_error(413, exc_info=(type(error), error, None))
+            return
+        self._chunks.append(chunk)
 
     @property
     def body(self) -> bytes:

@@ -76,6 +76,9 @@ async def open_context(config: Config, senders: Senders | None = None) -> Contex
     return ctx
 
 
+UNLIMITED_AT_THE_SOCKET = 1 << 40
+
+
 class Server:
     """One listening HTTP server and what it needs to shut down cleanly."""
 
@@ -85,7 +88,10 @@ class Server:
         self.http = HTTPServer(
             app,
             xheaders=ctx.config.http.xheaders,
-            max_body_size=ctx.config.http.max_body_size,
+            # Every route is a streaming `BaseHandler`, which refuses a body past its limit (at most
+            # `http.max_body_size`) with a 413 in the envelope and stops reading. Tornado's own check would
+            # answer a bare 400 behind that 413, so it is set out of the way.
+            max_body_size=UNLIMITED_AT_THE_SOCKET,
             idle_connection_timeout=60,
         )
         self.port: int | None = None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
@@ -159,3 +161,49 @@ async def test_a_key_a_failed_attempt_could_not_free_makes_the_case_once_after_t
     replay = await api.post("/api/cases", resident_case(town), token=resident.token, headers=headers)
     assert (replay.json["id"], replay.headers["Idempotent-Replayed"]) == (retry.json["id"], "true")
     assert (await api.get("/api/cases/mine", token=resident.token)).json["total"] == 1
+
+
+async def raw_exchange(server, request: bytes) -> bytes:
+    """Send `request` as is and read until the server closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=120)  # EOF: the server closed the connection
+    finally:
+        writer.close()
+
+
+def parse(response: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
+    head, _, body = response.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    length = int(headers["content-length"])
+    assert len(body) == length  # one answer, nothing after it
+    return int(status_line.split()[1]), headers, json.loads(body)
+
+
+async def test_a_chunked_body_past_the_limit_is_refused_at_the_limit(server, town) -> None:
+    limit = 256 * 1024  # POST /api/cases
+    token = town.people["resident_a"].token
+    head = (
+        "POST /api/cases HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    # One chunk one byte past the limit; the client would go on for megabytes, the server stops here.
+    request = head.encode() + f"{limit + 1:x}\r\n".encode() + b" " * (limit + 1)
+    status, headers, body = parse(await raw_exchange(server, request))
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")
+    assert body["error"]["details"] == {"limit_bytes": limit}
+    assert headers["connection"] == "close"
+
+
+async def test_a_declared_length_past_the_limit_is_refused_before_the_body(server, town) -> None:
+    token = town.people["resident_a"].token
+    request = (
+        "POST /api/cases HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Length: 52428800\r\n\r\n"
+    ).encode()
+    status, headers, body = parse(await raw_exchange(server, request))
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")
+    assert headers["connection"] == "close"
