@@ -1,0 +1,199 @@
+"""A corpus of bad input against every write endpoint of the OpenAPI document: every answer is a 4xx in the
+error envelope (the `api` client checks the envelope on each response), never a 500, and nothing is
+stored. A new write endpoint is covered without a test of its own; one the corpus cannot reach (a path
+parameter it has no value for) fails here until `PATH_VALUES` learns it."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any
+
+import pytest
+from openpyxl import Workbook
+
+from server.core.context import Context
+from tests.town import build_town, resident_case
+
+COUNTED = ("cases", "households", "visits", "users", "org_units", "idempotency_keys", "outbox", "jobs")
+
+# What a bad JSON body can be, and the status each must get (any endpoint that takes JSON).
+JSON_CORPUS: list[tuple[str, bytes, str, set[int]]] = [
+    ("malformed", b'{"description": ', "application/json", {400}),
+    ("deeply nested", b"[" * 5000 + b"]" * 5000, "application/json", {400}),
+    ("nested objects", b'{"a":' * 3000 + b"1" + b"}" * 3000, "application/json", {400}),
+    ("not an object", b'["a", 1]', "application/json", {422}),
+    ("a bare string", b'"hello"', "application/json", {422}),
+    ("NUL in a string", b'{"description": "bad\\u0000text", "name": "a\\u0000"}', "application/json", {422}),
+    ("invalid UTF-8", b'{"name": "\xff\xfe"}', "application/json", {400}),
+    ("wrong content type", b'{"name": "x"}', "text/plain", {415}),
+    ("form encoded", b"name=x&phone=1", "application/x-www-form-urlencoded", {415}),
+    ("empty", b"", "application/json", {400}),
+]
+
+
+def xlsx_without_sheets() -> bytes:
+    buffer = io.BytesIO()
+    book = Workbook()
+    book.save(buffer)
+    data = buffer.getvalue()
+    # Rewrite the workbook part so that it lists no sheets.
+    source, target = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(target, "w") as out:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "xl/workbook.xml":
+                content = re.sub(rb"<sheets>.*</sheets>", b"<sheets/>", content, flags=re.S)
+            out.writestr(item, content)
+    return target.getvalue()
+
+
+def xlsx_truncated_sheet() -> bytes:
+    buffer = io.BytesIO()
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["微网格", "地址", "姓名", "与户主关系"])
+    sheet.append(["甲村微网格", "甲村1号", "张三", "户主"])
+    book.save(buffer)
+    source, target = zipfile.ZipFile(io.BytesIO(buffer.getvalue())), io.BytesIO()
+    with zipfile.ZipFile(target, "w") as out:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                content = content[: len(content) // 2]
+            out.writestr(item, content)
+    return target.getvalue()
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Damaged spreadsheets for the import endpoints.
+SHEET_CORPUS: list[tuple[str, bytes, str]] = [
+    ("xlsx with no sheets", xlsx_without_sheets(), XLSX),
+    ("xlsx with a truncated sheet", xlsx_truncated_sheet(), XLSX),
+    ("not a zip at all", b"PK\x03\x04 not really", XLSX),
+    (
+        "csv with a 1 MB cell",
+        ("微网格,地址,姓名,与户主关系\n甲村微网格," + "长" * 1_000_000 + ",张三,户主\n").encode(),
+        "text/csv",
+    ),
+    ("csv with a NUL", b"a,b\n\x00,c\n", "text/csv"),
+    ("csv in no known encoding", b"\xff\xfe\xfa\xfb,\x81\n", "text/csv"),
+    ("empty csv", b"", "text/csv"),
+]
+
+
+@pytest.fixture
+async def town(ctx: Context, login):
+    return await build_town(ctx, login)
+
+
+async def counts(ctx: Context) -> dict[str, int]:
+    return {name: await ctx.db[name].count_documents({}) for name in COUNTED}
+
+
+async def path_values(api, ctx: Context, town) -> dict[str, str]:
+    case = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
+    assert case.status == 201
+    household = await api.post(
+        "/api/households",
+        {
+            "micro_grid_id": town.id("甲村微网格"),
+            "address": "甲村1组1号",
+            "members": [{"name": "张三", "relation": "户主"}],
+        },
+        token=town.people["office"].token,
+    )
+    assert household.status == 201
+    return {
+        "case_id": case.json["id"],
+        "household_id": household.json["id"],
+        "member_id": household.json["members"][0]["id"],
+        "org_id": town.id("甲村"),
+        "user_id": str(town.people["mediator_a"].user["_id"]),
+        "action": "assign",
+        "session_id": str(town.people["office"].session_id)
+        if hasattr(town.people["office"], "session_id")
+        else "0" * 24,
+        "message_id": "0" * 24,
+        "job_id": "0" * 24,
+        "attachment_id": "0" * 24,
+        "token": "no-such-plate",
+    }
+
+
+def write_operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in openapi["paths"].items()
+        for method, operation in item.items()
+        if method in ("post", "put", "patch") and "requestBody" in operation
+    ]
+
+
+def fill(path: str, values: dict[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name in values, f"the corpus has no value for path parameter {name!r} in {path}"
+        return values[name]
+
+    return re.sub(r"\{(\w+)\}", value, path)
+
+
+async def test_every_write_endpoint_refuses_bad_json_with_a_4xx_and_stores_nothing(api, ctx: Context, town) -> None:
+    values = await path_values(api, ctx, town)
+    openapi = (await api.get("/api/openapi.json")).json
+    operations = [op for op in write_operations(openapi) if "application/json" in op[2]["requestBody"]["content"]]
+    assert len(operations) >= 15  # the corpus really walks the API
+    before = await counts(ctx)
+    tokens = [town.people["office"].token, town.people["resident_a"].token]
+    for method, path, _ in operations:
+        for name, body, content_type, expected in JSON_CORPUS:
+            for token in tokens:
+                answer = await api.request(
+                    method, fill(path, values), body=body, token=token, headers={"Content-Type": content_type}
+                )
+                assert 400 <= answer.status < 500, (method, path, name, answer.status, answer.body[:200])
+                if answer.status not in (401, 403, 404):  # refused before the body was read: also fine
+                    assert answer.status in expected, (method, path, name, answer.status, answer.json)
+    assert await counts(ctx) == before
+
+
+async def test_the_imports_refuse_damaged_spreadsheets_with_a_422(api, ctx: Context, town) -> None:
+    before = await counts(ctx)
+    imports = [
+        (f"/api/households/import?village_id={town.id('甲村')}", town.people["office"].token),
+        ("/api/cases/import/court", town.people["court"].token),
+    ]
+    for path, token in imports:
+        for name, data, content_type in SHEET_CORPUS:
+            answer = await api.post(path, body=data, token=token, headers={"Content-Type": content_type})
+            assert answer.status == 422, (path, name, answer.status, answer.body[:300])
+            assert answer.error_code.startswith("import_"), (path, name, answer.json)
+    assert await counts(ctx) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "content_type", "status"),
+    [
+        ("junk called a photo", b"\x00\x01 not an image at all", "image/jpeg", {415}),  # sniffed, not believed
+        ("a PNG header and nothing else", b"\x89PNG\r\n\x1a\n", "image/png", {422}),
+        ("text", b"hello", "text/plain", {415}),
+        ("nothing", b"", "image/png", {415, 422}),
+    ],
+)
+async def test_attachments_refuse_what_they_cannot_read(
+    api, ctx: Context, town, name: str, data: bytes, content_type: str, status: set[int]
+) -> None:
+    case = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
+    answer = await api.post(
+        f"/api/cases/{case.json['id']}/attachments",
+        body=data,
+        token=town.people["resident_a"].token,
+        headers={"Content-Type": content_type},
+    )
+    assert answer.status in status, (name, answer.json)
+    stored = await ctx.db["cases"].find_one({})
+    assert stored is not None
+    assert stored["attachments"] == []
