@@ -69,7 +69,8 @@ def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
 def log_request(handler: RequestHandler) -> None:
     """Tornado's `log_function`: `status method path (user@ip) ms`, level by status, secrets scrubbed."""
     status = handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    # 503 is an answer we chose (an outage, logged once by `OutageWatch`), not a fault of this request.
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 or status == 503 else logging.ERROR
     if not access_log.isEnabledFor(level):
         return
     request = handler.request
