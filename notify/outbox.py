@@ -37,6 +37,7 @@ from pymongo.errors import DuplicateKeyError
 
 from notify.base import SendResult, SmsMessage, WechatMessage
 from notify.inbox import InboxService
+from server.cases.model import addressees
 from server.cases.repository import CaseRepository
 from server.core import indexes
 from server.core.auth import Principal
@@ -61,30 +62,77 @@ indexes.declare(
 )
 
 DEADLINE_NAMES = {"accept": "签收", "conclude": "办结", "follow_up": "回访", "supervision": "督办"}
-EVENT_TEXT = {
-    "case_registered": "新登记矛盾纠纷 {number}（{category}），请及时分派。",
-    "case_assigned": "您有一件新的矛盾纠纷待签收：{number}（{category}），请在期限内签收。",
-    "case_assigned_resident": "您反映的问题（{number}）已交调解组织办理。",
-    "case_accepted": "您反映的问题（{number}）已由调解组织签收，正在调解。",
-    "case_concluded": "您反映的问题（{number}）调解已结束：{outcome}。",
-    "case_closed": "您反映的问题（{number}）已办结，感谢您的配合。",
-    "case_rejected": "您反映的问题（{number}）不予受理，原因请在小程序中查看。",
-    "case_returned": "矛盾纠纷 {number} 被承办单位退回，请重新分派。",
-    "case_recalled": "矛盾纠纷 {number} 已被镇三源共治办公室收回。",
-    "case_escalated": "矛盾纠纷 {number} 已上报，请及时签收。",
-    "case_redo": "矛盾纠纷 {number} 需要重新办理。",
-    "case_withdrawn": "申请人已撤回矛盾纠纷 {number}。",
-    "case_follow_up": "矛盾纠纷 {number} 已核查通过，请在期限内回访。",
-    "case_info_added": "申请人为矛盾纠纷 {number} 补充了情况。",
-    "case_supervised": "矛盾纠纷 {number} 已被督办，请按期办结。",
-    "warning_yellow": "矛盾纠纷 {number} 的{deadline}期限即将到期。",
-    "warning_red": "矛盾纠纷 {number} 已超过{deadline}期限，请立即处理。",
+TIER_NAMES = {"village": "村级", "town": "镇级", "county": "县级"}
+# What each event says to each audience it goes to. `tests/test_notices.py` walks every pair the system
+# sends and fails on a missing one; there is no generic fallback text.
+EVENT_TEXT: dict[str, dict[str, str]] = {
+    "case_registered": {"office": "新登记矛盾纠纷 {number}（{category}），请及时分派。"},
+    "risk_high": {
+        "office": "高风险矛盾纠纷 {number}（{category}）已登记，请立即研判处置。",
+        "unit": "高风险矛盾纠纷 {number}（{category}）将由你单位办理，请立即关注当事人情况。",
+    },
+    "case_assigned": {"unit": "您有一件新的矛盾纠纷待签收：{number}（{category}），请在期限内签收。"},
+    "case_assigned_resident": {"resident": "您反映的问题（{number}）已交调解组织办理。"},
+    "case_accepted": {
+        "resident": "您反映的问题（{number}）已由调解组织签收，正在调解。",
+        "liaison": "贵单位转来的矛盾纠纷 {number}（{external_ref}）已由调解组织签收，正在调解。",
+    },
+    "case_concluded": {
+        "resident": "您反映的问题（{number}）调解已结束：{outcome}。",
+        "office": "矛盾纠纷 {number} 调解已结束（{outcome}），请核查。",
+        "liaison": "贵单位转来的矛盾纠纷 {number}（{external_ref}）调解已结束：{outcome}。",
+    },
+    "case_closed": {"resident": "您反映的问题（{number}）已办结，感谢您的配合。"},
+    "case_rejected": {"resident": "您反映的问题（{number}）不予受理，原因请在小程序中查看。"},
+    "case_returned": {"office": "矛盾纠纷 {number} 被承办单位退回，请重新分派。"},
+    "case_recalled": {"previous_unit": "矛盾纠纷 {number} 已被镇三源共治办公室收回，你单位无需继续办理。"},
+    "case_escalated": {
+        "unit": "矛盾纠纷 {number} 已上报至你单位（{tier}），请及时签收。",
+        "office": "矛盾纠纷 {number} 已上报至{tier}调解组织。",
+        "resident": "您反映的问题（{number}）已转由{tier}调解组织办理。",
+    },
+    "case_redo": {"unit": "矛盾纠纷 {number} 需要重新办理。"},
+    "case_withdrawn": {"unit": "申请人已撤回矛盾纠纷 {number}，无需继续办理。"},
+    "case_follow_up": {"office": "矛盾纠纷 {number} 已核查通过，请在期限内回访。"},
+    "case_info_added": {"unit": "申请人为矛盾纠纷 {number} 补充了情况。"},
+    "case_supervised": {"unit": "矛盾纠纷 {number} 已被督办，请按期办结。"},
+    "suspend_requested": {"office": "矛盾纠纷 {number} 的承办单位申请挂起，等待您审批。"},
+    "case_suspended": {"unit": "矛盾纠纷 {number} 的挂起申请已批准，期限暂停计算。"},
+    "case_resumed": {"unit": "矛盾纠纷 {number} 已恢复办理，期限继续计算。"},
+    "extension_requested": {"office": "矛盾纠纷 {number} 的承办单位申请延期，等待您审批。"},
+    "extension_approved": {"unit": "矛盾纠纷 {number} 的延期申请已批准，办结期限已顺延。"},
+    "extension_rejected": {"unit": "矛盾纠纷 {number} 的延期申请未获批准，请按原期限办结。"},
+    "warning_yellow": {
+        "unit": "矛盾纠纷 {number} 的{deadline}期限即将到期。",
+        "office": "矛盾纠纷 {number} 的{deadline}期限即将到期，请督促承办单位。",
+    },
+    "warning_red": {
+        "unit": "矛盾纠纷 {number} 已超过{deadline}期限，请立即处理。",
+        "office": "矛盾纠纷 {number} 已超过{deadline}期限，请督促处理。",
+    },
 }
-URGENT = {"warning_red"}
+URGENT = {"warning_red", "risk_high"}  # not held by quiet hours
 SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
-    "unit": {"case_assigned", "case_escalated", "case_redo", "warning_yellow", "warning_red", "case_supervised"},
-    "office": {"warning_red"},
-    "resident": {"case_assigned_resident", "case_accepted", "case_concluded", "case_closed", "case_rejected"},
+    "unit": {
+        "case_assigned",
+        "case_escalated",
+        "case_redo",
+        "warning_yellow",
+        "warning_red",
+        "case_supervised",
+        "risk_high",
+    },
+    "previous_unit": {"case_recalled"},
+    "office": {"warning_red", "risk_high"},
+    "resident": {
+        "case_assigned_resident",
+        "case_accepted",
+        "case_concluded",
+        "case_closed",
+        "case_rejected",
+        "case_escalated",
+    },
+    "liaison": {"case_accepted", "case_concluded"},
 }
 
 
@@ -162,18 +210,22 @@ class Relay:
                 relayed += 1
         return relayed
 
-    async def _recipients(self, case: dict[str, Any], audience: str) -> list[dict[str, Any]]:
-        users = UserService(self._ctx)
+    async def _recipients(self, case: dict[str, Any], notice: dict[str, Any]) -> list[dict[str, Any]]:
+        """The people the notice was addressed to when the case changed (a notice recorded before notices
+        carried their addressees: as the case is now)."""
+        users, audience = UserService(self._ctx), notice["audience"]
+        if "user_ids" not in notice:
+            notice = notice | addressees(case, "unit" if audience == "previous_unit" else audience)
+        if audience == "office":
+            return await users.active_with_role_at(("town_admin",), notice.get("org_id"))
         if audience == "resident":
-            resident = await users.find(case["resident_id"]) if case.get("resident_id") else None
-            return [resident] if resident else []
-        if audience == "unit":
-            if case.get("mediator_ids"):
-                return await users.active_by_ids(case["mediator_ids"])
-            if case.get("assigned_org_id"):
-                return await users.active_with_role_at(("mediator", "center_staff"), case["assigned_org_id"])
-            return []
-        return await users.active_with_role_at(("town_admin",), case.get("town_id"))
+            found = [await users.find(user_id) for user_id in notice["user_ids"]]
+            return [user for user in found if user]
+        if notice["user_ids"]:
+            return await users.active_by_ids(notice["user_ids"])
+        if notice.get("org_id"):
+            return await users.active_with_role_at(("mediator", "center_staff"), notice["org_id"])
+        return []
 
     async def _deliveries(self, case: dict[str, Any], notice: dict[str, Any]) -> list[dict[str, Any]]:
         event, audience = notice["event"], notice["audience"]
@@ -190,7 +242,7 @@ class Relay:
             "created_at": now,
         }
         deliveries = []
-        recipients = await self._recipients(case, audience)
+        recipients = await self._recipients(case, notice)
         for user in recipients:
             key = f"{case['_id']}:{notice['id']}:{user['_id']}"
             deliveries.append(inbox_message(base, key, user["_id"]))
@@ -227,12 +279,14 @@ class Relay:
     @staticmethod
     def _text(case: dict[str, Any], notice: dict[str, Any]) -> str:
         outcome = OUTCOME_LABELS.get((case.get("outcome") or {}).get("type", ""), "")
-        template = EVENT_TEXT.get(notice["event"], "矛盾纠纷 {number} 有新进展。")
+        template = EVENT_TEXT[notice["event"]][notice["audience"]]
         return template.format(
             number=case["number"],
             category=CATEGORIES.get(case["category"], ""),
             outcome=outcome,
             deadline=DEADLINE_NAMES.get(notice.get("deadline", ""), ""),
+            tier=TIER_NAMES.get(notice.get("tier") or "", ""),
+            external_ref=case.get("external_ref") or "无编号",
         )
 
 

@@ -261,7 +261,17 @@ class DeadlinesIn(Schema):
     warning_ratio: float = Field(0.8, gt=0, lt=1)
 
 
+# Timeline entries that are not lifecycle actions, in staff words.
+RECORD_LABELS = {
+    "draft_saved": "保存草稿",
+    "add_info": "群众补充情况",
+    "attachment_added": "添加附件",
+    "rate": "群众评价",
+    "judicial_confirmation": "申请司法确认",
+    "session_added": "记录调解",
+}
 ACTION_LABELS_FOR_RESIDENT = {
+    "draft_saved": "您保存了草稿（尚未提交）",
     "submit": "您提交了诉求",
     "reject": "不予受理",
     "assign": "已交调解组织办理",
@@ -287,7 +297,7 @@ def _timeline(case: dict[str, Any], *, resident: bool) -> list[TimelineOut]:
         action = event["action"]
         label = ACTION_LABELS_FOR_RESIDENT.get(action) if resident else None
         if label is None:
-            label = ACTIONS[action].label if action in ACTIONS else action
+            label = ACTIONS[action].label if action in ACTIONS else RECORD_LABELS.get(action, action)
         note = event.get("note")
         if resident and action not in ("reject", "add_info", "withdraw"):
             note = None  # staff notes stay with staff

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -80,14 +81,15 @@ class Intake:
         )
         target, tier = await Routing(self._ctx).suggest(case)
         case["suggested"] = {"org_id": target["_id"], "org_name": target["name"], "tier": tier}
+        first = "draft_saved" if case["state"] == "draft" else "submit"
         case["timeline"] = [
-            timeline_event(ObjectId(principal.user_id), "submit", None, case["state"], None, now, public=True)
+            timeline_event(ObjectId(principal.user_id), first, None, case["state"], None, now, public=True)
         ]
         if referral and await self._cases.id_by_external_key(case["external_key"]):
             raise await self._duplicate_referral(case)
         # Numbered last, once everything else is valid, so numbers have no gaps.
         case["number"] = await self._cases.next_number(now.astimezone(self._ctx.tz).strftime("%Y%m%d"))
-        case["notifications"] = [] if case["state"] == "draft" else [notice("case_registered", "office", now)]
+        case["notifications"] = [] if case["state"] == "draft" else self._registration_notices(case, now)
         try:
             await self._cases.insert(case)
         except DuplicateKeyError as exc:
@@ -97,6 +99,16 @@ class Intake:
                 raise await self._duplicate_referral(case) from exc
             raise
         return case
+
+    @staticmethod
+    def _registration_notices(case: Case, now: datetime) -> list[dict[str, Any]]:
+        """The office hears of every new case; a high risk (民转刑 words, many parties) alerts the office and
+        the unit the rules send it to at once, urgently."""
+        notices = [notice("case_registered", "office", now, case)]
+        if case["risk"] in ("high", "critical"):
+            suggested = case | {"assigned_org_id": case["suggested"]["org_id"], "mediator_ids": []}
+            notices += [notice("risk_high", "office", now, case), notice("risk_high", "unit", now, suggested)]
+        return notices
 
     async def _duplicate_referral(self, case: Case) -> Conflict:
         existing = await self._cases.id_by_external_key(case["external_key"])

@@ -16,7 +16,7 @@ from bson import ObjectId
 
 from server.cases import policy
 from server.cases.actions import ACTIONS, Action
-from server.cases.model import Case, next_due, notice, timeline_event
+from server.cases.model import REFERRAL_CHANNELS, Case, next_due, notice, timeline_event
 from server.cases.repository import CaseRepository
 from server.cases.routing import ESCALATION_TARGET, NEXT_TIER, Routing
 from server.cases.transitions import TRANSITIONS, Refused, Step
@@ -30,6 +30,15 @@ if TYPE_CHECKING:
     from server.core.context import Context
 
 ASSIGNABLE_KINDS = ("mediation_room", "center", "committee", "village", "town")
+
+
+def told_before(case: Case, event: str, tier: str | None) -> bool:
+    """Residents hear of each change once: a re-assignment after a return or recall is not news to them;
+    an escalation is, once per tier."""
+    return any(
+        n["audience"] == "resident" and n["event"] == event and (event != "case_escalated" or n.get("tier") == tier)
+        for n in case.get("notifications", [])
+    )
 
 
 def conflict(principal: Principal, case: Case, message: str, code: str = "case_state_conflict") -> Conflict:
@@ -151,9 +160,16 @@ class Lifecycle:
         changes["updated_at"] = now
         note = step.reason or (step.body.get("note") or "").strip() or None
         event = timeline_event(step.actor_id, name, case["state"], to_state, note, now, public=action.public)
+        after = {**case, **changes}
+        addressed = [
+            notice(n, a, now, case if a == "previous_unit" else after, tier=after.get("tier"))
+            for n, a in notices
+            if not (a == "resident" and told_before(case, n, after.get("tier")))
+            and not (a == "liaison" and case["channel"] not in REFERRAL_CHANNELS)
+        ]
         update = {
             "$set": changes,
-            "$push": {"timeline": event, "notifications": {"$each": [notice(n, a, now) for n, a in notices]}},
+            "$push": {"timeline": event, "notifications": {"$each": addressed}},
         }
         updated = await self._cases.update_versioned(case, update, state=case["state"])
         if updated is None:

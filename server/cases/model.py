@@ -102,9 +102,35 @@ def timeline_event(
     }
 
 
-def notice(event: str, audience: str, now: datetime, **extra: Any) -> dict[str, Any]:
-    """A notification recorded in the case document, for the outbox relay to deliver."""
-    return {"id": ObjectId(), "event": event, "audience": audience, "created_at": now, "status": "pending", **extra}
+def notice(event: str, audience: str, now: datetime, case: Case, **extra: Any) -> dict[str, Any]:
+    """A notification recorded in the case document, for the outbox relay to deliver, addressed now: to the
+    people and unit `case` names for `audience` (pass the case as it was for "previous_unit", as it becomes
+    for everyone else). A later change to the case does not redirect it."""
+    return {
+        "id": ObjectId(),
+        "event": event,
+        "audience": audience,
+        "created_at": now,
+        "status": "pending",
+        **addressees(case, audience),
+        **extra,
+    }
+
+
+def addressees(case: Case, audience: str) -> dict[str, Any]:
+    """Who `audience` is for this case: `user_ids` (people by name) and/or `org_id` (everyone on duty there)."""
+    if audience in ("unit", "previous_unit"):
+        return {"org_id": case.get("assigned_org_id"), "user_ids": list(case.get("mediator_ids") or [])}
+    if audience == "resident":
+        return {"user_ids": [case["resident_id"]] if case.get("resident_id") else []}
+    if audience == "liaison":
+        return {"user_ids": [case["registered_by"]] if case["channel"] in REFERRAL_CHANNELS else []}
+    if audience == "office":
+        return {"org_id": case.get("town_id"), "user_ids": []}
+    raise ValueError(f"unknown audience {audience!r}")
+
+
+REFERRAL_CHANNELS = ("police_referral", "court_referral", "petition_referral")
 
 
 def new_case(*, state: str, channel: str, source: str, now: datetime, **fields: Any) -> Case:

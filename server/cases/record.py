@@ -39,7 +39,7 @@ class CaseRecord:
         now = self._ctx.clock.now()
         event = timeline_event(self._me(principal), "add_info", case["state"], case["state"], text, now, public=True)
         return await self._update(
-            case, {"$push": {"timeline": event, "notifications": notice("case_info_added", "unit", now)}}
+            case, {"$push": {"timeline": event, "notifications": notice("case_info_added", "unit", now, case)}}
         )
 
     async def rate(self, principal: Principal, case: Case, stars: int, comment: str) -> Case:

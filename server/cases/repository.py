@@ -55,6 +55,9 @@ RELAY_PROJECTION = {
     "assigned_org_id": 1,
     "town_id": 1,
     "org_path": 1,
+    "channel": 1,
+    "registered_by": 1,
+    "external_ref": 1,
 }
 
 Sort = list[tuple[str, int]]
@@ -116,7 +119,7 @@ class CaseRepository:
     def with_running_deadlines(self) -> AsyncIterator[Case]:
         return self._cases.find(
             {"state": {"$in": list(WATCHED_STATES)}, "next_due": {"$ne": None}, "suspended": None},
-            {"deadlines": 1, "warnings": 1, "tier": 1},
+            {"deadlines": 1, "warnings": 1, "tier": 1, "assigned_org_id": 1, "mediator_ids": 1, "town_id": 1},
         )
 
     async def raise_warning(

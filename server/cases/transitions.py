@@ -149,7 +149,7 @@ def accept(case: Case, step: Step) -> Change:
         "accepted_at": step.now,
         "mediator_ids": case["mediator_ids"] or [step.actor_id],
     }
-    return Change(changes, [("case_accepted", "resident")])
+    return Change(changes, [("case_accepted", "resident"), ("case_accepted", "liaison")])
 
 
 @transition("return")
@@ -159,7 +159,7 @@ def return_(case: Case, step: Step) -> Change:
 
 @transition("recall")
 def recall(case: Case, step: Step) -> Change:
-    return Change(unassigned(case), [("case_recalled", "unit")])
+    return Change(unassigned(case), [("case_recalled", "previous_unit")])
 
 
 @transition("escalate")
@@ -167,7 +167,7 @@ def escalate(case: Case, step: Step) -> Change:
     changes = assignment(case, step) | {"suspended": None, "suspend_request": None, "extension": None}
     # The unit that escalated keeps seeing the case it handled.
     changes["org_path"] = list(dict.fromkeys([*changes["org_path"], *case["assigned_path"]]))
-    return Change(changes, [("case_escalated", "unit"), ("case_escalated", "office")])
+    return Change(changes, [("case_escalated", "unit"), ("case_escalated", "office"), ("case_escalated", "resident")])
 
 
 @transition("conclude")
@@ -187,7 +187,8 @@ def conclude(case: Case, step: Step) -> Change:
                 ]
             )
         record["agreement"] = agreement | {"performance_deadline": agreement["performance_deadline"].isoformat()}
-    return Change(concluded(record, step.now), [("case_concluded", "resident"), ("case_concluded", "office")])
+    notices = [("case_concluded", "resident"), ("case_concluded", "office"), ("case_concluded", "liaison")]
+    return Change(concluded(record, step.now), notices)
 
 
 @transition("refer_out")
@@ -196,7 +197,7 @@ def refer_out(case: Case, step: Step) -> Change:
     if outcome not in REFER_OUT_OUTCOMES:
         raise ValidationFailed(details=[{"field": "outcome", "message": "移交须选择诉讼、仲裁或行政机关"}])
     record = {"type": outcome, "note": step.reason, "referred_to": step.body.get("referred_to") or "", "at": step.now}
-    return Change(concluded(record, step.now), [("case_concluded", "resident")])
+    return Change(concluded(record, step.now), [("case_concluded", "resident"), ("case_concluded", "liaison")])
 
 
 @transition("review_pass")

@@ -73,7 +73,9 @@ async def scan(ctx: Context) -> int:
             if level == "red" and name == "conclude" and case.get("tier") == "village":
                 changes["escalation_suggested"] = True
             event = timeline_event(None, f"warning_{level}", None, None, name, now, public=False)
-            notices = [notice(f"warning_{level}", audience, now, deadline=name) for audience in ("unit", "office")]
+            notices = [
+                notice(f"warning_{level}", audience, now, case, deadline=name) for audience in ("unit", "office")
+            ]
             push = {"timeline": event, "notifications": {"$each": notices}}
             raised += await cases.raise_warning(case["_id"], name, current, changes, push)
     return raised
