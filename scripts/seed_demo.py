@@ -154,6 +154,40 @@ DEMO_USERS: list[dict[str, Any]] = [
 ]
 
 
+def _on_duty(key: str, name: str, phone: str, role: str, org: tuple[str, ...]) -> dict[str, Any]:
+    return {"key": key, "name": name, "phone": phone, "role": role, "org": org}
+
+
+# Someone on duty at every unit a case can be routed or escalated to, so every demo case can be accepted.
+ON_DUTY: list[dict[str, Any]] = [
+    *(
+        _on_duty(f"staff_{center}", name, f"139000001{n:02d}", "center_staff", ("center", center))
+        for n, (center, name) in enumerate(
+            [
+                ("office", "郑春梅"),
+                ("police", "冯立新"),
+                ("court", "曹玉梅"),
+                ("petition", "彭长林"),
+                ("legal", "田丽华"),
+            ]
+        )
+    ),
+    _on_duty("county_center", "袁振华", "13900000120", "mediator", ("county_center",)),
+    *(
+        _on_duty(f"committee_{kind}", name, f"139000001{30 + n}", "mediator", ("committee", kind))
+        for n, (kind, name) in enumerate(
+            zip(COMMITTEES, ["董明亮", "潘凤英", "蒋永刚", "蔡晓燕", "余德明", "杜翠兰"], strict=True)
+        )
+    ),
+    *(
+        _on_duty(f"room_{village}", name, f"139000001{40 + n}", "mediator", ("room", village))
+        for n, (village, name) in enumerate(
+            zip([v for v, _ in VILLAGES[1:]], ["魏国平", "苏静怡", "吕文斌"], strict=True)
+        )
+    ),
+]
+
+
 def org_key_id(key: tuple[str, ...]) -> ObjectId:
     return demo_id("org", *key)
 
@@ -174,6 +208,14 @@ async def _build_orgs(ctx: Context, rng: random.Random) -> list[dict[str, Any]]:
             committee_type=committee,
             _id=org_key_id(("committee", committee)),
         )
+    await orgs.create(
+        name="示范县矛盾纠纷调解中心",
+        kind="center",
+        parent_id=county["_id"],
+        now=now,
+        center_type="mediation",
+        _id=org_key_id(("county_center",)),
+    )
     town = await orgs.create(
         name="示范镇", kind="town", parent_id=county["_id"], now=now, code=TOWN_CODE, _id=org_key_id(("town",))
     )
@@ -287,7 +329,7 @@ async def _roll_up_population(ctx: Context) -> None:
 
 
 async def _create_users(ctx: Context) -> None:
-    for spec in DEMO_USERS:
+    for spec in [*DEMO_USERS, *ON_DUTY]:
         org_id = org_key_id(spec["org"]) if spec["org"] else None
         await UserService(ctx).create(
             name=spec["name"],
@@ -499,6 +541,7 @@ async def seed_demo_town(ctx: Context) -> list[str]:
     for spec in DEMO_USERS:
         role = ROLE_NAMES[spec["role"]] + (f"（{spec['liaison_for']}）" if spec.get("liaison_for") else "")
         lines.append(f"  {role:<12}{spec['name']:<6}{spec['phone']}")
+    lines.append(f"  另有 {len(ON_DUTY)} 名各中心、专业调委会、县调解中心和各村调解室的值班人员（13900000100 起）")
     return lines
 
 

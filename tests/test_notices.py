@@ -153,3 +153,27 @@ async def test_the_liaison_who_referred_a_case_hears_when_it_is_accepted_and_con
     assert len(texts) == 2
     assert any("JQ2026112800123" in t and "已由调解组织签收" in t for t in texts)
     assert any("调解未成，已引导通过诉讼解决" in t for t in texts)
+
+
+async def test_a_county_escalation_lands_at_the_county_never_back_in_the_town(api, ctx: Context, town) -> None:
+    """难事不出县: no committee for the category → the county's general mediation center; none → a clear 409."""
+    resident = town.people["resident_a"]
+    case_id = (await api.post("/api/cases", resident_case(town, category="neighbour"), token=resident.token)).json["id"]
+    await act(api, town, "office", case_id, "assign")
+    await act(api, town, "mediator_a", case_id, "escalate", reason="村里调不了")
+    refused = await api.post(
+        f"/api/cases/{case_id}/actions/escalate", {"reason": "需县里调处"}, token=town.people["center"].token
+    )
+    assert (refused.status, refused.error_code) == (409, "county_target_missing")
+    stays = (await api.get(f"/api/cases/{case_id}", token=town.people["office"].token)).json
+    assert (stays["tier"], stays["assigned_org_id"]) == ("town", town.id("mediation中心"))
+    unit = {
+        "name": "测试县矛盾纠纷调解中心",
+        "kind": "center",
+        "parent_id": town.id("测试县"),
+        "center_type": "mediation",
+    }
+    county_center = await api.post("/api/orgs", unit, token=town.people["county"].token)
+    assert county_center.status == 201
+    escalated = await act(api, town, "center", case_id, "escalate", reason="需县里调处")
+    assert (escalated["tier"], escalated["assigned_org_id"]) == ("county", county_center.json["id"])

@@ -24,7 +24,7 @@ async def test_seed_builds_the_town(ctx: Context) -> None:
         "county": 1,
         "committee": 6,
         "town": 1,
-        "center": 6,
+        "center": 7,  # the town's six and the county's general mediation center
         "village": 4,
         "mediation_room": 4,
         "grid": 8,
@@ -39,6 +39,17 @@ async def test_seed_builds_the_town(ctx: Context) -> None:
         parent = by_id.get(unit["parent_id"])
         assert unit["path"] == [*(parent["path"] if parent else []), unit["_id"]]
     assert lines[0] == "已生成示范镇：24 个微网格，288 户，13 件矛盾纠纷。"
+
+
+async def test_every_unit_a_case_can_be_sent_to_has_someone_to_accept_it(ctx: Context) -> None:
+    await seed_demo_town(ctx)
+    targets = await ctx.db["org_units"].find({"kind": {"$in": ["mediation_room", "center", "committee"]}}).to_list(None)
+    assert len(targets) == 4 + 7 + 6
+    users = await ctx.db["users"].find({"active": True}).to_list(None)
+    on_duty = {g["org_id"] for u in users for g in u["grants"] if g["role"] in ("mediator", "center_staff")}
+    assert [t["name"] for t in targets if t["_id"] not in on_duty] == []
+    county = next(u for u in targets if u["kind"] == "center" and u["name"] == "示范县矛盾纠纷调解中心")
+    assert (county["center_type"], len(county["path"])) == ("mediation", 2)  # right under the county
 
 
 async def test_households_are_realistic_and_protected(ctx: Context) -> None:

@@ -113,7 +113,7 @@ class Lifecycle:
                     raise ValidationFailed(details=[{"field": "org_id", "message": "找不到该单位"}])
                 unit = found
             else:
-                unit = await self._routing.resolve(ESCALATION_TARGET[next_tier], case)
+                unit = await self._routing.resolve(ESCALATION_TARGET[next_tier], case, escalation=True)
             return replace(step, unit=unit, tier=next_tier)
         return step
 

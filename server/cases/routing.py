@@ -15,7 +15,7 @@ from bson import ObjectId
 
 from server.core import indexes
 from server.core.auth import Principal
-from server.core.errors import NotFound, ValidationFailed
+from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.core.routing_rules import DEFAULT_DEADLINES, DEFAULT_RULES, check_rules, rule_matches, window
 from server.orgs.tree import OrgService
 
@@ -70,8 +70,11 @@ class Routing:
                 return await self.resolve(rule["target"], case), rule["tier"]
         raise NotFound("没有适用的分流规则", code="no_routing_rule")
 
-    async def resolve(self, target: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
-        """Find the unit a target names, relative to the case's village and town."""
+    async def resolve(
+        self, target: dict[str, Any], case: dict[str, Any], *, escalation: bool = False
+    ) -> dict[str, Any]:
+        """Find the unit a target names, relative to the case's village and town. An escalation never lands
+        below the tier it climbs to."""
         units = OrgService(self._ctx)
         village_id, town_id = case.get("village_id"), case.get("town_id")
         kind = target["kind"]
@@ -92,8 +95,16 @@ class Routing:
         else:
             raise ValidationFailed(details=[{"field": "target.kind", "message": "未知的分流目标"}])
         unit = await units.find_unit(**query)
+        if unit is None and kind == "committee":
+            # No committee of this kind: the county's general mediation center. 难事不出县 — a county target
+            # stays in the county; only a first routing (not an escalation) may fall back to the town.
+            unit = await units.find_unit(kind="center", center_type="mediation", parent_id=query["parent_id"])
+            if unit is None and escalation:
+                raise Conflict(
+                    "县级没有可承办的专业调委会或矛盾纠纷调解中心，请先在组织架构中设立", code="county_target_missing"
+                )
         if unit is None and kind in ("village_room", "committee"):
-            # No room in this village, or no committee of this kind: the town's mediation center takes it.
+            # No room in this village: the town's mediation center takes it.
             unit = await units.find_unit(kind="center", center_type="mediation", parent_id=town_id)
         if unit is None:
             raise NotFound("找不到分流目标单元，请检查组织架构", code="routing_target_missing")

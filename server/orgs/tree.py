@@ -46,7 +46,7 @@ _PARENT_KINDS = {
     "county": (None,),
     "town": ("county",),
     "committee": ("county",),
-    "center": ("town",),
+    "center": ("town", "county"),  # the county's own: its general mediation center (综治中心/县矛调中心)
     "village": ("town",),
     "mediation_room": ("village",),
     "grid": ("village",),
