@@ -22,7 +22,7 @@ import jwt
 
 from server.core.config import AuthConfig
 from server.core.errors import Unauthenticated
-from server.core.permissions import ROLES, STAFF, roles_for
+from server.core.permissions import CENTER_STAFF_TOWN_WIDE, ROLES, STAFF, roles_for
 
 _ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss", "jti"]
@@ -35,16 +35,24 @@ class Grant:
     role: str
     org_id: str | None = None
     liaison_for: str | None = None
+    town_id: str | None = None  # a grant at one of a town's centers: the town, for the town-wide duties
 
     def to_claim(self) -> list[str | None]:
-        return [self.role, self.org_id, self.liaison_for]
+        return [self.role, self.org_id, self.liaison_for, *([self.town_id] if self.town_id else [])]
 
     @classmethod
     def from_claim(cls, claim: list[str | None]) -> Grant:
-        role, org_id, liaison_for = ([*list(claim), None, None])[:3]
+        role, org_id, liaison_for, town_id = ([*list(claim), None, None, None])[:4]
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
-        return cls(role=str(role), org_id=org_id, liaison_for=liaison_for)
+        return cls(role=str(role), org_id=org_id, liaison_for=liaison_for, town_id=town_id)
+
+    def root_for(self, capability: str) -> str | None:
+        """The unit whose subtree this grant covers for `capability`: its own unit, or for the town-wide duties
+        of a center's staff (`CENTER_STAFF_TOWN_WIDE`) the center's town."""
+        if self.town_id and self.role == "center_staff" and capability in CENTER_STAFF_TOWN_WIDE:
+            return self.town_id
+        return self.org_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +75,8 @@ class Principal:
 
     def orgs_with(self, capability: str) -> list[str]:
         """The org units at whose root the caller holds `capability`."""
-        return self.orgs_for(*roles_for(capability))
+        roles = roles_for(capability)
+        return sorted({root for g in self.grants if g.role in roles and (root := g.root_for(capability))})
 
     @property
     def is_staff(self) -> bool:

@@ -61,6 +61,11 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 )
 
 
+# A center's staff serve the whole town for these: 回访 is the office's and the centers' job for every case in
+# the town (DOMAIN.md), so they see the town's cases. Their other capabilities stay at their center.
+CENTER_STAFF_TOWN_WIDE = frozenset({"case.view", "case.follow_up"})
+
+
 def roles_for(capability: str) -> tuple[str, ...]:
     """The roles that hold `capability`; an unknown name is a programming error, refused at once."""
     try:

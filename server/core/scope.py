@@ -14,12 +14,11 @@ from bson import ObjectId
 
 from server.core.auth import Principal
 from server.core.errors import Forbidden, NotFound
-from server.core.permissions import roles_for
 
 
 def granted_orgs(principal: Principal, capability: str) -> list[ObjectId]:
     """The units at whose root the caller holds `capability`."""
-    return [ObjectId(org_id) for org_id in principal.orgs_for(*roles_for(capability))]
+    return [ObjectId(org_id) for org_id in principal.orgs_with(capability)]
 
 
 def org_scope_filter(principal: Principal, capability: str, field: str = "org_path") -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,10 +18,11 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from server.core import indexes
-from server.core.auth import Principal
+from server.core.auth import Grant, Principal
 from server.core.context import Context
 from server.core.errors import NotFound, Unauthenticated
 from server.core.ids import parse_id
+from server.orgs.tree import OrgService
 from server.people.users import UserService, grants_of
 
 SESSIONS = "sessions"
@@ -61,6 +62,7 @@ class SessionService:
         self._audit = ctx.audit
         self._clock = ctx.clock.now
         self._refresh_ttl = timedelta(days=ctx.config.auth.refresh_ttl_days)
+        self._ctx = ctx
 
     async def start(self, user: dict[str, Any], *, method: str, user_agent: str = "", ip: str = "") -> TokenPair:
         """Begin a login session for `user`; the login flows (WeChat, SMS code) call this."""
@@ -138,8 +140,26 @@ class SessionService:
                 "used_at": None,
             }
         )
-        access, access_expires = self._tokens.mint_access(str(user["_id"]), str(session_id), grants_of(user))
+        grants = await self._with_towns(grants_of(user))
+        access, access_expires = self._tokens.mint_access(str(user["_id"]), str(session_id), grants)
         return TokenPair(access, access_expires, refresh_token, refresh_expires, str(session_id))
+
+    async def _with_towns(self, grants: list[Grant]) -> list[Grant]:
+        """Grants at a town's centers carry the town (`Grant.town_id`), read at every token issue."""
+        centers = [ObjectId(g.org_id) for g in grants if g.role == "center_staff" and g.org_id]
+        if not centers:
+            return grants
+        orgs = OrgService(self._ctx)
+        units = await orgs.by_ids(centers)
+        parents = await orgs.by_ids(
+            [u["parent_id"] for u in units.values() if u["kind"] == "center" and u["parent_id"]]
+        )
+        towns = {
+            str(unit_id): str(unit["parent_id"])
+            for unit_id, unit in units.items()
+            if unit["kind"] == "center" and parents.get(unit["parent_id"], {}).get("kind") == "town"
+        }
+        return [replace(g, town_id=towns.get(g.org_id or "")) if g.role == "center_staff" else g for g in grants]
 
     async def _unusable(self, digest: str, now: datetime) -> Unauthenticated:
         """Why a refresh token cannot be used; a consumed one coming back ends its session."""

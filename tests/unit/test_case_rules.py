@@ -88,8 +88,8 @@ MAY: dict[str, set[str]] = {
     "refer_out": {"room_mediator"},
     "review_pass": {"town_admin"},
     "review_fail": {"town_admin"},
-    "follow_up_satisfied": {"town_admin"},  # and the town's center staff: the flow issue's item 3
-    "follow_up_unsatisfied": {"town_admin"},
+    "follow_up_satisfied": {"town_admin", "town_center_staff"},  # the office and the town's centers
+    "follow_up_unsatisfied": {"town_admin", "town_center_staff"},
     "suspend_request": {"room_mediator"},
     "suspend_approve": {"town_admin"},
     "resume": {"room_mediator", "town_admin"},
@@ -127,6 +127,10 @@ PEOPLE: dict[str, Principal] = {
     "room_mediator": Principal(str(ObjectId()), "s", (Grant("mediator", str(ROOM)),), 0),
     "town_admin": Principal(str(ObjectId()), "s", (Grant("town_admin", str(TOWN)),), 0),
     "supervisor": Principal(str(ObjectId()), "s", (Grant("supervisor", str(TOWN)),), 0),
+    # Staff of a town center: their grant is at the center; its town rides along for the town-wide duties.
+    "town_center_staff": Principal(
+        str(ObjectId()), "s", (Grant("center_staff", str(TOWN_CENTER), town_id=str(TOWN)),), 0
+    ),
     "grid_worker": Principal(str(ObjectId()), "s", (Grant("grid_worker", str(VILLAGE)),), 0),
     "other_town_admin": Principal(str(ObjectId()), "s", (Grant("town_admin", str(OTHER_TOWN)),), 0),
     "other_town_mediator": Principal(str(ObjectId()), "s", (Grant("mediator", str(OTHER_TOWN)),), 0),
