@@ -183,11 +183,54 @@ def status_for(error: DomainError) -> int:
     return 400
 
 
+def _honour_idempotency_key(method: F) -> F:
+    """Wrap a POST so that an `Idempotency-Key` makes it happen once: the answer is recorded and replayed."""
+
+    @functools.wraps(method)
+    async def post(self: BaseHandler, *args: Any, **kwargs: Any) -> None:
+        if self.request.headers.get("Idempotency-Key") is None:
+            await method(self, *args, **kwargs)
+            return
+
+        async def work() -> tuple[int, Any]:
+            self._captured, self._capturing = None, True
+            try:
+                await method(self, *args, **kwargs)
+            finally:
+                self._capturing = False
+            if self._captured is None:
+                raise RuntimeError(f"{type(self).__name__}.post answered without write_json")
+            return self._captured
+
+        await self._run_once(work, None)
+
+    post.__idempotent__ = True  # type: ignore[attr-defined]
+    return post  # type: ignore[return-value]
+
+
+def handles_idempotency(method: F) -> F:
+    """Mark a POST that calls `idempotent(work, recover)` itself, so that it is not wrapped a second time."""
+    method.__idempotent__ = True  # type: ignore[attr-defined]
+    return method
+
+
 @stream_request_body
 class BaseHandler(RequestHandler):
-    """Bodies are streamed so an oversized one is refused by its Content-Length before it is read."""
+    """Bodies are streamed so an oversized one is refused by its Content-Length before it is read.
+
+    Every POST honours `Idempotency-Key` (a retry from a flaky phone network gets the first answer); a
+    handler that can also find what a first attempt did after a crash calls `idempotent(work, recover)`.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        post = cls.__dict__.get("post")
+        if post is not None and not getattr(post, "__idempotent__", False):
+            cls.post = _honour_idempotency_key(post)
 
     body_limit: int | None = None  # bytes; None means the configured `http.max_json_body`
+    _captured: tuple[int, Any] | None = None  # while an idempotent POST runs: its answer, held back
+    _capturing = False
     uses_database = True  # False: its answer says nothing about whether the database is reachable
     principal: Principal | None = None
     _counted = False
@@ -365,14 +408,27 @@ class BaseHandler(RequestHandler):
             status, body = await run()
             self.write_json(body, status=status)
             return
+        await self._run_once(run, found)
+
+    async def _run_once(
+        self,
+        work: Callable[[], Awaitable[tuple[int, Any]]],
+        recover: Callable[[], Awaitable[tuple[int, Any] | None]] | None,
+    ) -> None:
+        key = self.request.headers.get("Idempotency-Key") or ""
+        user = self.principal.user_id if self.principal else f"anonymous@{self.client_ip}"
         fingerprint = b"\0".join([(self.request.method or "").encode(), self.request.path.encode(), self.body])
-        status, body, replayed = await Idempotency(self.ctx).run(self.caller.user_id, key, fingerprint, run, found)
+        status, body, replayed = await Idempotency(self.ctx).run(user, key, fingerprint, work, recover)
         if replayed:
             self.set_header("Idempotent-Replayed", "true")
         self.write_json(body, status=status)
 
     # ---- output ------------------------------------------------------------------------------------
     def write_json(self, data: Any, status: int = 200) -> None:
+        if self._capturing:  # an idempotent POST's answer: recorded first, written by `_run_once`
+            plain = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+            self._captured = (status, json.loads(json.dumps(plain, default=_json_default)))
+            return
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         if isinstance(data, BaseModel):

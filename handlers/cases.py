@@ -7,7 +7,7 @@ from typing import Any
 from bson import ObjectId
 from pydantic import BaseModel
 
-from handlers.base import BaseHandler, api, requires
+from handlers.base import BaseHandler, api, handles_idempotency, requires
 from schemas.base import Page, PageParams
 from schemas.cases import (
     ActionIn,
@@ -52,6 +52,7 @@ class _CaseHandler(BaseHandler):
 class CasesHandler(_CaseHandler):
     body_limit = 256 * 1024
 
+    @handles_idempotency
     @api(
         "登记案件（群众上报、网格员走访发现、中心代登记、警/诉/访转来）",
         request=CaseIn,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from notify.outbox import run_forever
@@ -207,3 +209,45 @@ async def test_a_declared_length_past_the_limit_is_refused_before_the_body(serve
     status, headers, body = parse(await raw_exchange(server, request))
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
     assert headers["connection"] == "close"
+
+
+async def test_every_post_that_appends_honours_an_idempotency_key(api, ctx: Context, town) -> None:
+    """A retried `/info`, session or attachment from a flaky network is recorded once and answered alike."""
+    resident, office = town.people["resident_a"], town.people["office"]
+    case_id = (await api.post("/api/cases", resident_case(town), token=resident.token)).json["id"]
+
+    async def twice(path: str, json_body: Any, token: str, key: str, **kwargs: Any) -> tuple[Any, Any]:
+        headers = {"Idempotency-Key": key, **kwargs.pop("headers", {})}
+        first = await api.post(path, json_body, token=token, headers=headers, **kwargs)
+        second = await api.post(path, json_body, token=token, headers=headers, **kwargs)
+        assert first.status in (200, 201), (path, first.json)
+        assert second.status == first.status, (path, second.json)
+        assert second.headers["Idempotent-Replayed"] == "true"
+        assert second.json == first.json
+        return first, second
+
+    await twice(f"/api/cases/{case_id}/info", {"text": "对方今天又把车堵在门口了"}, resident.token, "info-1")
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(png, "PNG")
+    await twice(
+        f"/api/cases/{case_id}/attachments",
+        None,
+        resident.token,
+        "photo-1",
+        body=png.getvalue(),
+        headers={"Content-Type": "image/png"},
+    )
+    await api.post(f"/api/cases/{case_id}/actions/assign", {}, token=office.token)
+    await api.post(f"/api/cases/{case_id}/actions/accept", {}, token=town.people["mediator_a"].token)
+    session = {"at": "2026-11-28T02:00:00Z", "place": "村调解室", "mediators": ["王桂兰"], "notes": "双方到场"}
+    await twice(f"/api/cases/{case_id}/sessions", session, town.people["mediator_a"].token, "session-1")
+    case = await ctx.db["cases"].find_one({})
+    assert case is not None
+    assert [e["action"] for e in case["timeline"]].count("add_info") == 1
+    assert len(case["attachments"]) == 1
+    assert len(case["sessions"]) == 1
+    # The same key with another body is refused, as for registration.
+    other = await api.post(
+        f"/api/cases/{case_id}/info", {"text": "另一件事"}, token=resident.token, headers={"Idempotency-Key": "info-1"}
+    )
+    assert (other.status, other.error_code) == (422, "idempotency_key_reused")
