@@ -18,11 +18,14 @@ from schemas.cases import (
     CaseOut,
     CaseQuery,
     JudicialIn,
+    MyCasesQuery,
     RatingIn,
+    ResidentCaseBrief,
     ResidentCaseOut,
     SessionIn,
     case_brief,
     case_to_json,
+    resident_case_brief,
     resident_case_to_json,
 )
 from server.cases.actions import ACTIONS
@@ -91,6 +94,8 @@ class CasesHandler(_CaseHandler):
             supervised=query.supervised,
             since=query.since,
             until=query.until,
+            number=query.number,
+            text=query.q,
         )
         cases, total = await self.cases.search(
             self.caller, where, sort=query.sort, skip=query.skip, limit=query.page_size
@@ -100,11 +105,16 @@ class CasesHandler(_CaseHandler):
 
 class MyCasesHandler(_CaseHandler):
     @requires("case.own")
-    @api("我的诉求（群众）", query=PageParams, response=Page[ResidentCaseOut], tags=["cases"])
+    @api(
+        "我的诉求（群众）：列表只含摘要，详情见 GET /api/cases/{id}",
+        query=MyCasesQuery,
+        response=Page[ResidentCaseBrief],
+        tags=["cases"],
+    )
     async def get(self) -> None:
-        params = self.page_params()
-        cases, total = await self.cases.mine(self.caller, skip=params.skip, limit=params.page_size)
-        self.write_page([self.resident_view(c) for c in cases], total, params)
+        query = self.read_query(MyCasesQuery)
+        cases, total = await self.cases.mine(self.caller, state=query.state, skip=query.skip, limit=query.page_size)
+        self.write_page([resident_case_brief(c) for c in cases], total, query)
 
 
 class CaseInboxHandler(_CaseHandler):

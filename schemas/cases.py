@@ -136,7 +136,13 @@ class CaseQuery(PageParams):
     supervised: bool | None = None
     since: AwareDatetime | None = None
     until: AwareDatetime | None = None
+    number: str | None = Field(None, min_length=1, max_length=30, description="案件编号（精确）")
+    q: str | None = Field(None, min_length=1, max_length=50, description="编号、当事人姓名或案情中的文字")
     sort: Literal["deadline", "newest"] = "deadline"
+
+
+class MyCasesQuery(PageParams):
+    state: State | None = None
 
 
 class CaseGetQuery(Schema):
@@ -241,6 +247,36 @@ class CaseBrief(Schema):
     warnings: dict[str, str]
     supervised: bool
     created_at: datetime
+
+
+class ResidentCaseBrief(Schema):
+    """A row of the resident's list: enough to recognise the case; the details are one tap away."""
+
+    id: str
+    number: str
+    status: str = Field(description="用群众能看懂的话说明的状态")
+    state: State
+    category: str
+    summary: str = Field(description="案情的开头")
+    outcome: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def resident_case_brief(case: dict[str, Any]) -> ResidentCaseBrief:
+    outcome = case.get("outcome")
+    text = case["description"]
+    return ResidentCaseBrief(
+        id=str(case["_id"]),
+        number=case["number"],
+        status=status_label(case),
+        state=case["state"],
+        category=case["category"],
+        summary=text if len(text) <= 40 else text[:40] + "…",
+        outcome=OUTCOME_LABELS.get(outcome["type"]) if outcome else None,
+        created_at=case["created_at"],
+        updated_at=case["updated_at"],
+    )
 
 
 class ImportCasesReport(Schema):

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from server.core.context import Context
-from server.orgs.tree import OrgService
-from tests.town import build_town, resident_case
+from tests.town import add_second_town, build_town, resident_case
 
 
 @pytest.fixture
@@ -19,15 +18,7 @@ async def town(ctx: Context, login):
 
 @pytest.fixture
 async def other_town(ctx: Context, login, town) -> dict[str, Any]:
-    """第二镇 in the same county, with a center and its staff member."""
-    orgs, now = OrgService(ctx), ctx.clock.now()
-    second = await orgs.create(name="第二镇", kind="town", parent_id=town.units["测试县"]["_id"], now=now)
-    center = await orgs.create(
-        name="第二镇三源共治办公室", kind="center", parent_id=second["_id"], now=now, center_type="office"
-    )
-    staff = await login(("center_staff", center["_id"]), name="第二镇中心人员")
-    admin = await login(("town_admin", second["_id"]), name="第二镇管理员")
-    return {"town": second, "staff": staff, "admin": admin}
+    return await add_second_town(ctx, login, town)
 
 
 async def act(api, token: str, case_id: str, action: str, **body: Any):

@@ -94,3 +94,17 @@ def resident_case(town: Town, village: str = "甲村", **overrides: Any) -> dict
     }
     body.update(overrides)
     return body
+
+
+async def add_second_town(ctx: Context, login: Any, town: Town) -> dict[str, Any]:
+    """第二镇 in the same county, with a village, a center and its staff member, an admin and a resident's case."""
+    orgs, now = OrgService(ctx), ctx.clock.now()
+    second = await orgs.create(name="第二镇", kind="town", parent_id=town.units["测试县"]["_id"], now=now)
+    center = await orgs.create(
+        name="第二镇三源共治办公室", kind="center", parent_id=second["_id"], now=now, center_type="office"
+    )
+    village = await orgs.create(name="丙村", kind="village", parent_id=second["_id"], now=now)
+    await orgs.create(name="丙村调解室", kind="mediation_room", parent_id=village["_id"], now=now)
+    staff = await login(("center_staff", center["_id"]), name="第二镇中心人员")
+    admin = await login(("town_admin", second["_id"]), name="第二镇管理员")
+    return {"town": second, "village": village, "staff": staff, "admin": admin}

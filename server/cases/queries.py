@@ -3,6 +3,7 @@ see one case. All filter building lives here; handlers pass the request's typed 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,8 @@ class CaseFilter:
     supervised: bool | None = None
     since: datetime | None = None
     until: datetime | None = None
+    number: str | None = None  # exact
+    text: str | None = None  # in the number, a party's name or the description
 
     def conditions(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = [
@@ -52,6 +55,11 @@ class CaseFilter:
         window = {k: v for k, v in (("$gte", self.since), ("$lt", self.until)) if v is not None}
         if window:
             found.append({"created_at": window})
+        if self.number:
+            found.append({"number": self.number})
+        if self.text:
+            words = {"$regex": re.escape(self.text)}
+            found.append({"$or": [{"number": words}, {"parties.name": words}, {"description": words}]})
         return found
 
 
@@ -91,9 +99,13 @@ class CaseQueries:
         order = BY_DEADLINE if sort == "deadline" else NEWEST_FIRST
         return await self._cases.page(query, sort=order, skip=skip, limit=limit, projection=LIST_PROJECTION)
 
-    async def mine(self, principal: Principal, *, skip: int, limit: int) -> tuple[list[Case], int]:
-        query = {"resident_id": ObjectId(principal.user_id)}
-        return await self._cases.page(query, sort=NEWEST_FIRST, skip=skip, limit=limit, projection={"notifications": 0})
+    async def mine(
+        self, principal: Principal, *, state: str | None = None, skip: int, limit: int
+    ) -> tuple[list[Case], int]:
+        query: dict[str, Any] = {"resident_id": ObjectId(principal.user_id)}
+        if state is not None:
+            query["state"] = state
+        return await self._cases.page(query, sort=NEWEST_FIRST, skip=skip, limit=limit, projection=LIST_PROJECTION)
 
     async def inbox(self, principal: Principal, *, skip: int, limit: int) -> tuple[list[Case], int]:
         """What waits on a mediator: assigned to them or their unit, not yet accepted or concluded."""

@@ -81,8 +81,10 @@ class CaseService:
     ) -> tuple[list[Case], int]:
         return await self._queries.search(principal, where, sort=sort, skip=skip, limit=limit)
 
-    async def mine(self, principal: Principal, *, skip: int, limit: int) -> tuple[list[Case], int]:
-        return await self._queries.mine(principal, skip=skip, limit=limit)
+    async def mine(
+        self, principal: Principal, *, state: str | None = None, skip: int, limit: int
+    ) -> tuple[list[Case], int]:
+        return await self._queries.mine(principal, state=state, skip=skip, limit=limit)
 
     async def inbox(self, principal: Principal, *, skip: int, limit: int) -> tuple[list[Case], int]:
         return await self._queries.inbox(principal, skip=skip, limit=limit)

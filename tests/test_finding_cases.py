@@ -1,0 +1,67 @@
+"""Finding a case a caller quotes: by number, by words; a resident's list by state, in summaries; two towns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.core.context import Context
+from tests.town import add_second_town, build_town, resident_case
+
+
+@pytest.fixture
+async def town(ctx: Context, login):
+    return await build_town(ctx, login)
+
+
+@pytest.fixture
+async def other_town(ctx: Context, login, town) -> dict[str, Any]:
+    return await add_second_town(ctx, login, town)
+
+
+async def test_the_office_finds_a_case_by_number_or_words_in_its_town_only(api, town, other_town) -> None:
+    resident = town.people["resident_a"]
+    mine = await api.post("/api/cases", resident_case(town), token=resident.token)
+    other = await api.post(
+        "/api/cases",
+        resident_case(
+            town, description="养殖场臭味扰民，夏天尤其严重。", parties=[{"role": "applicant", "name": "钱多多"}]
+        ),
+        token=resident.token,
+    )
+    away = await api.post(
+        "/api/cases",
+        resident_case(
+            town, village_id=str(other_town["village"]["_id"]), parties=[{"role": "applicant", "name": "钱多多"}]
+        ),
+        token=town.people["resident_b"].token,
+    )
+    assert away.status == 201
+    office = town.people["office"].token
+    by_number = await api.get(f"/api/cases?number={mine.json['number']}", token=office)
+    assert [c["id"] for c in by_number.json["items"]] == [mine.json["id"]]
+    by_name = await api.get("/api/cases?q=钱多多", token=office)
+    assert [c["id"] for c in by_name.json["items"]] == [other.json["id"]]  # not the other town's 钱多多
+    by_words = await api.get("/api/cases?q=臭味", token=office)
+    assert [c["id"] for c in by_words.json["items"]] == [other.json["id"]]
+    theirs = await api.get(f"/api/cases?number={away.json['number']}", token=office)
+    assert theirs.json["total"] == 0
+    assert (await api.get("/api/cases?q=钱多多", token=other_town["admin"].token)).json["total"] == 1
+    tricky = await api.get("/api/cases?q=.*", token=office)  # words, not a pattern
+    assert tricky.json["total"] == 0
+
+
+async def test_a_resident_lists_their_cases_by_state_in_summaries(api, town) -> None:
+    resident = town.people["resident_a"]
+    draft = await api.post("/api/cases", resident_case(town, draft=True), token=resident.token)
+    sent = await api.post("/api/cases", resident_case(town), token=resident.token)
+    drafts = await api.get("/api/cases/mine?state=draft", token=resident.token)
+    assert [c["id"] for c in drafts.json["items"]] == [draft.json["id"]]
+    everything = await api.get("/api/cases/mine", token=resident.token)
+    assert [c["id"] for c in everything.json["items"]] == [sent.json["id"], draft.json["id"]]
+    row = everything.json["items"][0]
+    assert "timeline" not in row
+    assert row["summary"].startswith("邻居家装修堵住了我家出入的通道")
+    assert row["status"] == "已登记，正在安排调解组织"
+    assert (await api.get("/api/cases/mine?state=nonsense", token=resident.token)).status == 422
