@@ -12,7 +12,6 @@ from schemas.base import ObjectIdStr, PageParams, Schema
 from schemas.visits import GpsPoint
 from server.cases.actions import ACTIONS
 from server.cases.model import (
-    CATEGORY_MAX,
     DESCRIPTION_MAX,
     DESCRIPTION_MIN,
     EXTERNAL_REF_MAX,
@@ -25,6 +24,7 @@ from server.core.identity import unseal
 from server.core.pii import mask_id_number, mask_phone
 from server.core.vocabulary import (
     OUTCOME_LABELS,
+    Category,
     Channel,
     Outcome,
     PartyRole,
@@ -46,7 +46,7 @@ class PartyIn(Schema):
 
 class CaseIn(Schema):
     channel: Channel = "miniprogram"
-    category: str = Field(min_length=1, max_length=CATEGORY_MAX)
+    category: Category
     description: str = Field(min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX)
     parties: list[PartyIn] = Field(min_length=1, max_length=PARTIES_MAX)
     qr_token: str | None = Field(None, max_length=64, description="扫门牌所得（群众上报时代替住户）")
@@ -131,7 +131,7 @@ class CaseQuery(PageParams):
     org_id: ObjectIdStr | None = Field(None, description="承办单位")
     source: Source | None = None
     channel: Channel | None = None
-    category: str | None = None
+    category: Category | None = None
     warning: WarningLevel | None = None
     supervised: bool | None = None
     since: AwareDatetime | None = None

@@ -65,7 +65,20 @@ OUTCOME_LABELS: dict[str, str] = {
 CONCLUDE_OUTCOMES: tuple[Outcome, ...] = ("agreement", "failed_litigation", "failed_arbitration", "transferred_admin")
 REFER_OUT_OUTCOMES: tuple[Outcome, ...] = ("failed_litigation", "failed_arbitration", "transferred_admin")
 
-CATEGORIES = {
+Category = Literal[
+    "neighbour",
+    "land",
+    "family",
+    "labour",
+    "property",
+    "traffic",
+    "medical",
+    "consumer",
+    "debt",
+    "environment",
+    "other",
+]
+CATEGORIES: dict[str, str] = {
     "neighbour": "邻里纠纷",
     "land": "土地宅基地纠纷",
     "family": "婚姻家庭纠纷",
@@ -78,6 +91,8 @@ CATEGORIES = {
     "environment": "环境污染纠纷",
     "other": "其他",
 }
+
+assert tuple(CATEGORIES) == get_args(Category), "every category has a label, in the same order"
 
 OrgKind = Literal["county", "town", "village", "grid", "micro_grid", "center", "committee", "mediation_room"]
 ORG_KINDS: tuple[OrgKind, ...] = get_args(OrgKind)

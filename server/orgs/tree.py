@@ -144,6 +144,14 @@ class OrgService:
         rooms = await self._units.find({"parent_id": village_id, "kind": "mediation_room"}, {"_id": 1}).to_list(None)
         return [r["_id"] for r in rooms]
 
+    async def names(self, kind: str, parent_id: ObjectId | None) -> list[dict[str, Any]]:
+        """Units of `kind` (under `parent_id`, directly or not), id and name only: the public place list."""
+        query: dict[str, Any] = {"kind": kind}
+        if parent_id is not None:
+            query["path"] = parent_id
+        cursor = self._units.find(query, {"name": 1}).sort([("name", ASCENDING)])
+        return await cursor.to_list(None)
+
     async def set_population(self, org_id: ObjectId, population: int) -> None:
         await self._units.update_one({"_id": org_id}, {"$set": {"population": population}})
 

@@ -1,0 +1,51 @@
+"""Public reference lists for the report form: towns, villages and micro-grids by name; the case categories."""
+
+from __future__ import annotations
+
+from handlers.base import BaseHandler, api, public
+from schemas.reference import CategoriesOut, CategoryOut, PlaceOut, PlaceQuery, PlacesOut
+from server.cases.routing import Routing
+from server.core.ids import parse_id
+from server.core.vocabulary import CATEGORIES
+from server.orgs.tree import OrgService
+
+PLACE_KINDS = {"towns": "town", "villages": "village", "micro-grids": "micro_grid"}
+
+
+class PlacesHandler(BaseHandler):
+    @public
+    @api(
+        "可选的地点（镇、村/社区、微网格），只有名称",
+        query=PlaceQuery,
+        response=PlacesOut,
+        tags=["reference"],
+        description="群众没有门牌时据此选择纠纷发生地：/api/places/towns、/villages?parent_id=镇、"
+        "/micro-grids?parent_id=村。",
+    )
+    async def get(self, kind: str) -> None:
+        query = self.read_query(PlaceQuery)
+        parent = parse_id(query.parent_id, "上级") if query.parent_id else None
+        units = await OrgService(self.ctx).names(PLACE_KINDS[kind], parent)
+        self.write_json(PlacesOut(items=[PlaceOut(id=str(u["_id"]), name=u["name"]) for u in units]))
+
+
+class CategoriesHandler(BaseHandler):
+    @public
+    @api("纠纷类别（中文名称；是否按规则直接交县专业调委会）", response=CategoriesOut, tags=["reference"])
+    async def get(self) -> None:
+        specialist = {
+            category
+            for rule in await Routing(self.ctx).rules()
+            if rule["target"].get("kind") == "committee"
+            for category in rule.get("when", {}).get("category", [])
+        }
+        items = [
+            CategoryOut(code=code, label=label, specialist=code in specialist) for code, label in CATEGORIES.items()
+        ]
+        self.write_json(CategoriesOut(items=items))
+
+
+default_handlers = [
+    (r"/api/places/(?P<kind>towns|villages|micro-grids)", PlacesHandler),
+    (r"/api/categories", CategoriesHandler),
+]
