@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from bson import ObjectId
 from pydantic import BaseModel, ValidationError
+from tornado.httputil import HTTPFile, parse_body_arguments
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from schemas.base import ErrorEnvelope, Page, PageParams, field_errors
@@ -339,6 +340,20 @@ class BaseHandler(RequestHandler):
     def media_type(self) -> str:
         """The request's Content-Type without parameters, lower case."""
         return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+    def file_body(self) -> bytes:
+        """An uploaded file: the raw body, or the one file of a `multipart/form-data` body (as WeChat's
+        `wx.uploadFile` sends it, whatever its field is called)."""
+        if self.media_type != "multipart/form-data":
+            return self.body
+        arguments: dict[str, list[bytes]] = {}
+        files: dict[str, list[HTTPFile]] = {}
+        parse_body_arguments(self.request.headers.get("Content-Type", ""), self.body, arguments, files)
+        uploaded = [f for parts in files.values() for f in parts]
+        if len(uploaded) != 1:
+            message = "请上传一个文件" if not uploaded else "一次只能上传一个文件"
+            raise ValidationFailed(details=[{"field": "file", "message": message}])
+        return uploaded[0]["body"]
 
     def read_upload(self, allowed: Sequence[str], message: str) -> tuple[bytes, str]:
         """A raw file body of one of the `allowed` types, with its type; anything else is a 415."""

@@ -16,13 +16,23 @@ class AttachmentsHandler(_CaseHandler):
 
     @api(
         "上传附件（图片、录音、PDF）",
-        upload=["image/jpeg", "image/png", "image/webp", "audio/amr", "audio/mpeg", "audio/mp4", "application/pdf"],
+        upload=[
+            "image/jpeg",
+            "image/png",
+            "image/webp",
+            "audio/amr",
+            "audio/mpeg",
+            "audio/mp4",
+            "application/pdf",
+            "multipart/form-data",
+        ],
         status=201,
         tags=["cases"],
-        description="按文件内容判断类型；图片会重新编码（去除 EXIF 与定位信息）并缩小。当事人本人或承办人员可上传。",
+        description="按文件内容判断类型；图片会重新编码（去除 EXIF 与定位信息）并缩小。当事人本人或承办人员可上传。"
+        "可直接以文件为请求体，也可用 multipart/form-data（小程序 wx.uploadFile）上传一个文件。",
     )
     async def post(self, case_id: str) -> None:
-        case = await CaseFiles(self.ctx).attach(self.caller, parse_id(case_id, "案件"), self.body)
+        case = await CaseFiles(self.ctx).attach(self.caller, parse_id(case_id, "案件"), self.file_body())
         self.write_json(self.view(case), status=201)
 
 

@@ -142,7 +142,16 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
             operation["x-roles"] = list(roles)
         if meta["upload"]:
             binary = {"schema": {"type": "string", "format": "binary"}}
-            operation["requestBody"] = {"required": True, "content": {m: binary for m in meta["upload"]}}
+            content: dict[str, Any] = {m: binary for m in meta["upload"] if m != "multipart/form-data"}
+            if "multipart/form-data" in meta["upload"]:  # wx.uploadFile: one file field
+                content["multipart/form-data"] = {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                }
+            operation["requestBody"] = {"required": True, "content": content}
         if meta["request"] is not None:
             operation["requestBody"] = {
                 "required": True,

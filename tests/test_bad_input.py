@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook
+from PIL import Image
 
 from server.core.context import Context
 from tests.town import build_town, resident_case
@@ -197,3 +198,44 @@ async def test_attachments_refuse_what_they_cannot_read(
     stored = await ctx.db["cases"].find_one({})
     assert stored is not None
     assert stored["attachments"] == []
+
+
+def multipart(field: str, filename: str, data: bytes, content_type: str) -> tuple[bytes, str]:
+    """A body as `wx.uploadFile` sends it: one file field (plus the form fields it may add)."""
+    boundary = "----wxUpload7MA4YWxkTrZu0gW"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="user"\r\n\r\ntest\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+async def test_an_attachment_may_come_as_the_mini_program_sends_it(api, ctx: Context, town) -> None:
+    resident = town.people["resident_a"].token
+    case = await api.post("/api/cases", resident_case(town), token=resident)
+    photo = io.BytesIO()
+    Image.new("RGB", (64, 48), "blue").save(photo, "PNG")
+    body, content_type = multipart("file", "wx_photo.png", photo.getvalue(), "image/png")
+    answer = await api.post(
+        f"/api/cases/{case.json['id']}/attachments", body=body, token=resident, headers={"Content-Type": content_type}
+    )
+    assert answer.status == 201, answer.json
+    (attachment,) = answer.json["attachments"]
+    assert attachment["content_type"] == "image/jpeg"  # re-encoded, as a raw upload would be
+    stored = await api.get(attachment["url"], token=resident)
+    assert Image.open(io.BytesIO(stored.body)).size == (64, 48)
+    empty, empty_type = multipart("file", "x.png", b"", "image/png")
+    no_file = empty.replace(b'; filename="x.png"', b"")  # a form field, not a file
+    refused = await api.post(
+        f"/api/cases/{case.json['id']}/attachments", body=no_file, token=resident, headers={"Content-Type": empty_type}
+    )
+    assert (refused.status, refused.json["error"]["details"]) == (422, [{"field": "file", "message": "请上传一个文件"}])
+    openapi = (await api.get("/api/openapi.json")).json
+    content = openapi["paths"]["/api/cases/{case_id}/attachments"]["post"]["requestBody"]["content"]
+    assert content["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
+    assert "image/jpeg" in content
