@@ -33,7 +33,7 @@ class AttachmentsHandler(_CaseHandler):
     )
     async def post(self, case_id: str) -> None:
         case = await CaseFiles(self.ctx).attach(self.caller, parse_id(case_id, "案件"), self.file_body())
-        self.write_json(self.view(case), status=201)
+        self.write_json(await self.view(case), status=201)
 
 
 class AttachmentHandler(_CaseHandler):

@@ -30,6 +30,7 @@ from schemas.cases import (
 )
 from server.cases.actions import ACTIONS
 from server.cases.files import CaseFiles
+from server.cases.names import CaseNames
 from server.cases.queries import CaseFilter
 from server.cases.service import CaseService
 from server.core.ids import parse_id
@@ -40,16 +41,17 @@ class _CaseHandler(BaseHandler):
     def cases(self) -> CaseService:
         return CaseService(self.ctx)
 
-    def view(self, case: dict[str, Any], *, full: bool = False) -> BaseModel:
-        """Residents see their own case in plain words; staff see the working record."""
+    async def view(self, case: dict[str, Any], *, full: bool = False) -> BaseModel:
+        """Residents see their own case in plain words; staff see the working record. Both with names."""
+        names = await CaseNames(self.ctx).of([case])
+        allowed = self.cases.allowed_actions(self.caller, case)
         if case.get("resident_id") == ObjectId(self.caller.user_id) and not self.caller.is_staff:
-            return self.resident_view(case)
-        return case_to_json(case, self.cases.allowed_actions(self.caller, case), self.ctx.cipher, full=full)
+            return resident_case_to_json(case, allowed, can_rate=self.cases.may_rate(self.caller, case), names=names)
+        return case_to_json(case, allowed, self.ctx.cipher, full=full, names=names)
 
-    def resident_view(self, case: dict[str, Any]) -> ResidentCaseOut:
-        return resident_case_to_json(
-            case, self.cases.allowed_actions(self.caller, case), can_rate=self.cases.may_rate(self.caller, case)
-        )
+    async def briefs(self, cases: list[dict[str, Any]]) -> list[CaseBrief]:
+        names = await CaseNames(self.ctx).of(cases)
+        return [case_brief(c, names) for c in cases]
 
 
 class CasesHandler(_CaseHandler):
@@ -71,11 +73,11 @@ class CasesHandler(_CaseHandler):
 
         async def work() -> tuple[int, BaseModel]:
             case = await self.cases.create(self.caller, body.model_dump(), idempotency_key=ref)
-            return 201, self.view(case)
+            return 201, await self.view(case)
 
         async def recover() -> tuple[int, BaseModel] | None:
             case = await self.cases.made_with(self.caller, ref) if ref else None
-            return None if case is None else (201, self.view(case))
+            return None if case is None else (201, await self.view(case))
 
         await self.idempotent(work, recover)
 
@@ -100,7 +102,7 @@ class CasesHandler(_CaseHandler):
         cases, total = await self.cases.search(
             self.caller, where, sort=query.sort, skip=query.skip, limit=query.page_size
         )
-        self.write_page([case_brief(c) for c in cases], total, query)
+        self.write_page(await self.briefs(cases), total, query)
 
 
 class MyCasesHandler(_CaseHandler):
@@ -125,7 +127,7 @@ class CaseInboxHandler(_CaseHandler):
     async def get(self) -> None:
         params = self.page_params()
         cases, total = await self.cases.inbox(self.caller, skip=params.skip, limit=params.page_size)
-        self.write_page([case_brief(c) for c in cases], total, params)
+        self.write_page(await self.briefs(cases), total, params)
 
 
 class CaseHandler(_CaseHandler):
@@ -141,7 +143,7 @@ class CaseHandler(_CaseHandler):
         case = await self.cases.get(self.caller, parse_id(case_id, "案件"))
         if query.reveal:
             await self.cases.reveal_parties(self.caller, case)
-        self.write_json(self.view(case, full=query.reveal))
+        self.write_json(await self.view(case, full=query.reveal))
 
 
 class ActionHandler(_CaseHandler):
@@ -159,7 +161,7 @@ class ActionHandler(_CaseHandler):
         if body.get("org_id"):
             body["org_id"] = str(parse_id(body["org_id"], "单位"))
         case = await self.cases.act(self.caller, parse_id(case_id, "案件"), action, body)
-        self.write_json(self.view(case))
+        self.write_json(await self.view(case))
 
 
 class MediationSessionsHandler(_CaseHandler):
@@ -172,7 +174,7 @@ class MediationSessionsHandler(_CaseHandler):
     async def post(self, case_id: str) -> None:
         session = self.read_json(SessionIn).model_dump()
         case = await self.cases.add_session(self.caller, parse_id(case_id, "案件"), session)
-        self.write_json(self.view(case), status=201)
+        self.write_json(await self.view(case), status=201)
 
 
 class InfoHandler(_CaseHandler):
@@ -181,7 +183,7 @@ class InfoHandler(_CaseHandler):
     async def post(self, case_id: str) -> None:
         body = self.read_json(AddInfoIn)
         case = await self.cases.add_info(self.caller, parse_id(case_id, "案件"), body.text)
-        self.write_json(self.view(case))
+        self.write_json(await self.view(case))
 
 
 class RatingHandler(_CaseHandler):
@@ -190,7 +192,7 @@ class RatingHandler(_CaseHandler):
     async def post(self, case_id: str) -> None:
         body = self.read_json(RatingIn)
         case = await self.cases.rate(self.caller, parse_id(case_id, "案件"), body.stars, body.comment)
-        self.write_json(self.view(case))
+        self.write_json(await self.view(case))
 
 
 class JudicialHandler(_CaseHandler):
@@ -198,7 +200,7 @@ class JudicialHandler(_CaseHandler):
     async def post(self, case_id: str) -> None:
         body = self.read_json(JudicialIn)
         case = await self.cases.set_judicial_confirmation(self.caller, parse_id(case_id, "案件"), body.requested)
-        self.write_json(self.view(case))
+        self.write_json(await self.view(case))
 
 
 class AgreementHandler(_CaseHandler):

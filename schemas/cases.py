@@ -19,6 +19,7 @@ from server.cases.model import (
     PARTY_LIMITS,
     status_label,
 )
+from server.cases.names import NameBook
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
 from server.core.pii import mask_id_number, mask_phone
@@ -157,6 +158,13 @@ class TimelineOut(Schema):
     to_state: str | None
     note: str | None = None
     actor_id: str | None = None
+    actor_name: str | None = Field(None, description="办理人姓名（群众看不到）")
+    actor_role: str | None = Field(None, description="办理人身份，如“调解员”")
+
+
+class MediatorRef(Schema):
+    id: str
+    name: str | None
 
 
 class PartyOut(Schema):
@@ -211,7 +219,9 @@ class CaseOut(Schema):
     micro_grid_id: str | None
     household_id: str | None
     assigned_org_id: str | None
+    assigned_org_name: str | None
     mediator_ids: list[str]
+    mediators: list[MediatorRef]
     suggested: dict[str, Any] | None
     deadlines: dict[str, Any]
     warnings: dict[str, str]
@@ -243,6 +253,7 @@ class CaseBrief(Schema):
     tier: str | None
     risk: str
     assigned_org_id: str | None
+    assigned_org_name: str | None
     next_due: datetime | None
     warnings: dict[str, str]
     supervised: bool
@@ -325,7 +336,7 @@ ACTION_LABELS_FOR_RESIDENT = {
 }
 
 
-def _timeline(case: dict[str, Any], *, resident: bool) -> list[TimelineOut]:
+def _timeline(case: dict[str, Any], *, resident: bool, names: NameBook) -> list[TimelineOut]:
     items = []
     for event in case.get("timeline", []):
         if resident and not event["public"]:
@@ -346,9 +357,18 @@ def _timeline(case: dict[str, Any], *, resident: bool) -> list[TimelineOut]:
                 to_state=event.get("to"),
                 note=note,
                 actor_id=None if resident or event.get("actor_id") is None else str(event["actor_id"]),
+                actor_name=None if resident else names.person(event.get("actor_id"))[0],
+                actor_role=_role_seen_by(case, event, names, resident=resident),
             )
         )
     return items
+
+
+def _role_seen_by(case: dict[str, Any], event: dict[str, Any], names: NameBook, *, resident: bool) -> str | None:
+    """Staff see each actor's role; a resident sees "您" for themself and the role of anyone else."""
+    if resident and event.get("actor_id") == case.get("resident_id"):
+        return "您"
+    return names.person(event.get("actor_id"))[1]
 
 
 def _attachments(case: dict[str, Any]) -> list[AttachmentOut]:
@@ -365,7 +385,9 @@ def _attachments(case: dict[str, Any]) -> list[AttachmentOut]:
     ]
 
 
-def resident_case_to_json(case: dict[str, Any], allowed: list[str], *, can_rate: bool) -> ResidentCaseOut:
+def resident_case_to_json(
+    case: dict[str, Any], allowed: list[str], *, can_rate: bool, names: NameBook | None = None
+) -> ResidentCaseOut:
     """`allowed` and `can_rate` come from the case policy (`server.cases.policy`), never from here."""
     outcome = case.get("outcome")
     return ResidentCaseOut(
@@ -377,7 +399,7 @@ def resident_case_to_json(case: dict[str, Any], allowed: list[str], *, can_rate:
         description=case["description"],
         created_at=case["created_at"],
         outcome=OUTCOME_LABELS.get(outcome["type"]) if outcome else None,
-        timeline=_timeline(case, resident=True),
+        timeline=_timeline(case, resident=True, names=names or NameBook()),
         attachments=_attachments(case),
         rating=case.get("rating"),
         can_withdraw="withdraw" in allowed,
@@ -396,7 +418,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def case_to_json(case: dict[str, Any], allowed: list[str], cipher: FieldCipher, *, full: bool) -> CaseOut:
+def case_to_json(
+    case: dict[str, Any], allowed: list[str], cipher: FieldCipher, *, full: bool, names: NameBook | None = None
+) -> CaseOut:
+    names = names or NameBook()
     parties = []
     for party in case["parties"]:
         phone, id_number = unseal(cipher, party)
@@ -430,7 +455,9 @@ def case_to_json(case: dict[str, Any], allowed: list[str], cipher: FieldCipher, 
         micro_grid_id=opt("micro_grid_id"),
         household_id=opt("household_id"),
         assigned_org_id=opt("assigned_org_id"),
+        assigned_org_name=names.unit(case.get("assigned_org_id")),
         mediator_ids=[str(m) for m in case.get("mediator_ids", [])],
+        mediators=[MediatorRef(id=str(m), name=names.person(m)[0]) for m in case.get("mediator_ids", [])],
         suggested=_plain(case.get("suggested")),
         deadlines=_plain(case.get("deadlines", {})),
         warnings=case.get("warnings", {}),
@@ -446,14 +473,14 @@ def case_to_json(case: dict[str, Any], allowed: list[str], cipher: FieldCipher, 
         sessions=_plain(case.get("sessions", [])),
         attachments=_attachments(case),
         rating=case.get("rating"),
-        timeline=_timeline(case, resident=False),
+        timeline=_timeline(case, resident=False, names=names),
         allowed_actions=allowed,
         created_at=case["created_at"],
         updated_at=case["updated_at"],
     )
 
 
-def case_brief(case: dict[str, Any]) -> CaseBrief:
+def case_brief(case: dict[str, Any], names: NameBook | None = None) -> CaseBrief:
     return CaseBrief(
         id=str(case["_id"]),
         number=case["number"],
@@ -464,6 +491,7 @@ def case_brief(case: dict[str, Any]) -> CaseBrief:
         tier=case.get("tier"),
         risk=case["risk"],
         assigned_org_id=str(case["assigned_org_id"]) if case.get("assigned_org_id") else None,
+        assigned_org_name=(names or NameBook()).unit(case.get("assigned_org_id")),
         next_due=case.get("next_due"),
         warnings=case.get("warnings", {}),
         supervised=bool(case.get("supervised")),

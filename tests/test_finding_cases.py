@@ -65,3 +65,26 @@ async def test_a_resident_lists_their_cases_by_state_in_summaries(api, town) -> 
     assert row["summary"].startswith("邻居家装修堵住了我家出入的通道")
     assert row["status"] == "已登记，正在安排调解组织"
     assert (await api.get("/api/cases/mine?state=nonsense", token=resident.token)).status == 422
+
+
+async def test_names_come_beside_the_ids_as_the_viewer_may_see_them(api, town) -> None:
+    resident, office, room = town.people["resident_a"], town.people["office"], town.people["mediator_a"]
+    case_id = (await api.post("/api/cases", resident_case(town), token=resident.token)).json["id"]
+    await api.post(f"/api/cases/{case_id}/actions/assign", {}, token=office.token)
+    await api.post(f"/api/cases/{case_id}/actions/accept", {}, token=room.token)
+    staff_view = (await api.get(f"/api/cases/{case_id}", token=room.token)).json
+    assert staff_view["assigned_org_name"] == "甲村调解室"
+    assert staff_view["mediators"] == [{"id": room.id, "name": "mediator_a"}]
+    assert [(e["action"], e["actor_name"], e["actor_role"]) for e in staff_view["timeline"]] == [
+        ("submit", "resident_a", "群众"),
+        ("assign", "office", "镇三源共治办公室"),
+        ("accept", "mediator_a", "调解员"),
+    ]
+    resident_view = (await api.get(f"/api/cases/{case_id}", token=resident.token)).json
+    assert [(e["actor_id"], e["actor_name"], e["actor_role"]) for e in resident_view["timeline"]] == [
+        (None, None, "您"),
+        (None, None, "镇三源共治办公室"),
+        (None, None, "调解员"),
+    ]
+    row = (await api.get("/api/cases/inbox", token=room.token)).json["items"][0]
+    assert (row["assigned_org_id"], row["assigned_org_name"]) == (town.id("甲村调解室"), "甲村调解室")

@@ -174,6 +174,11 @@ class UserService:
         user: dict[str, Any] | None = await self._users.find_one({"_id": user_id})
         return user
 
+    async def names_and_roles(self, user_ids: list[ObjectId]) -> dict[ObjectId, tuple[str, str]]:
+        """Each user's name and first role, for showing who did what (nothing personal beyond the name)."""
+        found = await self._users.find({"_id": {"$in": user_ids}}, {"name": 1, "grants": 1}).to_list(None)
+        return {u["_id"]: (u["name"], (u.get("grants") or [{"role": "resident"}])[0]["role"]) for u in found}
+
     async def active_by_ids(self, user_ids: list[ObjectId]) -> list[dict[str, Any]]:
         return await self._users.find({"_id": {"$in": user_ids}, "active": True}).to_list(None)
 
