@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from handlers.base import BaseHandler, api, handles_idempotency, requires
 from schemas.base import Page, PageParams
 from schemas.cases import (
-    ActionIn,
+    ACTION_BODIES,
     AddInfoIn,
     CaseBrief,
     CaseGetQuery,
@@ -34,6 +34,7 @@ from server.cases.names import CaseNames
 from server.cases.queries import CaseFilter
 from server.cases.service import CaseService
 from server.core.ids import parse_id
+from server.core.vocabulary import STATE_LABELS
 
 
 class _CaseHandler(BaseHandler):
@@ -146,22 +147,27 @@ class CaseHandler(_CaseHandler):
         self.write_json(await self.view(case, full=query.reveal))
 
 
-class ActionHandler(_CaseHandler):
-    @api(
-        "办理操作（签收、退回、上报、结案、核查、回访、挂起、延期、督办……）",
-        request=ActionIn,
-        response=CaseOut,
-        tags=["cases"],
-        description="action 取值："
-        + "、".join(f"{k}（{v.label}）" for k, v in ACTIONS.items())
-        + "。当前状态不允许或版本已变化时返回 409，details.allowed_actions 列出现在可做的操作。",
-    )
-    async def post(self, case_id: str, action: str) -> None:
-        body = self.read_json(ActionIn).model_dump()
-        if body.get("org_id"):
-            body["org_id"] = str(parse_id(body["org_id"], "单位"))
-        case = await self.cases.act(self.caller, parse_id(case_id, "案件"), action, body)
-        self.write_json(await self.view(case))
+def action_handler(name: str) -> type[_CaseHandler]:
+    """The endpoint of one lifecycle action, with the request shape that action takes."""
+    action, body_type = ACTIONS[name], ACTION_BODIES[name]
+    states = "、".join(STATE_LABELS[s] for s in sorted(action.from_states, key=list(STATE_LABELS).index))
+
+    class ActionHandler(_CaseHandler):
+        @api(
+            f"{action.label}（{name}）",
+            request=body_type,
+            response=CaseOut,
+            tags=["case actions"],
+            description=f"可在以下状态执行：{states}。当前状态不允许或版本已变化时返回 409，"
+            "details.allowed_actions 列出现在可做的操作；看得到案件但无权执行时返回 403。",
+        )
+        async def post(self, case_id: str) -> None:
+            body = self.read_json(body_type).model_dump()
+            case = await self.cases.act(self.caller, parse_id(case_id, "案件"), name, body)
+            self.write_json(await self.view(case))
+
+    ActionHandler.__name__ = ActionHandler.__qualname__ = "".join(p.title() for p in name.split("_")) + "Handler"
+    return ActionHandler
 
 
 class MediationSessionsHandler(_CaseHandler):
@@ -215,7 +221,7 @@ default_handlers = [
     (r"/api/cases/mine", MyCasesHandler),
     (r"/api/cases/inbox", CaseInboxHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})", CaseHandler),
-    (r"/api/cases/(?P<case_id>[0-9a-f]{24})/actions/(?P<action>[a-z_]+)", ActionHandler),
+    *((rf"/api/cases/(?P<case_id>[0-9a-f]{{24}})/actions/{name}", action_handler(name)) for name in ACTIONS),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})/sessions", MediationSessionsHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})/info", InfoHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})/rating", RatingHandler),

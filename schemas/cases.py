@@ -27,8 +27,9 @@ from server.core.vocabulary import (
     OUTCOME_LABELS,
     Category,
     Channel,
-    Outcome,
+    ConcludeOutcome,
     PartyRole,
+    ReferOutOutcome,
     Risk,
     SocialRole,
     Source,
@@ -66,24 +67,6 @@ class CaseIn(Schema):
     draft: bool = False
 
 
-class ActionIn(Schema):
-    version: int | None = Field(None, ge=0, description="客户端看到的版本号；不一致时返回 409")
-    reason: str | None = Field(None, max_length=1000)
-    note: str | None = Field(None, max_length=2000)
-    # assign / escalate
-    org_id: ObjectIdStr | None = None
-    mediator_ids: list[ObjectIdStr] = Field(default_factory=list, max_length=10)
-    tier: Tier | None = None
-    # conclude / refer_out
-    outcome: Outcome | None = None
-    referred_to: str | None = Field(None, max_length=100)
-    agreement: AgreementIn | None = None
-    # extension
-    days: int | None = Field(None, ge=1, le=90)
-    # supervise
-    deadline: AwareDatetime | None = None
-
-
 class AgreementIn(Schema):
     parties: list[str] = Field(min_length=2, max_length=50, description="协议当事人")
     facts: str = Field("", max_length=3000, description="纠纷主要事实、争议事项")
@@ -92,7 +75,59 @@ class AgreementIn(Schema):
     performance_method: str = Field("", max_length=500)
 
 
-ActionIn.model_rebuild()
+class ActionIn(Schema):
+    """What every action takes."""
+
+    version: int | None = Field(None, ge=0, description="客户端看到的版本号；不一致时返回 409")
+    note: str | None = Field(None, max_length=2000, description="办理说明")
+    reason: str | None = Field(None, max_length=1000, description="理由（此操作可不填）")
+
+
+class ReasonedActionIn(ActionIn):
+    reason: str = Field(min_length=1, max_length=1000, description="理由（必填）")
+
+
+class AssignIn(ActionIn):
+    org_id: ObjectIdStr | None = Field(None, description="承办单位；不填则按分流建议")
+    mediator_ids: list[ObjectIdStr] = Field(default_factory=list, max_length=10, description="指定调解员")
+    tier: Tier | None = Field(None, description="办理层级；不填按单位推断")
+
+
+class EscalateIn(ReasonedActionIn):
+    org_id: ObjectIdStr | None = Field(None, description="上一级承办单位；不填则按规则（镇矛调中心、县专业调委会）")
+
+
+class ConcludeIn(ActionIn):
+    outcome: ConcludeOutcome = Field(description="调解结果")
+    agreement: AgreementIn | None = Field(None, description="调解成功（agreement）时必填")
+
+
+class ReferOutIn(ReasonedActionIn):
+    outcome: ReferOutOutcome = "transferred_admin"
+    referred_to: str | None = Field(None, max_length=100, description="移交的机关或机构")
+
+
+class ExtensionRequestIn(ReasonedActionIn):
+    days: int = Field(ge=1, le=90, description="延期天数")
+
+
+class SuperviseIn(ReasonedActionIn):
+    deadline: AwareDatetime = Field(description="督办办结期限")
+
+
+# The request each action takes; the others take `ActionIn`, or `ReasonedActionIn` when a reason is required.
+_SPECIFIC: dict[str, type[ActionIn]] = {
+    "assign": AssignIn,
+    "escalate": EscalateIn,
+    "conclude": ConcludeIn,
+    "refer_out": ReferOutIn,
+    "extension_request": ExtensionRequestIn,
+    "supervise": SuperviseIn,
+}
+_GENERAL: dict[bool, type[ActionIn]] = {True: ReasonedActionIn, False: ActionIn}
+ACTION_BODIES: dict[str, type[ActionIn]] = {
+    name: _SPECIFIC.get(name, _GENERAL[action.reason]) for name, action in ACTIONS.items()
+}
 
 
 class SessionIn(Schema):

@@ -62,8 +62,10 @@ OUTCOME_LABELS: dict[str, str] = {
     "transferred_admin": "已移交行政机关处理",
     "not_accepted": "不予受理",
 }
-CONCLUDE_OUTCOMES: tuple[Outcome, ...] = ("agreement", "failed_litigation", "failed_arbitration", "transferred_admin")
-REFER_OUT_OUTCOMES: tuple[Outcome, ...] = ("failed_litigation", "failed_arbitration", "transferred_admin")
+ConcludeOutcome = Literal["agreement", "failed_litigation", "failed_arbitration", "transferred_admin"]
+CONCLUDE_OUTCOMES: tuple[ConcludeOutcome, ...] = get_args(ConcludeOutcome)
+ReferOutOutcome = Literal["failed_litigation", "failed_arbitration", "transferred_admin"]
+REFER_OUT_OUTCOMES: tuple[ReferOutOutcome, ...] = get_args(ReferOutOutcome)
 
 Category = Literal[
     "neighbour",
