@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from bson import ObjectId
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.base import ObjectIdStr, PageParams, Schema
 from schemas.visits import GpsPoint
@@ -28,6 +28,7 @@ from server.core.vocabulary import (
     Category,
     Channel,
     ConcludeOutcome,
+    Outcome,
     PartyRole,
     ReferOutOutcome,
     Risk,
@@ -218,6 +219,85 @@ class AttachmentOut(Schema):
     url: str
 
 
+class Reply(BaseModel):
+    """A nested part of a stored case, as sent: typed for clients; fields added later are not an error."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class DeadlineOut(Reply):
+    start: datetime
+    due: datetime
+
+
+class SuggestedOut(Reply):
+    org_id: str
+    org_name: str
+    tier: Tier
+
+
+class SuspensionOut(Reply):
+    reason: str
+    by: str | None = None
+    at: datetime
+    since: datetime | None = Field(None, description="批准挂起的时间（已批准时）")
+    approved_by: str | None = None
+
+
+class ExtensionOut(Reply):
+    days: int
+    reason: str
+    by: str | None = None
+    at: datetime
+    status: Literal["pending", "approved", "rejected"]
+    decided_at: datetime | None = None
+
+
+class SupervisionOut(Reply):
+    by: str | None = None
+    at: datetime
+    deadline: datetime
+    note: str = ""
+
+
+class AgreementOut(Reply):
+    parties: list[str]
+    facts: str = ""
+    terms: list[str]
+    performance_deadline: date
+    performance_method: str = ""
+
+
+class OutcomeOut(Reply):
+    type: Outcome
+    note: str = ""
+    at: datetime
+    referred_to: str | None = None
+    agreement: AgreementOut | None = None
+
+
+class ParticipantOut(Reply):
+    name: str
+    social_role: SocialRole
+
+
+class MediationSessionOut(Reply):
+    id: str
+    at: datetime
+    place: str
+    mediators: list[str]
+    parties_present: list[str] = Field(default_factory=list)
+    participants: list[ParticipantOut] = Field(default_factory=list)
+    experts: list[str] = Field(default_factory=list)
+    notes: str = ""
+
+
+class RatingOut(Reply):
+    stars: int
+    comment: str = ""
+    at: datetime
+
+
 class ResidentCaseOut(Schema):
     """What a resident sees of their own case: plain-language status, public timeline, the outcome."""
 
@@ -231,7 +311,7 @@ class ResidentCaseOut(Schema):
     outcome: str | None
     timeline: list[TimelineOut]
     attachments: list[AttachmentOut]
-    rating: dict[str, Any] | None
+    rating: RatingOut | None
     can_withdraw: bool
     can_rate: bool
 
@@ -257,21 +337,21 @@ class CaseOut(Schema):
     assigned_org_name: str | None
     mediator_ids: list[str]
     mediators: list[MediatorRef]
-    suggested: dict[str, Any] | None
-    deadlines: dict[str, Any]
+    suggested: SuggestedOut | None
+    deadlines: dict[str, DeadlineOut]
     warnings: dict[str, str]
     next_due: datetime | None
-    suspended: dict[str, Any] | None
-    suspend_request: dict[str, Any] | None
-    extension: dict[str, Any] | None
-    supervised: dict[str, Any] | None
+    suspended: SuspensionOut | None
+    suspend_request: SuspensionOut | None
+    extension: ExtensionOut | None
+    supervised: SupervisionOut | None
     escalation_suggested: bool
-    outcome: dict[str, Any] | None
+    outcome: OutcomeOut | None
     external_ref: str | None
     judicial_confirmation: bool
-    sessions: list[dict[str, Any]]
+    sessions: list[MediationSessionOut]
     attachments: list[AttachmentOut]
-    rating: dict[str, Any] | None
+    rating: RatingOut | None
     timeline: list[TimelineOut]
     allowed_actions: list[str]
     created_at: datetime
@@ -436,10 +516,18 @@ def resident_case_to_json(
         outcome=OUTCOME_LABELS.get(outcome["type"]) if outcome else None,
         timeline=_timeline(case, resident=True, names=names or NameBook()),
         attachments=_attachments(case),
-        rating=case.get("rating"),
+        rating=_typed(RatingOut, case.get("rating")),
         can_withdraw="withdraw" in allowed,
         can_rate=can_rate,
     )
+
+
+R = TypeVar("R", bound=Reply)
+
+
+def _typed(model: type[R], value: Any) -> R | None:
+    """A stored nested record as its reply model (ObjectIds as strings); None stays None."""
+    return None if not value else model.model_validate(_plain(value))
 
 
 def _plain(value: Any) -> Any:
@@ -493,21 +581,21 @@ def case_to_json(
         assigned_org_name=names.unit(case.get("assigned_org_id")),
         mediator_ids=[str(m) for m in case.get("mediator_ids", [])],
         mediators=[MediatorRef(id=str(m), name=names.person(m)[0]) for m in case.get("mediator_ids", [])],
-        suggested=_plain(case.get("suggested")),
-        deadlines=_plain(case.get("deadlines", {})),
+        suggested=_typed(SuggestedOut, case.get("suggested")),
+        deadlines={k: DeadlineOut.model_validate(v) for k, v in (case.get("deadlines") or {}).items() if v},
         warnings=case.get("warnings", {}),
         next_due=case.get("next_due"),
-        suspended=_plain(case.get("suspended")),
-        suspend_request=_plain(case.get("suspend_request")),
-        extension=_plain(case.get("extension")),
-        supervised=_plain(case.get("supervised")),
+        suspended=_typed(SuspensionOut, case.get("suspended")),
+        suspend_request=_typed(SuspensionOut, case.get("suspend_request")),
+        extension=_typed(ExtensionOut, case.get("extension")),
+        supervised=_typed(SupervisionOut, case.get("supervised")),
         escalation_suggested=case.get("escalation_suggested", False),
-        outcome=_plain(case.get("outcome")),
+        outcome=_typed(OutcomeOut, case.get("outcome")),
         external_ref=case.get("external_ref"),
         judicial_confirmation=case.get("judicial_confirmation", False),
-        sessions=_plain(case.get("sessions", [])),
+        sessions=[MediationSessionOut.model_validate(_plain(x)) for x in case.get("sessions", [])],
         attachments=_attachments(case),
-        rating=case.get("rating"),
+        rating=_typed(RatingOut, case.get("rating")),
         timeline=_timeline(case, resident=False, names=names),
         allowed_actions=allowed,
         created_at=case["created_at"],

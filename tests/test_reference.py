@@ -57,3 +57,55 @@ async def test_the_openapi_document_states_the_enums(api, town) -> None:
     )
     assert refused.status == 422
     assert [d["field"] for d in refused.json["error"]["details"]] == ["category"]
+
+
+async def test_each_action_documents_its_own_request_and_the_case_is_typed_throughout(api) -> None:
+    openapi = (await api.get("/api/openapi.json")).json
+    schemas = openapi["components"]["schemas"]
+
+    def request_of(action: str) -> dict[str, Any]:
+        body = openapi["paths"][f"/api/cases/{{case_id}}/actions/{action}"]["post"]["requestBody"]
+        ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        return schemas[ref]
+
+    assert set(request_of("supervise")["required"]) == {"reason", "deadline"}
+    assert set(request_of("extension_request")["required"]) == {"reason", "days"}
+    assert request_of("conclude")["required"] == ["outcome"]
+    assert "required" not in request_of("accept")
+    assert "org_id" in request_of("assign")["properties"]
+    assert "org_id" not in request_of("accept")["properties"]
+    assert "/api/cases/{case_id}/actions/{action}" not in openapi["paths"]
+
+    def untyped(schema: dict[str, Any], where: str) -> list[str]:
+        """Places that say only "an object" (or "anything"), which a generated client cannot use."""
+        if "$ref" in schema:
+            return []
+        found = []
+        if (
+            schema.get("type") == "object"
+            and not schema.get("properties")
+            and schema.get("additionalProperties")
+            in (
+                None,
+                True,
+                {},
+            )
+        ):
+            found.append(where)
+        for key in ("anyOf", "oneOf", "allOf"):
+            for index, part in enumerate(schema.get(key, [])):
+                found += untyped(part, f"{where}.{key}{index}")
+        if "items" in schema:
+            found += untyped(schema["items"], f"{where}[]")
+        if isinstance(schema.get("additionalProperties"), dict):
+            found += untyped(schema["additionalProperties"], f"{where}{{}}")
+        for name, prop in schema.get("properties", {}).items():
+            found += untyped(prop, f"{where}.{name}")
+        if schema == {} and where:
+            found.append(where)
+        return found
+
+    case_out = schemas["CaseOut"]
+    nested = [name for name in ("SuggestedOut", "DeadlineOut", "OutcomeOut", "MediationSessionOut", "ExtensionOut")]
+    assert all(name in schemas for name in nested)
+    assert untyped(case_out, "CaseOut") == []
