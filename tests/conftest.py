@@ -10,6 +10,8 @@
 - `org_tree`: a small county → town → village → grid → micro-grid tree with a town office center.
 - `login`: makes a user with given grants and returns an `Account` with tokens from a real login session.
 - `extra_handlers`: routes a test adds to the application (override the fixture in a test module).
+- `town`: a county with committees, a town with its centers and two villages, and a person of every role
+  (`tests/town.py`); `other_town`: 第二镇 beside it, with a village, center staff and an admin.
 - `fake_wechat`, `fake_sms`: fake WeChat and Aliyun SMS servers on loopback (`tests/fakes.py`); a module
   aims the application at them by overriding `wechat_base_url` or `config`.
 - Helpers: `context_for(config, senders)` (a context whose test database is dropped afterwards),
@@ -41,6 +43,7 @@ from server.orgs.tree import OrgService
 from server.people.sessions import SessionService, TokenPair
 from server.people.users import UserService, grant_doc
 from tests.fakes import FakeAliyunSms, FakeWechat, wechat_config
+from tests.town import Town, add_second_town, build_town
 
 TEST_ENV = {
     "SYGZ_AUTH__JWT_KEYS": "t1:" + "A" * 43,
@@ -313,3 +316,13 @@ def login(ctx: Context) -> Callable[..., Any]:
         return Account(user=user, tokens=tokens, phone=phone)
 
     return make
+
+
+@pytest.fixture
+async def town(ctx: Context, login: Callable[..., Any]) -> Town:
+    return await build_town(ctx, login)
+
+
+@pytest.fixture
+async def other_town(ctx: Context, login: Callable[..., Any], town: Town) -> dict[str, Any]:
+    return await add_second_town(ctx, login, town)

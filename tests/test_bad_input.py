@@ -15,7 +15,7 @@ from openpyxl import Workbook
 from PIL import Image
 
 from server.core.context import Context
-from tests.town import build_town, resident_case
+from tests.town import resident_case
 
 COUNTED = ("cases", "households", "visits", "users", "org_units", "idempotency_keys", "outbox", "jobs")
 
@@ -83,11 +83,6 @@ SHEET_CORPUS: list[tuple[str, bytes, str]] = [
     ("csv in no known encoding", b"\xff\xfe\xfa\xfb,\x81\n", "text/csv"),
     ("empty csv", b"", "text/csv"),
 ]
-
-
-@pytest.fixture
-async def town(ctx: Context, login):
-    return await build_town(ctx, login)
 
 
 async def counts(ctx: Context) -> dict[str, int]:

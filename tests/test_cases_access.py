@@ -5,16 +5,10 @@ from __future__ import annotations
 import asyncio
 import io
 
-import pytest
 from PIL import Image
 
 from server.core.context import Context
-from tests.town import build_town, resident_case
-
-
-@pytest.fixture
-async def town(ctx: Context, login):
-    return await build_town(ctx, login)
+from tests.town import resident_case
 
 
 def png() -> bytes:

@@ -7,19 +7,13 @@ from datetime import timedelta
 from itertools import product
 from typing import Any
 
-import pytest
 from bson import ObjectId
 
 from schemas.cases import ACTION_BODIES
 from server.cases.actions import ACTIONS
 from server.core.context import Context
 from server.core.vocabulary import STATE_LABELS
-from tests.town import build_town, resident_case
-
-
-@pytest.fixture
-async def town(ctx: Context, login):
-    return await build_town(ctx, login)
+from tests.town import resident_case
 
 
 async def act(api, town, who: str, case_id: str, action: str, expect: int = 200, **body: Any) -> Any:

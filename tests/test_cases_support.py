@@ -5,18 +5,12 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-import pytest
 from bson import ObjectId
 from PIL import Image
 
 from server.cases.warnings import WarningsJob, scan
 from server.core.context import Context
-from tests.town import build_town, resident_case
-
-
-@pytest.fixture
-async def town(ctx: Context, login):
-    return await build_town(ctx, login)
+from tests.town import resident_case
 
 
 async def assigned_case(api, town, **overrides) -> str:

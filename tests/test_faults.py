@@ -21,14 +21,9 @@ from server.cases.warnings import WarningsJob
 from server.core.context import Context
 from server.core.outage import OutageWatch
 from tests.conftest import memory_config_file
-from tests.town import build_town, resident_case
+from tests.town import resident_case
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-async def town(ctx: Context, login):
-    return await build_town(ctx, login)
 
 
 class WatchedOutage(OutageWatch):

@@ -2,22 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest
-
-from server.core.context import Context
-from tests.town import add_second_town, build_town, resident_case
-
-
-@pytest.fixture
-async def town(ctx: Context, login):
-    return await build_town(ctx, login)
-
-
-@pytest.fixture
-async def other_town(ctx: Context, login, town) -> dict[str, Any]:
-    return await add_second_town(ctx, login, town)
+from tests.town import resident_case
 
 
 async def test_the_office_finds_a_case_by_number_or_words_in_its_town_only(api, town, other_town) -> None:

@@ -5,20 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from server.core.context import Context
-from tests.town import add_second_town, build_town, resident_case
-
-
-@pytest.fixture
-async def town(ctx: Context, login):
-    return await build_town(ctx, login)
-
-
-@pytest.fixture
-async def other_town(ctx: Context, login, town) -> dict[str, Any]:
-    return await add_second_town(ctx, login, town)
+from tests.town import resident_case
 
 
 async def act(api, token: str, case_id: str, action: str, **body: Any):

@@ -10,7 +10,7 @@ import pytest
 
 from notify.outbox import EVENT_TEXT, SMS_EVENTS, URGENT, Relay
 from server.core.context import Context
-from tests.town import build_town, resident_case
+from tests.town import resident_case
 from tests.unit.test_case_rules import NOTICES
 
 # Every (event, audience) the system sends besides the lifecycle's own (`NOTICES`).
@@ -22,11 +22,6 @@ OTHER_NOTICES = [
     *((f"warning_{level}", audience) for level in ("yellow", "red") for audience in ("unit", "office")),
 ]
 SENT = sorted({pair for pairs in NOTICES.values() for pair in pairs} | set(OTHER_NOTICES))
-
-
-@pytest.fixture
-async def town(ctx: Context, login):
-    return await build_town(ctx, login)
 
 
 async def inbox(api, account) -> list[dict[str, Any]]:

@@ -4,21 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from server.core.context import Context
 from server.core.vocabulary import CATEGORIES
-from tests.town import add_second_town, build_town, resident_case
-
-
-@pytest.fixture
-async def town(ctx: Context, login):
-    return await build_town(ctx, login)
-
-
-@pytest.fixture
-async def other_town(ctx: Context, login, town) -> dict[str, Any]:
-    return await add_second_town(ctx, login, town)
+from tests.town import resident_case
 
 
 async def test_places_are_listed_by_name_without_signing_in(api, town, other_town) -> None:
