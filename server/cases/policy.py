@@ -74,10 +74,7 @@ def may_view_in_scope(principal: Principal, case: Case) -> bool:
 
 def liaison_sees(scopes: Iterable[dict[str, Any]], case: Case) -> bool:
     """A liaison sees their own source's cases in the town where they sit (`scopes` from the queries)."""
-    return any(
-        scope["source"] == case["source"] and not set(scope["town_path"]["$in"]).isdisjoint(case.get("town_path", []))
-        for scope in scopes
-    )
+    return any(scope["source"] == case["source"] and scope["town_id"] == case.get("town_id") for scope in scopes)
 
 
 def liaison_source(liaison_for: str | None) -> str:

@@ -69,15 +69,14 @@ class CaseQueries:
         self._cases = CaseRepository(ctx.db)
 
     async def liaison_scopes(self, principal: Principal) -> list[dict[str, Any]]:
-        """Liaisons see their own source's cases in the town where they sit."""
+        """Liaisons see their own source's cases in the town where they sit (the town of their unit, never
+        the county above it)."""
         scopes = []
         for grant in principal.grants:
             if grant.role == "liaison" and grant.org_id:
-                unit = await OrgService(self._ctx).find(ObjectId(grant.org_id))
-                if unit:
-                    scopes.append(
-                        {"source": policy.liaison_source(grant.liaison_for), "town_path": {"$in": unit["path"]}}
-                    )
+                town_id = await OrgService(self._ctx).town_of(ObjectId(grant.org_id))
+                if town_id is not None:
+                    scopes.append({"source": policy.liaison_source(grant.liaison_for), "town_id": town_id})
         return scopes
 
     async def can_view(self, principal: Principal, case: Case) -> bool:

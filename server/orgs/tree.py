@@ -152,6 +152,14 @@ class OrgService:
         cursor = self._units.find(query, {"name": 1}).sort([("name", ASCENDING)])
         return await cursor.to_list(None)
 
+    async def town_of(self, org_id: ObjectId) -> ObjectId | None:
+        """The town a unit belongs to (itself if it is one); None for county-level units."""
+        unit = await self.find(org_id)
+        if unit is None:
+            return None
+        towns = [u for u in (await self.by_ids(unit["path"])).values() if u["kind"] == "town"]
+        return towns[0]["_id"] if towns else None
+
     async def set_population(self, org_id: ObjectId, population: int) -> None:
         await self._units.update_one({"_id": org_id}, {"$set": {"population": population}})
 

@@ -1,0 +1,68 @@
+"""Two towns in one county: a liaison, a court list or a referral of one town never reaches into the other."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.core.context import Context
+from server.orgs.tree import OrgService
+from tests.town import resident_case
+
+
+async def police_of_second_town(ctx: Context, login, other_town: dict[str, Any]) -> Any:
+    center = await OrgService(ctx).create(
+        name="第二镇警源治理中心",
+        kind="center",
+        parent_id=other_town["town"]["_id"],
+        now=ctx.clock.now(),
+        center_type="police",
+    )
+    return await login(("liaison", center["_id"], "police"), name="第二镇民警")
+
+
+def referral(town, village_id: str, ref: str) -> dict[str, Any]:
+    return resident_case(
+        town,
+        channel="police_referral",
+        village_id=village_id,
+        external_ref=ref,
+        received_at="2026-11-28T01:00:00Z",
+        description="邻居因停车位争执报警，民警现场劝离后转来调解。",
+    )
+
+
+async def test_a_liaison_sees_only_the_referrals_of_their_own_town(api, ctx: Context, login, town, other_town) -> None:
+    ours, theirs = town.people["police"], await police_of_second_town(ctx, login, other_town)
+    mine = await api.post("/api/cases", referral(town, town.id("甲村"), "JQ-A-1"), token=ours.token)
+    assert mine.status == 201
+    second = await api.post(
+        "/api/cases", referral(town, str(other_town["village"]["_id"]), "JQ-B-1"), token=theirs.token
+    )
+    assert second.status == 201
+    for liaison, own, other in ((ours, mine, second), (theirs, second, mine)):
+        assert (await api.get(f"/api/cases/{own.json['id']}", token=liaison.token)).status == 200
+        assert (await api.get(f"/api/cases/{other.json['id']}", token=liaison.token)).status == 404
+        listed = await api.get("/api/cases", token=liaison.token)
+        assert [c["id"] for c in listed.json["items"]] == [own.json["id"]]
+
+
+async def test_a_liaison_cannot_hand_over_a_dispute_located_in_another_town(api, town, other_town) -> None:
+    elsewhere = referral(town, str(other_town["village"]["_id"]), "JQ-A-2")
+    refused = await api.post("/api/cases", elsewhere, token=town.people["police"].token)
+    assert (refused.status, refused.error_code) == (404, "not_found")
+
+
+async def test_the_court_list_matches_only_its_own_towns_villages(api, ctx: Context, town, other_town) -> None:
+    csv_text = (
+        "案号,收案日期,纠纷类别,申请人,被申请人,村（社区）,案情\n"
+        "(2026)浙0782民诉前301号,2026-11-20,债务纠纷,周一,吴二,丙村,借款五万元到期未还\n"  # 丙村 is 第二镇's
+    )
+    answer = await api.post(
+        "/api/cases/import/court",
+        body=csv_text.encode(),
+        headers={"Content-Type": "text/csv"},
+        token=town.people["court"].token,
+    )
+    assert answer.json["created"] == 0
+    assert answer.json["errors"] == [{"row": 2, "field": "village", "message": "找不到该村（社区）"}]
+    assert await ctx.db["cases"].count_documents({}) == 0
