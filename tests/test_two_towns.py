@@ -66,3 +66,27 @@ async def test_the_court_list_matches_only_its_own_towns_villages(api, ctx: Cont
     assert answer.json["created"] == 0
     assert answer.json["errors"] == [{"row": 2, "field": "village", "message": "找不到该村（社区）"}]
     assert await ctx.db["cases"].count_documents({}) == 0
+
+
+async def test_a_case_is_assigned_and_escalated_only_within_its_reach(api, town, other_town) -> None:
+    office, room = town.people["office"], town.people["mediator_a"]
+    case_id = (await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)).json["id"]
+    their_village = str(other_town["village"]["_id"])
+    refused = await api.post(f"/api/cases/{case_id}/actions/assign", {"org_id": their_village}, token=office.token)
+    assert (refused.status, refused.json["error"]["details"][0]["field"]) == (422, "org_id")
+    county_committee = town.id("县婚姻家庭调委会")
+    sideways = await api.post(f"/api/cases/{case_id}/actions/assign", {"org_id": county_committee}, token=office.token)
+    assert sideways.status == 200  # a county committee of the case's own county is within reach
+    case_id = (await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)).json["id"]
+    await api.post(f"/api/cases/{case_id}/actions/assign", {}, token=office.token)
+    for target in (their_village, town.id("乙村调解室"), county_committee):  # not the next tier up
+        wrong = await api.post(
+            f"/api/cases/{case_id}/actions/escalate", {"reason": "上报", "org_id": target}, token=room.token
+        )
+        assert (wrong.status, wrong.json["error"]["details"][0]["field"]) == (422, "org_id"), target
+    right = await api.post(
+        f"/api/cases/{case_id}/actions/escalate",
+        {"reason": "上报", "org_id": town.id("mediation中心")},
+        token=room.token,
+    )
+    assert (right.status, right.json["tier"]) == (200, "town")

@@ -32,6 +32,23 @@ if TYPE_CHECKING:
 ASSIGNABLE_KINDS = ("mediation_room", "center", "committee", "village", "town")
 
 
+def in_case_town(case: Case, unit: dict[str, Any]) -> bool:
+    return case.get("town_id") is not None and case["town_id"] in unit["path"]
+
+
+def county_level(case: Case, unit: dict[str, Any]) -> bool:
+    """A committee or center right under the case's county (县专业调委会, 县矛调中心)."""
+    county = (case.get("town_path") or [None])[0]
+    return county is not None and unit["kind"] in ("committee", "center") and unit.get("parent_id") == county
+
+
+def next_tier_unit(case: Case, unit: dict[str, Any], tier: str) -> bool:
+    """Escalation climbs: to a center of the case's town, or to a county committee or center; never sideways."""
+    if tier == "town":
+        return unit["kind"] == "center" and in_case_town(case, unit)
+    return county_level(case, unit)
+
+
 def told_before(case: Case, event: str, tier: str | None) -> bool:
     """Residents hear of each change once: a re-assignment after a return or recall is not news to them;
     an escalation is, once per tier."""
@@ -109,8 +126,9 @@ class Lifecycle:
                 raise conflict(principal, case, "县级是最高一级，不能再上报（矛盾不上交）", "case_tier_top")
             if body.get("org_id"):
                 found = await OrgService(self._ctx).find(ObjectId(body["org_id"]))
-                if found is None:
-                    raise ValidationFailed(details=[{"field": "org_id", "message": "找不到该单位"}])
+                if found is None or not next_tier_unit(case, found, next_tier):
+                    where = "本镇的矛盾纠纷调解中心等中心" if next_tier == "town" else "本县的专业调委会或调解中心"
+                    raise ValidationFailed(details=[{"field": "org_id", "message": f"上报须交给{where}"}])
                 unit = found
             else:
                 unit = await self._routing.resolve(ESCALATION_TARGET[next_tier], case, escalation=True)
@@ -123,6 +141,9 @@ class Lifecycle:
             unit = await orgs.find(ObjectId(body["org_id"]))
             if unit is None or unit["kind"] not in ASSIGNABLE_KINDS:
                 raise ValidationFailed(details=[{"field": "org_id", "message": "请选择调解室、中心或专业调委会"}])
+            if not (in_case_town(case, unit) or county_level(case, unit)):
+                message = "只能交给本镇的调解组织，或本县的专业调委会、调解中心"
+                raise ValidationFailed(details=[{"field": "org_id", "message": message}])
             tier = (
                 body.get("tier")
                 or {"committee": "county"}.get(unit["kind"])
