@@ -90,3 +90,17 @@ async def test_a_case_is_assigned_and_escalated_only_within_its_reach(api, town,
         token=room.token,
     )
     assert (right.status, right.json["tier"]) == (200, "town")
+
+
+async def test_a_town_admin_cannot_act_on_someone_who_also_serves_above_the_town(api, login, town) -> None:
+    county_admin = await login(
+        ("county_admin", town.units["测试县"]["_id"]), ("mediator", town.units["甲村调解室"]["_id"]), name="兼职"
+    )
+    office, county = town.people["office"].token, town.people["county"].token
+    for path, body in (
+        (f"/api/users/{county_admin.id}/deactivate", None),
+        (f"/api/users/{county_admin.id}/grants/revoke", {"role": "mediator", "org_id": town.id("甲村调解室")}),
+    ):
+        refused = await api.post(path, body, token=office)
+        assert (refused.status, refused.error_code) == (403, "user_out_of_reach"), path
+    assert (await api.post(f"/api/users/{county_admin.id}/deactivate", None, token=county)).status == 200

@@ -113,7 +113,7 @@ class StaffService:
         liaison_for: str | None,
     ) -> dict[str, Any]:
         now = self._ctx.clock.now()
-        await self.get(principal, user_id)
+        await self._within_reach(principal, await self.get(principal, user_id))
         doc = await self._checked_grant(principal, role, org_id, liaison_for)
         user = await UserService(self._ctx).add_grant_once(user_id, doc, now)
         if user is None:
@@ -123,7 +123,7 @@ class StaffService:
 
     async def revoke(self, principal: Principal, user_id: ObjectId, *, role: str, org_id: ObjectId) -> dict[str, Any]:
         now = self._ctx.clock.now()
-        await self.get(principal, user_id)
+        await self._within_reach(principal, await self.get(principal, user_id))
         await self._require_grantable(principal, role, org_id)
         user = await UserService(self._ctx).remove_grant(user_id, role, org_id, now)
         if user is None:
@@ -135,7 +135,7 @@ class StaffService:
         now = self._ctx.clock.now()
         if str(user_id) == principal.user_id:
             raise Conflict("不能停用或启用自己的账号", code="cannot_change_self")
-        await self.get(principal, user_id)
+        await self._within_reach(principal, await self.get(principal, user_id))
         admin_scope = await self._scope(principal, "staff.edit")
         user = await UserService(self._ctx).set_active_in(user_id, admin_scope, active, now)
         if user is None:
@@ -144,6 +144,14 @@ class StaffService:
             await SessionService(self._ctx).revoke_all(user_id, reason="user_deactivated")
         await self._audit(principal, "user.activate" if active else "user.deactivate", user_id, now, {})
         return user
+
+    async def _within_reach(self, principal: Principal, user: dict[str, Any]) -> None:
+        """Nobody acts on a person who also holds a grant above or beside their own reach (a town admin on a
+        county admin who happens to hold a role in the town)."""
+        reach = set(await self._scope(principal, "staff.edit"))
+        beyond = [g for g in user.get("grants", []) if g.get("org_id") and g["org_id"] not in reach]
+        if beyond:
+            raise Forbidden("该人员在您的管辖范围以外另有职务，请由上级管理员处理", code="user_out_of_reach")
 
     async def _audit(
         self, principal: Principal, action: str, user_id: ObjectId, now: datetime, details: dict[str, Any]
