@@ -282,6 +282,15 @@ class BaseHandler(RequestHandler):
             raise Unauthenticated()
         return self.principal
 
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The HTTP methods this resource answers (for `Allow` on a 405)."""
+        return [
+            m
+            for m in ("GET", "POST", "PUT", "PATCH", "DELETE")
+            if getattr(cls, m.lower()) is not getattr(RequestHandler, m.lower())
+        ]
+
     @property
     def client_ip(self) -> str:
         """The caller's address (behind a proxy: what `http.xheaders` trusts); empty if unknown."""
@@ -475,6 +484,8 @@ class BaseHandler(RequestHandler):
             status_code, (code, message) = 500, _INTERNAL
         if status_code == 413:
             self.set_header("Connection", "close")  # the rest of the body is not read: this connection is done
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         if status_code == 401:
             self.set_header("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{code}"')
         self.set_status(status_code)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 T = TypeVar("T")
 # Every id on the wire: a MongoDB ObjectId as 24 lowercase hex digits.
@@ -15,6 +25,30 @@ class Schema(BaseModel):
     """Requests reject unknown fields, so a typo in a field name is an error that names it."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Patch(Schema):
+    """A partial update: a field left out stays as it is; `null` is not a value for it (a 422 naming the
+    field), so a client cannot blank a name by accident."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:  # runs only for fields the client sent
+        if value is None:
+            raise ValueError("不能为空；不修改的字段请不要提交")
+        return value
+
+
+def _iso_time(value: Any) -> Any:
+    """Times are ISO 8601 text (`2026-11-28T08:00:00+08:00`), never a bare number of seconds."""
+    if not isinstance(value, str) or not _ISO_DATE.match(value.strip()):
+        raise ValueError("应为 ISO 8601 时间，如 2026-11-28T08:00:00+08:00")
+    return value
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+# A time on the wire: ISO 8601 with a zone; numbers (which pydantic would read as seconds) are refused.
+Time = Annotated[AwareDatetime, BeforeValidator(_iso_time)]
 
 
 class ErrorBody(Schema):
@@ -71,6 +105,7 @@ _MESSAGES = {
     "dict_type": "应为对象",
     "model_type": "应为对象",
     "string_pattern_mismatch": "格式不正确",
+    "int_from_float": "应为整数",
 }
 
 

@@ -6,9 +6,9 @@ from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 from bson import ObjectId
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.base import ObjectIdStr, PageParams, Schema
+from schemas.base import ObjectIdStr, PageParams, Schema, Time
 from schemas.visits import GpsPoint
 from server.cases.actions import ACTIONS
 from server.cases.model import (
@@ -64,7 +64,7 @@ class CaseIn(Schema):
     external_ref: str | None = Field(
         None, min_length=1, max_length=EXTERNAL_REF_MAX, description="警情编号、案号或信访件编号"
     )
-    received_at: AwareDatetime | None = None
+    received_at: Time | None = None
     draft: bool = False
 
 
@@ -113,7 +113,7 @@ class ExtensionRequestIn(ReasonedActionIn):
 
 
 class SuperviseIn(ReasonedActionIn):
-    deadline: AwareDatetime = Field(description="督办办结期限")
+    deadline: Time = Field(description="督办办结期限")
 
 
 # The request each action takes; the others take `ActionIn`, or `ReasonedActionIn` when a reason is required.
@@ -132,7 +132,7 @@ ACTION_BODIES: dict[str, type[ActionIn]] = {
 
 
 class SessionIn(Schema):
-    at: AwareDatetime
+    at: Time
     place: str = Field(min_length=1, max_length=100)
     mediators: list[str] = Field(min_length=1, max_length=10)
     parties_present: list[str] = Field(default_factory=list, max_length=50)
@@ -171,8 +171,8 @@ class CaseQuery(PageParams):
     category: Category | None = None
     warning: WarningLevel | None = None
     supervised: bool | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Time | None = None
+    until: Time | None = None
     number: str | None = Field(None, min_length=1, max_length=30, description="案件编号（精确）")
     q: str | None = Field(None, min_length=1, max_length=50, description="编号、当事人姓名或案情中的文字")
     sort: Literal["deadline", "newest"] = "deadline"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from schemas.base import ObjectIdStr, PageParams, Schema
+from schemas.base import ObjectIdStr, PageParams, Patch, Schema
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
 from server.core.pii import mask_id_number, mask_phone
@@ -31,7 +31,7 @@ class HouseholdCreateIn(Schema):
     tags: list[str] = Field(default_factory=list, max_length=10)
 
 
-class HouseholdUpdateIn(Schema):
+class HouseholdUpdateIn(Patch):
     address: str | None = Field(None, min_length=2, max_length=100)
     tags: list[str] | None = Field(None, max_length=10)
 

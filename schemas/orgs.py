@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
-from schemas.base import ObjectIdStr, PageParams, Schema
+from schemas.base import ObjectIdStr, PageParams, Patch, Schema
 from server.core.vocabulary import CenterType, OrgKind
 
 
@@ -32,9 +32,9 @@ class OrgCreateIn(Schema):
     code: str | None = Field(None, max_length=40)
 
 
-class OrgUpdateIn(Schema):
+class OrgUpdateIn(Patch):
     name: str | None = Field(None, min_length=1, max_length=60)
-    population: int | None = Field(None, ge=0, le=10_000_000)
+    population: StrictInt | None = Field(None, ge=0, le=10_000_000)
 
 
 class OrgQuery(PageParams):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from schemas.base import ObjectIdStr, PageParams, Schema
+from schemas.base import ObjectIdStr, PageParams, Schema, Time
 from schemas.households import HouseholdOut
 
 
@@ -30,7 +30,7 @@ class VisitIn(Schema):
     )
     notes: str = Field("", max_length=2000)
     gps: GpsPoint | None = None
-    visited_at: AwareDatetime = Field(description="手机记录的走访时间（带时区）")
+    visited_at: Time = Field(description="手机记录的走访时间（带时区）")
 
     @model_validator(mode="after")
     def _one_household(self) -> VisitIn:
@@ -69,8 +69,8 @@ class BatchOut(Schema):
 class VisitQuery(PageParams):
     household_id: ObjectIdStr | None = None
     visitor_id: ObjectIdStr | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Time | None = None
+    until: Time | None = None
 
 
 class CoverageQuery(PageParams):

@@ -234,3 +234,21 @@ async def test_an_attachment_may_come_as_the_mini_program_sends_it(api, ctx: Con
     content = openapi["paths"]["/api/cases/{case_id}/attachments"]["post"]["requestBody"]["content"]
     assert content["multipart/form-data"]["schema"]["properties"]["file"]["format"] == "binary"
     assert "image/jpeg" in content
+
+
+async def test_http_details_say_exactly_what_the_server_accepts(api, town) -> None:
+    office = town.people["office"].token
+    wrong = await api.request("DELETE", "/api/cases", token=office)
+    assert (wrong.status, wrong.headers["Allow"]) == (405, "GET, POST")
+    for path in ("/api/cases", "/api/visits"):
+        for value in ("0.5", "1732780800", "yesterday"):
+            answer = await api.get(f"{path}?until={value}", token=office)
+            assert (answer.status, answer.json["error"]["details"][0]["field"]) == (422, "until"), (path, value)
+        assert (await api.get(f"{path}?until=2026-11-28T00:00:00%2B08:00", token=office)).status == 200
+    patched = await api.request(
+        "PATCH", f"/api/orgs/{town.id('甲村')}", json_body={"name": None, "population": False}, token=office
+    )
+    assert patched.status == 422
+    assert sorted(d["field"] for d in patched.json["error"]["details"]) == ["name", "population"]
+    unchanged = await api.get(f"/api/orgs/{town.id('甲村')}", token=office)
+    assert unchanged.json["name"] == "甲村"
