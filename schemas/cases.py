@@ -22,7 +22,7 @@ from server.cases.model import (
 from server.cases.names import NameBook
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
-from server.core.pii import mask_id_number, mask_phone
+from server.core.pii import mask_id_number, mask_numbers_in_text, mask_phone
 from server.core.vocabulary import (
     OUTCOME_LABELS,
     Category,
@@ -392,7 +392,7 @@ class ResidentCaseBrief(Schema):
 def resident_case_brief(case: dict[str, Any]) -> ResidentCaseBrief:
     outcome = case.get("outcome")
     text = case["description"]
-    return ResidentCaseBrief(
+    out = ResidentCaseBrief(
         id=str(case["_id"]),
         number=case["number"],
         status=status_label(case),
@@ -403,6 +403,7 @@ def resident_case_brief(case: dict[str, Any]) -> ResidentCaseBrief:
         created_at=case["created_at"],
         updated_at=case["updated_at"],
     )
+    return _masked(out)
 
 
 class ImportCasesReport(Schema):
@@ -505,7 +506,7 @@ def resident_case_to_json(
 ) -> ResidentCaseOut:
     """`allowed` and `can_rate` come from the case policy (`server.cases.policy`), never from here."""
     outcome = case.get("outcome")
-    return ResidentCaseOut(
+    out = ResidentCaseOut(
         id=str(case["_id"]),
         number=case["number"],
         status=status_label(case),
@@ -520,6 +521,7 @@ def resident_case_to_json(
         can_withdraw="withdraw" in allowed,
         can_rate=can_rate,
     )
+    return _masked(out)
 
 
 R = TypeVar("R", bound=Reply)
@@ -528,6 +530,37 @@ R = TypeVar("R", bound=Reply)
 def _typed(model: type[R], value: Any) -> R | None:
     """A stored nested record as its reply model (ObjectIds as strings); None stays None."""
     return None if not value else model.model_validate(_plain(value))
+
+
+def _masked(out: Any) -> Any:
+    """The free text of a case view with typed-in phones and ID numbers masked (the structured party fields
+    are masked separately; `?reveal=true` shows both in full, audited)."""
+    if isinstance(out, str):
+        return mask_numbers_in_text(out)
+    if isinstance(out, list):
+        return [_masked(v) for v in out]
+    if isinstance(out, BaseModel):
+        changes = {name: _masked(getattr(out, name)) for name in FREE_TEXT.get(type(out).__name__, ())}
+        nested = {
+            name: _masked(value) for name, value in out if isinstance(value, BaseModel | list) and name not in changes
+        }
+        return out.model_copy(update=changes | nested)
+    return out
+
+
+# The fields people type into, per reply model.
+FREE_TEXT: dict[str, tuple[str, ...]] = {
+    "CaseOut": ("description",),
+    "ResidentCaseOut": ("description",),
+    "ResidentCaseBrief": ("summary",),
+    "TimelineOut": ("note",),
+    "MediationSessionOut": ("notes",),
+    "OutcomeOut": ("note",),
+    "AgreementOut": ("facts", "terms"),
+    "SuspensionOut": ("reason",),
+    "ExtensionOut": ("reason",),
+    "SupervisionOut": ("note",),
+}
 
 
 def _plain(value: Any) -> Any:
@@ -560,7 +593,7 @@ def case_to_json(
     def opt(key: str) -> str | None:
         return str(case[key]) if case.get(key) else None
 
-    return CaseOut(
+    out = CaseOut(
         id=str(case["_id"]),
         number=case["number"],
         version=case["version"],
@@ -601,6 +634,7 @@ def case_to_json(
         created_at=case["created_at"],
         updated_at=case["updated_at"],
     )
+    return out if full else _masked(out)
 
 
 def case_brief(case: dict[str, Any], names: NameBook | None = None) -> CaseBrief:

@@ -104,3 +104,25 @@ async def test_a_town_admin_cannot_act_on_someone_who_also_serves_above_the_town
         refused = await api.post(path, body, token=office)
         assert (refused.status, refused.error_code) == (403, "user_out_of_reach"), path
     assert (await api.post(f"/api/users/{county_admin.id}/deactivate", None, token=county)).status == 200
+
+
+async def test_numbers_typed_into_free_text_are_masked_like_the_fields(api, ctx: Context, town) -> None:
+    text = "对方电话13912345678，身份证号330782198001011234，多次上门吵闹。"
+    resident, office = town.people["resident_a"], town.people["office"]
+    case_id = (await api.post("/api/cases", resident_case(town, description=text), token=resident.token)).json["id"]
+    await api.post(f"/api/cases/{case_id}/actions/assign", {"note": "联系人13700001111"}, token=office.token)
+    staff = (await api.get(f"/api/cases/{case_id}", token=office.token)).json
+    assert staff["description"] == "对方电话139****5678，身份证号330***********1234，多次上门吵闹。"
+    assert staff["timeline"][-1]["note"] == "联系人137****1111"
+    for view in (
+        (await api.get(f"/api/cases/{case_id}", token=resident.token)).json["description"],
+        (await api.get("/api/cases/mine", token=resident.token)).json["items"][0]["summary"],
+    ):
+        assert "13912345678" not in view
+        assert "139****5678" in view
+    revealed = (await api.get(f"/api/cases/{case_id}?reveal=true", token=office.token)).json
+    assert revealed["description"] == text  # the original, for those who may reveal; audited
+    assert await ctx.db["audit_log"].count_documents({"action": "case.reveal"}) == 1
+    stored = await ctx.db["cases"].find_one({})
+    assert stored is not None
+    assert stored["description"] == text

@@ -63,6 +63,16 @@ def mask_id_number(id_number: str) -> str:
     return f"{id_number[:3]}{'*' * (len(id_number) - 7)}{id_number[-4:]}" if len(id_number) > 7 else "****"
 
 
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_ID_IN_TEXT = re.compile(r"(?<![\dXx])\d{17}[\dXx](?![\dXx])")
+
+
+def mask_numbers_in_text(text: str) -> str:
+    """Phones and ID numbers typed into free text (a description, a note), masked as the fields are."""
+    text = _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()), text)
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
+
+
 def mask_address(address: str, place: str = "") -> str:
     """Keep the place (up to the village or community name) and hide the house: each number becomes `*`."""
     cut = address.find(place) + len(place) if place and place in address else len(address) // 3
