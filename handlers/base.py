@@ -460,10 +460,13 @@ class BaseHandler(RequestHandler):
         else:
             self.finish(json.dumps(data, ensure_ascii=False, default=_json_default))
 
-    def write_bytes(self, data: bytes, content_type: str, filename: str | None = None) -> None:
+    def write_bytes(self, data: bytes, content_type: str, filename: str | None = None, *, inline: bool = True) -> None:
+        """A file. `inline=False` makes browsers save it rather than open it (anything not made by us)."""
         self.set_header("Content-Type", content_type)
-        if filename:
-            self.set_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(filename)}")
+        if filename or not inline:
+            disposition = "inline" if inline else "attachment"
+            name = f"; filename*=UTF-8''{quote(filename)}" if filename else ""
+            self.set_header("Content-Disposition", disposition + name)
         self.finish(data)
 
     def write_page(self, items: Sequence[Any], total: int, params: PageParams) -> None:

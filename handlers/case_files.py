@@ -46,7 +46,10 @@ class AttachmentHandler(_CaseHandler):
         data, content_type = await CaseFiles(self.ctx).read(
             self.caller, parse_id(case_id, "案件"), parse_id(attachment_id, "附件")
         )
-        self.write_bytes(data, content_type)
+        # Photos were re-encoded by us and may open in place; recordings and PDFs are saved, never rendered.
+        extension = {"image/jpeg": "jpg", "audio/amr": "amr", "audio/mpeg": "mp3", "audio/mp4": "m4a"}
+        filename = f"附件-{attachment_id}.{extension.get(content_type, 'pdf')}"
+        self.write_bytes(data, content_type, filename, inline=content_type == "image/jpeg")
 
 
 class CourtImportHandler(_CaseHandler):

@@ -252,3 +252,23 @@ async def test_http_details_say_exactly_what_the_server_accepts(api, town) -> No
     assert sorted(d["field"] for d in patched.json["error"]["details"]) == ["name", "population"]
     unchanged = await api.get(f"/api/orgs/{town.id('甲村')}", token=office)
     assert unchanged.json["name"] == "甲村"
+
+
+async def test_downloads_say_how_they_may_be_opened(api, town) -> None:
+    resident = town.people["resident_a"].token
+    case_id = (await api.post("/api/cases", resident_case(town), token=resident)).json["id"]
+    photo = io.BytesIO()
+    Image.new("RGB", (8, 8), "green").save(photo, "PNG")
+    pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    urls = {}
+    for name, data, content_type in (("photo", photo.getvalue(), "image/png"), ("pdf", pdf, "application/pdf")):
+        answer = await api.post(
+            f"/api/cases/{case_id}/attachments", body=data, token=resident, headers={"Content-Type": content_type}
+        )
+        assert answer.status == 201, answer.json
+        urls[name] = answer.json["attachments"][-1]["url"]
+    shown = await api.get(urls["photo"], token=resident)
+    assert shown.headers["Content-Disposition"].startswith("inline; filename*=UTF-8''")
+    saved = await api.get(urls["pdf"], token=resident)
+    assert saved.headers["Content-Disposition"].startswith("attachment; filename*=UTF-8''")
+    assert saved.headers["X-Content-Type-Options"] == "nosniff"
