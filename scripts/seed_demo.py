@@ -23,7 +23,8 @@ from server.core.auth import Principal
 from server.core.context import Context
 from server.core.pii import id_check_digit
 from server.orgs.tree import CENTER_TYPES, OrgService
-from server.people.users import ROLE_NAMES, UserService, grant_doc, grants_of
+from server.people.sessions import SessionService
+from server.people.users import ROLE_NAMES, UserService, grant_doc
 from server.places.households import HouseholdService, member_doc, new_household
 
 SEED = 20261128
@@ -462,8 +463,10 @@ DEMO_CASES: list[dict[str, Any]] = [
 ]
 
 
-def _principal(user: dict[str, Any]) -> Principal:
-    return Principal(str(user["_id"]), "seed", tuple(grants_of(user)), expires_at=float("inf"))
+async def _principal(ctx: Context, user: dict[str, Any]) -> Principal:
+    """The user as a signed-in caller, with the grants a token would carry."""
+    grants = await SessionService(ctx).grants_for(user)
+    return Principal(str(user["_id"]), "seed", tuple(grants), expires_at=float("inf"))
 
 
 async def _seed_cases(ctx: Context) -> int:
@@ -495,7 +498,7 @@ async def _seed_cases(ctx: Context) -> int:
                 data["household_id"] = str(household["_id"])
             if spec.get("ref"):
                 data |= {"external_ref": spec["ref"], "received_at": ctx.clock.now()}
-            case = await service.create(_principal(users[spec["by"]]), data)
+            case = await service.create(await _principal(ctx, users[spec["by"]]), data)
             for hours, (who, action, options) in enumerate(spec["steps"], start=1):
                 ctx.clock.set(real_now - timedelta(days=spec["days"]) + timedelta(hours=hours))
                 body: dict[str, Any] = {"reason": options.get("reason")}
@@ -513,7 +516,7 @@ async def _seed_cases(ctx: Context) -> int:
                     }
                 if "deadline_days" in options:
                     body["deadline"] = real_now + timedelta(days=options["deadline_days"])
-                case = await service.act(_principal(users[who]), case["_id"], action, body)
+                case = await service.act(await _principal(ctx, users[who]), case["_id"], action, body)
     finally:
         ctx.clock.set(real_now)
     # What these cases caused was delivered long ago; the demo's console should show only what happens now.

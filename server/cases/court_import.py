@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bson import ObjectId
-
 from server.cases.service import CaseService
 from server.core.auth import Principal
 from server.core.errors import Conflict, DomainError, Forbidden
@@ -44,9 +42,10 @@ class CourtImport:
             raise Forbidden("只有法院对接联络员可以导入", code="channel_not_allowed")
         rows = read_rows(data, content_type, HEADERS, REQUIRED)
         orgs = OrgService(self._ctx)
-        towns = [await orgs.town_of(ObjectId(g.org_id)) for g in principal.grants if g.role == "liaison" and g.org_id]
         # Villages of the liaison's own town only: a name shared with another town's village is not a match.
-        villages = {u["name"]: u["_id"] for town in towns if town for u in await orgs.of_kind("village", under=town)}
+        villages = {
+            u["name"]: u["_id"] for town in principal.liaison_towns() for u in await orgs.of_kind("village", under=town)
+        }
         service = CaseService(self._ctx)
         report: dict[str, Any] = {"created": 0, "duplicates": [], "errors": []}
         for number, row in enumerate(rows, start=2):

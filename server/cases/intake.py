@@ -159,8 +159,8 @@ class Intake:
             raise ValidationFailed(details=[{"field": "village_id", "message": "找不到该村（社区）"}])
         if data["channel"] in ("grid_visit", "walk_in", "hotline") and not await self._may_register_at(principal, unit):
             raise NotFound("找不到该村（社区）")
-        if data["channel"] in REFERRAL_CHANNELS and not await self._in_liaison_town(principal, unit):
-            raise NotFound("找不到该村（社区）")
+        if data["channel"] in REFERRAL_CHANNELS and principal.liaison_towns().isdisjoint(unit["path"]):
+            raise NotFound("找不到该村（社区）")  # a liaison hands over disputes of their own town only
         units = await orgs.by_ids(unit["path"])
         village_id, town_id = place_of(unit, units)
         town_path = units[town_id]["path"] if town_id in units else []
@@ -174,12 +174,6 @@ class Intake:
             "path": [*unit["path"], *rooms],
             "town_path": town_path,
         }, household
-
-    async def _in_liaison_town(self, principal: Principal, unit: dict[str, Any]) -> bool:
-        """A liaison hands over disputes of their own town only."""
-        orgs = OrgService(self._ctx)
-        towns = {await orgs.town_of(ObjectId(g.org_id)) for g in principal.grants if g.role == "liaison" and g.org_id}
-        return not towns.isdisjoint(unit["path"])
 
     async def _may_register_at(self, principal: Principal, unit: dict[str, Any]) -> bool:
         """Staff register cases in their own area; a town center's staff for the whole town."""

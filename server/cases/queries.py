@@ -15,7 +15,6 @@ from server.cases.model import Case
 from server.cases.repository import BY_DEADLINE, LIST_PROJECTION, NEWEST_FIRST, CaseRepository
 from server.core.auth import Principal
 from server.core.errors import Forbidden
-from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context
@@ -71,13 +70,11 @@ class CaseQueries:
     async def liaison_scopes(self, principal: Principal) -> list[dict[str, Any]]:
         """Liaisons see their own source's cases in the town where they sit (the town of their unit, never
         the county above it)."""
-        scopes = []
-        for grant in principal.grants:
-            if grant.role == "liaison" and grant.org_id:
-                town_id = await OrgService(self._ctx).town_of(ObjectId(grant.org_id))
-                if town_id is not None:
-                    scopes.append({"source": policy.liaison_source(grant.liaison_for), "town_id": town_id})
-        return scopes
+        return [
+            {"source": policy.liaison_source(g.liaison_for), "town_id": ObjectId(g.town_id)}
+            for g in principal.grants
+            if g.role == "liaison" and g.town_id
+        ]
 
     async def can_view(self, principal: Principal, case: Case) -> bool:
         if policy.may_view_in_scope(principal, case):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt
+from bson import ObjectId
 
 from server.core.config import AuthConfig
 from server.core.errors import Unauthenticated
@@ -35,7 +36,7 @@ class Grant:
     role: str
     org_id: str | None = None
     liaison_for: str | None = None
-    town_id: str | None = None  # a grant at one of a town's centers: the town, for the town-wide duties
+    town_id: str | None = None  # the town of the grant's unit (none at the county), set when the token is minted
 
     def to_claim(self) -> list[str | None]:
         return [self.role, self.org_id, self.liaison_for, *([self.town_id] if self.town_id else [])]
@@ -49,7 +50,7 @@ class Grant:
 
     def root_for(self, capability: str) -> str | None:
         """The unit whose subtree this grant covers for `capability`: its own unit, or for the town-wide duties
-        of a center's staff (`CENTER_STAFF_TOWN_WIDE`) the center's town."""
+        of a town's center staff (`CENTER_STAFF_TOWN_WIDE`) the whole town."""
         if self.town_id and self.role == "center_staff" and capability in CENTER_STAFF_TOWN_WIDE:
             return self.town_id
         return self.org_id
@@ -72,6 +73,10 @@ class Principal:
     def can(self, capability: str) -> bool:
         """Whether any of the caller's grants carries `capability` (somewhere; scope is the service's)."""
         return self.has_role(*roles_for(capability))
+
+    def liaison_towns(self) -> set[ObjectId]:
+        """The towns where the caller is a liaison: they hand over and follow their own town's disputes."""
+        return {ObjectId(g.town_id) for g in self.grants if g.role == "liaison" and g.town_id}
 
     def orgs_with(self, capability: str) -> list[str]:
         """The org units at whose root the caller holds `capability`."""

@@ -64,6 +64,8 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 # A center's staff serve the whole town for these: 回访 is the office's and the centers' job for every case in
 # the town (DOMAIN.md), so they see the town's cases. Their other capabilities stay at their center.
 CENTER_STAFF_TOWN_WIDE = frozenset({"case.view", "case.follow_up"})
+# Roles whose token names the town of their unit: center staff (above) and liaisons (their own town's cases).
+TOWN_BOUND_ROLES = ("center_staff", "liaison")
 
 
 def roles_for(capability: str) -> tuple[str, ...]:

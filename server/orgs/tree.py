@@ -152,13 +152,17 @@ class OrgService:
         cursor = self._units.find(query, {"name": 1}).sort([("name", ASCENDING)])
         return await cursor.to_list(None)
 
-    async def town_of(self, org_id: ObjectId) -> ObjectId | None:
-        """The town a unit belongs to (itself if it is one); None for county-level units."""
-        unit = await self.find(org_id)
-        if unit is None:
-            return None
-        towns = [u for u in (await self.by_ids(unit["path"])).values() if u["kind"] == "town"]
-        return towns[0]["_id"] if towns else None
+    async def towns_of(self, org_ids: list[ObjectId]) -> dict[ObjectId, ObjectId]:
+        """The town each unit belongs to (itself if it is one); county-level units have none. Two reads."""
+        if not org_ids:
+            return {}
+        units = await self.by_ids(org_ids)
+        on_paths = await self.by_ids(list({o for u in units.values() for o in u["path"]}))
+        return {
+            unit_id: town
+            for unit_id, unit in units.items()
+            if (town := next((o for o in unit["path"] if on_paths.get(o, {}).get("kind") == "town"), None))
+        }
 
     async def set_population(self, org_id: ObjectId, population: int) -> None:
         await self._units.update_one({"_id": org_id}, {"$set": {"population": population}})

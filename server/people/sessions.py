@@ -22,6 +22,7 @@ from server.core.auth import Grant, Principal
 from server.core.context import Context
 from server.core.errors import NotFound, Unauthenticated
 from server.core.ids import parse_id
+from server.core.permissions import TOWN_BOUND_ROLES
 from server.orgs.tree import OrgService
 from server.people.users import UserService, grants_of
 
@@ -140,26 +141,17 @@ class SessionService:
                 "used_at": None,
             }
         )
-        grants = await self._with_towns(grants_of(user))
+        grants = await self.grants_for(user)
         access, access_expires = self._tokens.mint_access(str(user["_id"]), str(session_id), grants)
         return TokenPair(access, access_expires, refresh_token, refresh_expires, str(session_id))
 
-    async def _with_towns(self, grants: list[Grant]) -> list[Grant]:
-        """Grants at a town's centers carry the town (`Grant.town_id`), read at every token issue."""
-        centers = [ObjectId(g.org_id) for g in grants if g.role == "center_staff" and g.org_id]
-        if not centers:
-            return grants
-        orgs = OrgService(self._ctx)
-        units = await orgs.by_ids(centers)
-        parents = await orgs.by_ids(
-            [u["parent_id"] for u in units.values() if u["kind"] == "center" and u["parent_id"]]
-        )
-        towns = {
-            str(unit_id): str(unit["parent_id"])
-            for unit_id, unit in units.items()
-            if unit["kind"] == "center" and parents.get(unit["parent_id"], {}).get("kind") == "town"
-        }
-        return [replace(g, town_id=towns.get(g.org_id or "")) if g.role == "center_staff" else g for g in grants]
+    async def grants_for(self, user: dict[str, Any]) -> list[Grant]:
+        """The user's grants; those of center staff and liaisons carry their unit's town (`Grant.town_id`),
+        read once per token issue, so that town-wide duties and a liaison's town cost no lookup per request."""
+        grants = grants_of(user)
+        bound = [ObjectId(g.org_id) for g in grants if g.org_id and g.role in TOWN_BOUND_ROLES]
+        towns = {str(unit): str(town) for unit, town in (await OrgService(self._ctx).towns_of(bound)).items()}
+        return [replace(g, town_id=towns.get(g.org_id or "")) if g.role in TOWN_BOUND_ROLES else g for g in grants]
 
     async def _unusable(self, digest: str, now: datetime) -> Unauthenticated:
         """Why a refresh token cannot be used; a consumed one coming back ends its session."""
