@@ -33,12 +33,7 @@ class CategoriesHandler(BaseHandler):
     @public
     @api("纠纷类别（中文名称；是否按规则直接交县专业调委会）", response=CategoriesOut, tags=["reference"])
     async def get(self) -> None:
-        specialist = {
-            category
-            for rule in await Routing(self.ctx).rules()
-            if rule["target"].get("kind") == "committee"
-            for category in rule.get("when", {}).get("category", [])
-        }
+        specialist = await Routing(self.ctx).specialist_categories()
         items = [
             CategoryOut(code=code, label=label, specialist=code in specialist) for code, label in CATEGORIES.items()
         ]

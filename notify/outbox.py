@@ -384,7 +384,8 @@ class Dispatcher:
         template = self._ctx.config.wechat.templates.get(message["event"])
         if template is None:
             return SendResult(ok=False, error_code="template_not_configured", permanent=True)
-        if not await self._use_subscription(message["user_id"], template.template_id):
+        # One-time subscriptions allow one message each: take one, atomically, or there is none.
+        if not await UserService(self._ctx).use_wechat_subscription(message["user_id"], template.template_id):
             return SendResult(ok=False, error_code="no_subscription", permanent=True)
         values = message["params"] | {"text": message["text"]}
         data = {field: pattern.format(**values) for field, pattern in template.data.items()}
@@ -393,10 +394,6 @@ class Dispatcher:
             openid=message["openid"], template_id=template.template_id, page=page, data=data, text=message["text"]
         )
         return await self._ctx.senders.wechat.send(wechat)
-
-    async def _use_subscription(self, user_id: ObjectId, template_id: str) -> bool:
-        """One-time subscriptions allow one message each: take one, atomically, or report there is none."""
-        return await UserService(self._ctx).use_wechat_subscription(user_id, template_id)
 
     async def _record(self, message: dict[str, Any], result: SendResult, now: datetime) -> None:
         if result.ok:

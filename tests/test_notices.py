@@ -112,7 +112,7 @@ async def test_a_draft_is_not_called_submitted(api, town) -> None:
 
 
 async def test_a_high_risk_registration_alerts_the_office_and_the_unit_at_once_even_at_night(
-    api, ctx: Context, town
+    api, ctx: Context, town, other_town
 ) -> None:
     ctx.clock.set(datetime(2026, 11, 28, 15, 30, tzinfo=UTC))  # 23:30 in the town: quiet hours
     body = resident_case(town, description="他说再不还钱就拿刀砍死我们全家，我们很害怕。")
@@ -121,6 +121,8 @@ async def test_a_high_risk_registration_alerts_the_office_and_the_unit_at_once_e
     await Relay(ctx).run_once()
     office = [m["event"] for m in await inbox(api, town.people["office"])]
     assert sorted(office) == ["case_registered", "risk_high"]
+    assert await inbox(api, other_town["admin"]) == []  # the next town's office hears nothing
+    assert await inbox(api, other_town["staff"]) == []
     center = [m for m in await inbox(api, town.people["center"])]  # the rules send a high risk to the town center
     assert [m["event"] for m in center] == ["risk_high"]
     assert "高风险" in center[0]["text"]

@@ -57,6 +57,15 @@ class Routing:
         seed = DEFAULT_DEADLINES | (self._ctx.config.cases.deadlines or {})
         return await self._setting("deadlines", seed)
 
+    async def specialist_categories(self) -> set[str]:
+        """The categories the rules send straight to a county committee."""
+        return {
+            category
+            for rule in await self.rules()
+            if rule["target"].get("kind") == "committee"
+            for category in rule.get("when", {}).get("category", [])
+        }
+
     async def save(self, principal: Principal, key: str, value: Any) -> None:
         """An admin's change to a setting; audited."""
         await self._settings.update_one({"_id": key}, {"$set": {"value": value}}, upsert=True)
