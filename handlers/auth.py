@@ -35,8 +35,7 @@ class LogoutHandler(BaseHandler):
     @api("退出登录", status=204, tags=["auth"], description="使当前登录会话的刷新令牌和访问令牌失效。")
     async def post(self) -> None:
         await SessionService(self.ctx).logout(self.caller)
-        self.set_status(204)
-        self.finish()
+        self.write_empty()
 
 
 default_handlers = [

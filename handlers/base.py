@@ -200,7 +200,7 @@ def _honour_idempotency_key(method: F) -> F:
             finally:
                 self._capturing = False
             if self._captured is None:
-                raise RuntimeError(f"{type(self).__name__}.post answered without write_json")
+                raise RuntimeError(f"{type(self).__name__}.post answered without write_json or write_empty")
             return self._captured
 
         await self._run_once(work, None)
@@ -445,9 +445,20 @@ class BaseHandler(RequestHandler):
         status, body, replayed = await Idempotency(self.ctx).run(user, key, fingerprint, work, recover)
         if replayed:
             self.set_header("Idempotent-Replayed", "true")
-        self.write_json(body, status=status)
+        if body is None:
+            self.write_empty(status)
+        else:
+            self.write_json(body, status=status)
 
     # ---- output ------------------------------------------------------------------------------------
+    def write_empty(self, status: int = 204) -> None:
+        """An answer without a body (recorded like any other for an idempotent POST)."""
+        if self._capturing:
+            self._captured = (status, None)
+            return
+        self.set_status(status)
+        self.finish()
+
     def write_json(self, data: Any, status: int = 200) -> None:
         if self._capturing:  # an idempotent POST's answer: recorded first, written by `_run_once`
             plain = data.model_dump(mode="json") if isinstance(data, BaseModel) else data

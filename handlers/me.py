@@ -64,8 +64,7 @@ class SessionHandler(BaseHandler):
     @api("结束我的某个登录会话（如手机丢失）", status=204, tags=["auth"])
     async def delete(self, session_id: str) -> None:
         await SessionService(self.ctx).revoke(self.caller, parse_id(session_id, "登录会话"))
-        self.set_status(204)
-        self.finish()
+        self.write_empty()
 
 
 default_handlers = [

@@ -51,8 +51,7 @@ class OrgHandler(BaseHandler):
     @api("删除空的组织单元", status=204, tags=["orgs"])
     async def delete(self, org_id: str) -> None:
         await OrgService(self.ctx).remove(self.caller, parse_id(org_id, "组织单元"))
-        self.set_status(204)
-        self.finish()
+        self.write_empty()
 
 
 default_handlers = [

@@ -246,3 +246,13 @@ async def test_every_post_that_appends_honours_an_idempotency_key(api, ctx: Cont
         f"/api/cases/{case_id}/info", {"text": "另一件事"}, token=resident.token, headers={"Idempotency-Key": "info-1"}
     )
     assert (other.status, other.error_code) == (422, "idempotency_key_reused")
+
+
+async def test_a_post_without_a_body_in_its_answer_records_it_too(api, ctx: Context, town) -> None:
+    """Logout answers 204 with no body; with an Idempotency-Key that answer is recorded, not lost to an error."""
+    account = town.people["office"]
+    first = await api.post("/api/auth/logout", None, token=account.token, headers={"Idempotency-Key": "logout-1"})
+    assert (first.status, first.body) == (204, b"")
+    record = await ctx.db["idempotency_keys"].find_one({})
+    assert record is not None
+    assert (record["state"], record["status"], record["body"]) == ("done", 204, None)
