@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The CJK font that signed documents embed (server/core/pdf.py), from Debian's package, pinned.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+CJK_FONT_PACKAGE := fonts-wqy-microhei=0.2.0-beta-3.1
 PORT   ?= 8000
 
 .PHONY: setup demo test lint format bench indexes
@@ -14,7 +17,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(CJK_FONT):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -qq --no-install-recommends $(CJK_FONT_PACKAGE) >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(CJK_FONT_PACKAGE) >/dev/null; }; \
+	else \
+	  echo "note: install the CJK font for agreements as root: apt-get install $(CJK_FONT_PACKAGE)"; \
+	fi
+
+setup: $(STAMP) $(CJK_FONT)
 
 demo: setup
 	$(BIN)/python -m server --demo --port $(PORT)

@@ -22,7 +22,7 @@ from server.cases.model import (
 from server.cases.names import NameBook
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
-from server.core.pii import mask_id_number, mask_numbers_in_text, mask_phone
+from server.core.pii import mask_address, mask_id_number, mask_numbers_in_text, mask_phone
 from server.core.vocabulary import (
     OUTCOME_LABELS,
     Category,
@@ -32,6 +32,7 @@ from server.core.vocabulary import (
     PartyRole,
     ReferOutOutcome,
     Risk,
+    Sex,
     SocialRole,
     Source,
     State,
@@ -45,6 +46,9 @@ class PartyIn(Schema):
     name: str = Field(min_length=1, max_length=PARTY_LIMITS["name"])
     phone: str | None = Field(None, max_length=PARTY_LIMITS["phone"])
     id_number: str | None = Field(None, max_length=PARTY_LIMITS["id_number"])
+    sex: Sex | None = Field(None, description="不填时按身份证号推定")
+    birth_date: date | None = Field(None, description="不填时按身份证号推定")
+    address: str | None = Field(None, max_length=PARTY_LIMITS["address"], description="住所（协议书所需）")
 
 
 class CaseIn(Schema):
@@ -208,6 +212,9 @@ class PartyOut(Schema):
     name: str
     phone: str | None
     id_number: str | None = None
+    sex: Sex | None = None
+    birth_date: date | None = None
+    address: str | None = None
 
 
 class AttachmentOut(Schema):
@@ -587,6 +594,9 @@ def case_to_json(
                 name=party["name"],
                 phone=phone if full or phone is None else mask_phone(phone),
                 id_number=id_number if full or id_number is None else mask_id_number(id_number),
+                sex=party.get("sex"),
+                birth_date=party.get("birth_date"),
+                address=party.get("address") if full or not party.get("address") else mask_address(party["address"]),
             )
         )
 

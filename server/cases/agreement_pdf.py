@@ -1,73 +1,125 @@
-"""The 人民调解协议书 (people's mediation agreement) as a printable A4 PDF."""
+"""The 人民调解协议书 (people's mediation agreement) as a printable A4 PDF.
+
+The sheet is what a valid agreement carries (司法部《人民调解文书格式》): each party's name, sex, birth date
+and age, ID number, address and contact; the facts; the terms; how and by when they are performed; the
+parties' and the mediator's signatures; and the issuing 人民调解委员会 with the place for its seal. The
+printed original for the parties carries full numbers; a copy for anyone else masks them. The font is
+embedded (a subset), so the document prints the same on any machine.
+"""
 
 from __future__ import annotations
 
 import io
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import date
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from server.core.pdf import FONT, register_font, wrap
+from server.core.pdf import document_font, wrap
+from server.core.pii import age_on
 
 MARGIN = 25 * mm
+BLANK = "________"
+
+
+@dataclass(frozen=True)
+class PartyLine:
+    """One party as printed; None prints a blank for the parties to fill in by hand."""
+
+    name: str
+    sex: str | None = None
+    born: date | None = None
+    id_number: str | None = None
+    address: str | None = None
+    phone: str | None = None
+
+    def describe(self, on: date) -> str:
+        born = f"{self.born:%Y年%m月%d日}出生（{age_on(self.born, on)}岁）" if self.born else f"出生日期{BLANK}"
+        return (
+            f"{self.name}，性别{self.sex or BLANK}，{born}，身份证号码{self.id_number or BLANK}，"
+            f"住所{self.address or BLANK}，联系方式{self.phone or BLANK}"
+        )
+
+
+@dataclass(frozen=True)
+class AgreementSheet:
+    number: str
+    committee: str
+    parties: list[PartyLine]
+    facts: str
+    terms: list[str]
+    performance_deadline: str
+    performance_method: str
+    mediators: list[str]
+    signed_on: date
+    original: bool = True
 
 
 class _Writer:
-    def __init__(self, canvas: Canvas) -> None:
+    def __init__(self, canvas: Canvas, font: str) -> None:
         self.canvas = canvas
+        self.font = font
         self.width, self.height = A4
         self.y = self.height - MARGIN
 
     def line(self, text: str, size: float = 11, indent: float = 0, line_height: float = 1.6) -> None:
         usable = self.width - 2 * MARGIN - indent
-        for part in wrap(text, usable, size) or [""]:
+        for part in wrap(text, usable, size, self.font) or [""]:
             if self.y < MARGIN + 10 * mm:
                 self.canvas.showPage()
                 self.y = self.height - MARGIN
-            self.canvas.setFont(FONT, size)
+            self.canvas.setFont(self.font, size)
             self.canvas.drawString(MARGIN + indent, self.y, part)
             self.y -= size * line_height
         self.y -= 1.5 * mm
 
     def title(self, text: str) -> None:
-        self.canvas.setFont(FONT, 20)
+        self.canvas.setFont(self.font, 20)
         self.canvas.drawCentredString(self.width / 2, self.y, text)
         self.y -= 14 * mm
 
 
-def render_agreement(case: dict[str, Any], committee: str, tz: Any) -> bytes:
-    register_font()
-    agreement = case["outcome"]["agreement"]
+def render_agreement(sheet: AgreementSheet) -> bytes:
+    font = document_font()
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=A4)
-    canvas.setTitle(f"人民调解协议书 {case['number']}")
-    w = _Writer(canvas)
+    canvas = Canvas(buffer, pagesize=A4, initialFontName=font)  # type: ignore[arg-type]  # stub says float; no Helvetica left behind
+    canvas.setTitle(f"人民调解协议书 {sheet.number}")
+    canvas.setAuthor(sheet.committee)
+    w = _Writer(canvas, font)
     w.title("人民调解协议书")
-    w.line(f"编号：{case['number']}", size=10)
-    w.line("当事人：" + "、".join(agreement["parties"]))
+    copy_note = "" if sheet.original else "（副本：个人信息已遮蔽，原件由当事人及调委会持有）"
+    w.line(f"编号：{sheet.number}{copy_note}", size=10)
+    for party in sheet.parties:
+        w.line("当事人：" + party.describe(sheet.signed_on))
     w.line("纠纷主要事实、争议事项：")
-    w.line(agreement.get("facts") or case["description"], indent=8 * mm)
+    w.line(sheet.facts, indent=8 * mm)
     w.line("经调解，当事人自愿达成如下协议：")
-    for number, term in enumerate(agreement["terms"], start=1):
+    for number, term in enumerate(sheet.terms, start=1):
         w.line(f"{number}. {term}", indent=8 * mm)
-    deadline = agreement["performance_deadline"]
-    method = agreement.get("performance_method") or "按上述条款履行"
-    w.line(f"履行方式、时限：{method}，于 {deadline} 前履行完毕。")
+    method = sheet.performance_method or "按上述条款履行"
+    w.line(f"履行方式、时限：{method}，于 {sheet.performance_deadline} 前履行完毕。")
+    copies = len(sheet.parties) + 1  # one for each party and one for the committee
     w.line(
-        "本协议自各方当事人签名（盖章）、人民调解员签名并加盖人民调解委员会印章之日起生效。"
-        "本协议一式三份，当事人、人民调解委员会各持一份。当事人可自协议生效之日起三十日内共同向人民法院申请司法确认。"
+        "本协议自各方当事人签名（盖章或按指印）、人民调解员签名并加盖人民调解委员会印章之日起生效。"
+        f"本协议一式{_chinese_count(copies)}份，当事人、人民调解委员会各持一份。"
+        "当事人可自协议生效之日起三十日内共同向人民法院申请司法确认。"
     )
     w.y -= 6 * mm
-    for party in agreement["parties"]:
-        w.line(f"当事人（签名）：{party}            ________________", size=11)
-    w.line("人民调解员（签名）：________________")
+    for party in sheet.parties:
+        w.line(f"当事人（签名、盖章或按指印）：{party.name}    ________________")
+    w.line(f"人民调解员（签名）：{'、'.join(sheet.mediators) or BLANK}    ________________")
     w.y -= 6 * mm
-    w.line(f"{committee}（印章）")
-    concluded = case["outcome"]["at"]
-    if isinstance(concluded, datetime):
-        w.line(f"{concluded.astimezone(tz):%Y年%m月%d日}")
+    w.line(f"{sheet.committee}（印章）")
+    w.line(f"{sheet.signed_on:%Y年%m月%d日}")
     canvas.save()
     return buffer.getvalue()
+
+
+def _chinese_count(n: int) -> str:
+    digits = "零一二三四五六七八九"
+    if n < 10:
+        return digits[n]
+    tens, ones = divmod(n, 10)
+    return ("" if tens == 1 else digits[tens]) + "十" + (digits[ones] if ones else "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -23,7 +23,7 @@ from server.cases.routing import Routing, place_of
 from server.core.auth import Principal
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.core.identity import seal
-from server.core.pii import InvalidIdNumber, InvalidPhone
+from server.core.pii import InvalidIdNumber, InvalidPhone, birth_date_and_sex, normalize_id_number
 from server.core.vocabulary import CATEGORIES, CHANNEL_SOURCE
 from server.orgs.tree import OrgService
 from server.places.households import HouseholdService
@@ -189,9 +189,36 @@ class Intake:
                 doc.update(seal(cipher, phone=party.get("phone"), id_number=party.get("id_number")))
             except (InvalidPhone, InvalidIdNumber) as exc:
                 errors.append({"field": f"parties.{index}.{exc.field}", "message": str(exc)})
+            doc.update(_identity(party, index, errors))
+            if party.get("address"):
+                doc["address"] = party["address"].strip()
             docs.append(doc)
         if errors:
             raise ValidationFailed(details=errors)
         if not any(p["role"] == "applicant" for p in docs):
             raise ValidationFailed(details=[{"field": "parties", "message": "至少需要一名申请人"}])
         return docs
+
+
+def _identity(party: dict[str, Any], index: int, errors: list[dict[str, str]]) -> dict[str, Any]:
+    """A party's sex and birth date as given, else as the ID number says; given ones must agree with it."""
+    given_born, given_sex = party.get("birth_date"), party.get("sex")
+    if isinstance(given_born, str):
+        given_born = date.fromisoformat(given_born)
+    try:
+        number = normalize_id_number(party["id_number"]) if party.get("id_number") else None
+    except InvalidIdNumber:
+        number = None  # reported with the ID number's own field
+    from_id = birth_date_and_sex(number) if number else None
+    if from_id:
+        if given_born and given_born != from_id[0]:
+            errors.append({"field": f"parties.{index}.birth_date", "message": "出生日期与身份证号不符"})
+        if given_sex and given_sex != from_id[1]:
+            errors.append({"field": f"parties.{index}.sex", "message": "性别与身份证号不符"})
+        given_born, given_sex = from_id
+    fields: dict[str, Any] = {}
+    if given_born:
+        fields["birth_date"] = given_born.isoformat()
+    if given_sex:
+        fields["sex"] = given_sex
+    return fields

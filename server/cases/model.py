@@ -25,7 +25,7 @@ CATEGORY_MAX = 20
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 2000
 EXTERNAL_REF_MAX = 60
 PARTIES_MAX = 50
-PARTY_LIMITS = {"name": 30, "phone": 20, "id_number": 18}
+PARTY_LIMITS = {"name": 30, "phone": 20, "id_number": 18, "address": 100}
 
 
 def input_errors(data: dict[str, Any]) -> list[dict[str, str]]:

@@ -6,6 +6,7 @@ Masked forms are what anyone who does not need the full value sees (DOMAIN.md, p
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from server.core.errors import ValidationFailed
 
@@ -53,6 +54,20 @@ def normalize_id_number(raw: str) -> str:
     if not _ID_NUMBER.match(value) or id_check_digit(value[:17]) != value[17]:
         raise InvalidIdNumber("身份证号码不正确")
     return value
+
+
+def birth_date_and_sex(id_number: str) -> tuple[date, str] | None:
+    """What a valid 18-digit ID number says of its holder: birth date (digits 7-14) and sex (the 17th digit, odd
+    for men); None when the date in it is not a real date."""
+    try:
+        born = date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    except ValueError:
+        return None
+    return born, "male" if int(id_number[16]) % 2 else "female"
+
+
+def age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def mask_phone(phone: str) -> str:

@@ -48,6 +48,8 @@ Tier = Literal["village", "town", "county"]
 TIERS: tuple[Tier, ...] = get_args(Tier)
 WarningLevel = Literal["yellow", "red"]
 PartyRole = Literal["applicant", "respondent"]
+Sex = Literal["male", "female"]
+SEX_LABELS: dict[Sex, str] = {"male": "男", "female": "女"}
 SocialRole = Literal["党员干部", "人大代表", "政协委员", "乡贤", "五老", "志愿者", "律师", "其他"]
 
 Outcome = Literal[
