@@ -43,6 +43,7 @@ from server.core.errors import (
 from server.core.idempotency import Idempotency, record_id_for
 from server.core.outage import DATABASE_DOWN
 from server.core.permissions import roles_for
+from server.people.sessions import SessionService
 
 log = logging.getLogger("sanyuan.http")
 
@@ -266,7 +267,17 @@ class BaseHandler(RequestHandler):
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge(f"提交的内容过大（上限 {limit // 1024} KB）", details={"limit_bytes": limit})
+        if "Authorization" in self.request.headers:
+            await self._catch_up_revocations()
         self.principal = self._authenticate()
+
+    async def _catch_up_revocations(self) -> None:
+        """Every few seconds one request reads the sessions other processes revoked (server/core/auth.py)."""
+        if self.ctx.tokens.revocations_due(self.ctx.clock.now()):
+            try:
+                await SessionService(self.ctx).catch_up_revocations()
+            except DATABASE_DOWN as error:  # the check is tried again after the interval
+                self.ctx.outage.failed(error, "reading revoked sessions")
 
     def on_finish(self) -> None:
         if self._counted:

@@ -5,8 +5,11 @@ login session id and the caller's role grants: never a name, a phone or an ID nu
 about 100 µs, so verified tokens are cached, bounded in size and never past their `exp`.
 
 Grants inside the token mean a changed grant takes effect at the next refresh (at most
-`access_ttl_seconds`). Logout and a detected refresh-token reuse revoke the session: the refresh token
-stops working everywhere at once, and this process also stops accepting the session's access tokens.
+`access_ttl_seconds`). Logout, deactivation and a detected refresh-token reuse revoke the session: the
+refresh token stops working everywhere at once; the revoking process stops accepting the session's access
+tokens at once, and every other process within `revocation_check_seconds` (a request that finds the last
+check older reads the sessions revoked since, `SessionService.catch_up_revocations`). Between checks a
+request costs no database read: the JWT-only path stays a cache lookup.
 """
 
 from __future__ import annotations
@@ -113,8 +116,8 @@ class TokenCache:
         while len(self._entries) > self._maxsize:
             self._entries.popitem(last=False)
 
-    def drop_session(self, session_id: str) -> None:
-        for token in [t for t, p in self._entries.items() if p.session_id == session_id]:
+    def drop_sessions(self, session_ids: set[str]) -> None:
+        for token in [t for t, p in self._entries.items() if p.session_id in session_ids]:
             del self._entries[token]
 
     def __len__(self) -> int:
@@ -127,8 +130,12 @@ class TokenService:
         self._keys = config.keyring
         self._active_kid = next(iter(self._keys))
         self._cache = TokenCache(config.token_cache_size)
-        # Sessions revoked in this process, kept until their last access token would have expired.
+        # Sessions known revoked (here or by another process), kept until their last access token expires.
         self._revoked: dict[str, float] = {}
+        # When this process last tried to read every process's revocations, and up to when it has read them
+        # (the services' clock); None before the first read.
+        self.revocations_read_at: datetime | None = None
+        self.revocations_seen_until: datetime | None = None
 
     def mint_access(self, user_id: str, session_id: str, grants: Iterable[Grant]) -> tuple[str, datetime]:
         # Wall-clock time, not the services' clock: PyJWT checks `exp` against the wall clock too.
@@ -159,12 +166,25 @@ class TokenService:
             raise Unauthenticated("已退出登录，请重新登录", code="session_revoked")
         return principal
 
+    def revocations_due(self, now: datetime) -> bool:
+        """Whether it is time to read the sessions other processes revoked."""
+        read_at = self.revocations_read_at
+        return read_at is None or (now - read_at).total_seconds() >= self._config.revocation_check_seconds
+
     def forget_session(self, session_id: str) -> None:
         """Stop accepting the session's access tokens in this process (logout, reuse detected)."""
+        self.forget_sessions([session_id])
+
+    def forget_sessions(self, session_ids: Iterable[str]) -> None:
+        """Stop accepting these sessions' access tokens; ones already known revoked cost nothing."""
+        new = {sid for sid in session_ids if sid not in self._revoked}
+        if not new:
+            return
         now = time.time()
         self._revoked = {sid: until for sid, until in self._revoked.items() if until > now}
-        self._revoked[session_id] = now + self._config.access_ttl_seconds + 60
-        self._cache.drop_session(session_id)
+        for session_id in new:
+            self._revoked[session_id] = now + self._config.access_ttl_seconds + 60
+        self._cache.drop_sessions(new)
 
     def _decode(self, token: str) -> Principal:
         try:

@@ -101,6 +101,8 @@ class AuthConfig(_Section):
     access_ttl_seconds: int = Field(900, ge=60, le=86400)
     refresh_ttl_days: int = Field(30, ge=1, le=365)
     token_cache_size: int = Field(10000, ge=0)
+    # How often a process reads the sessions revoked by the others (logout, deactivation, refresh reuse).
+    revocation_check_seconds: float = Field(2.0, gt=0, le=5)
 
     @field_validator("jwt_keys")
     @classmethod

@@ -32,7 +32,12 @@ REFRESH_TOKENS = "refresh_tokens"
 indexes.declare(
     SESSIONS,
     IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="user_created"),
+    # Every process reads the recently revoked sessions every few seconds (`catch_up_revocations`).
+    IndexModel([("revoked_at", ASCENDING)], name="revoked_at"),
 )
+# Revocations are read from a little before the last read, so that a revoking process's clock running
+# behind this one's, or a write landing just after a read began, is not missed.
+REVOCATION_OVERLAP = timedelta(seconds=30)
 indexes.declare(
     REFRESH_TOKENS,
     IndexModel([("session_id", ASCENDING)], name="session"),
@@ -63,6 +68,7 @@ class SessionService:
         self._audit = ctx.audit
         self._clock = ctx.clock.now
         self._refresh_ttl = timedelta(days=ctx.config.auth.refresh_ttl_days)
+        self._access_ttl = ctx.config.auth.access_ttl_seconds
         self._ctx = ctx
 
     async def start(self, user: dict[str, Any], *, method: str, user_agent: str = "", ip: str = "") -> TokenPair:
@@ -171,6 +177,19 @@ class SessionService:
             at=now,
         )
         return Unauthenticated("登录凭证已被使用过，为安全起见已退出登录，请重新登录", code="refresh_reused")
+
+    async def catch_up_revocations(self) -> int:
+        """Learn the sessions revoked by any process since the last successful read (the first looks back as far
+        as an access token lives); returns how many were read. A read that fails is tried again after the
+        interval, from the same point: an outage costs one slow request per interval, not every request."""
+        tokens, now = self._tokens, self._clock()
+        seen_until = tokens.revocations_seen_until or now - timedelta(seconds=self._access_ttl + 60)
+        tokens.revocations_read_at = now  # requests arriving meanwhile do not read again
+        query = {"revoked_at": {"$gte": seen_until - REVOCATION_OVERLAP}}
+        revoked = await self._sessions.find(query, {"_id": 1}).to_list(None)
+        tokens.forget_sessions(str(session["_id"]) for session in revoked)
+        tokens.revocations_seen_until = now
+        return len(revoked)
 
     async def _revoke(self, session_id: ObjectId, now: datetime, *, reason: str) -> None:
         await self._sessions.update_one(
