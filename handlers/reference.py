@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from handlers.base import BaseHandler, api, public
-from schemas.reference import CategoriesOut, CategoryOut, PlaceOut, PlaceQuery, PlacesOut
+from schemas.reference import CategoriesOut, CategoriesQuery, CategoryOut, PlaceOut, PlaceQuery, PlacesOut
 from server.cases.routing import Routing
+from server.core.errors import ValidationFailed
 from server.core.ids import parse_id
 from server.core.vocabulary import CATEGORIES
 from server.orgs.tree import OrgService
@@ -31,9 +32,18 @@ class PlacesHandler(BaseHandler):
 
 class CategoriesHandler(BaseHandler):
     @public
-    @api("纠纷类别（中文名称；是否按规则直接交县专业调委会）", response=CategoriesOut, tags=["reference"])
+    @api(
+        "纠纷类别（中文名称；是否按规则直接交县专业调委会）",
+        query=CategoriesQuery,
+        response=CategoriesOut,
+        tags=["reference"],
+    )
     async def get(self) -> None:
-        specialist = await Routing(self.ctx).specialist_categories()
+        query = self.read_query(CategoriesQuery)
+        town_id = parse_id(query.town_id, "镇") if query.town_id else None
+        if town_id is not None and ((await OrgService(self.ctx).find(town_id)) or {}).get("kind") != "town":
+            raise ValidationFailed(details=[{"field": "town_id", "message": "请选择镇"}])
+        specialist = await Routing(self.ctx).specialist_categories(town_id)
         items = [
             CategoryOut(code=code, label=label, specialist=code in specialist) for code, label in CATEGORIES.items()
         ]

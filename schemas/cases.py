@@ -419,18 +419,6 @@ class ImportCasesReport(Schema):
     errors: list[dict[str, Any]]
 
 
-class RoutingRulesIn(Schema):
-    rules: list[dict[str, Any]] = Field(min_length=1, max_length=100)
-
-
-class DeadlinesIn(Schema):
-    accept_hours: int = Field(ge=1, le=720)
-    conclude_days: dict[Tier, int]
-    conclude_days_by_channel: dict[str, int] = Field(default_factory=dict)
-    follow_up_days: int = Field(ge=1, le=60)
-    warning_ratio: float = Field(0.8, gt=0, lt=1)
-
-
 # Timeline entries that are not lifecycle actions, in staff words.
 RECORD_LABELS = {
     "draft_saved": "保存草稿",

@@ -12,6 +12,10 @@ class PlaceQuery(Schema):
     parent_id: ObjectIdStr | None = Field(None, description="上级：列村时给镇，列微网格时给村")
 
 
+class CategoriesQuery(Schema):
+    town_id: ObjectIdStr | None = Field(None, description="镇（各镇分流规则可不同）；不填按县的默认规则")
+
+
 class PlaceOut(Schema):
     id: str
     name: str

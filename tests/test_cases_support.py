@@ -89,7 +89,7 @@ async def test_routing_rules_are_data_the_office_edits(api, ctx: Context, town) 
     refused = await api.request("PUT", "/api/settings/routing-rules", json_body={"rules": broken}, token=office)
     assert refused.status == 422
     assert {d["field"] for d in refused.json["error"]["details"]} == {
-        "rules.0.when",
+        "rules.0.when.weather",
         "rules.0.target.kind",
         "rules.0.tier",
     }
@@ -238,6 +238,6 @@ async def test_rules_and_deadlines_are_seeded_from_config(ctx: Context) -> None:
     ctx.config.cases.routing_rules = [{"name": "全部到镇", "when": {}, "target": {"kind": "town"}, "tier": "town"}]
     ctx.config.cases.deadlines = {"accept_hours": 6}
     routing = Routing(ctx)
-    assert [r["name"] for r in await routing.rules()] == ["全部到镇"]
-    assert (await routing.deadlines())["accept_hours"] == 6
-    assert (await routing.deadlines())["conclude_days"] == {"village": 7, "town": 15, "county": 30}
+    assert [r["name"] for r in await routing.rules(None)] == ["全部到镇"]
+    assert (await routing.deadlines(None))["accept_hours"] == 6
+    assert (await routing.deadlines(None))["conclude_days"] == {"village": 7, "town": 15, "county": 30}

@@ -112,7 +112,7 @@ class Lifecycle:
             now=self._ctx.clock.now(),
             actor_id=ObjectId(principal.user_id),
             body=body,
-            deadlines=await self._routing.deadlines(),
+            deadlines=await self._routing.deadlines(case.get("town_id")),
         )
         if name == "assign":
             unit, tier = await self._assign_target(case, body)

@@ -1,29 +1,25 @@
 """Routing (分流) and deadlines as data: where a new case should go, and how long each step may take.
 
-Both live in the `settings` collection, seeded from the defaults below the first time they are read, and
-are edited by the town or county admin. Rules are tried in order; the first whose every condition holds
-names the target. A target is a kind of unit found relative to the case's place: the village's mediation
-room, a town center of a given type, the town itself, or a county committee of the case's category.
+Both are settings of the case's town (`server/orgs/settings.py`): the town's own where the county allows,
+else the county's, else the configured defaults, edited by the town or county admin. Rules are tried in
+order; the first whose every condition holds names the target. A target is a kind of unit found relative
+to the case's place: the village's mediation room, a town center of a given type, the town itself, or a
+county committee of the case's category.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
-from server.core import indexes
-from server.core.auth import Principal
 from server.core.errors import Conflict, NotFound, ValidationFailed
-from server.core.routing_rules import DEFAULT_DEADLINES, DEFAULT_RULES, check_rules, rule_matches, window
+from server.core.routing_rules import DEFAULT_DEADLINES, DEFAULT_RULES, check_rules, rule_matches
+from server.orgs.settings import Resolved, SettingsService
 from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context
-
-SETTINGS = "settings"
-indexes.declare(SETTINGS)  # one document per setting, by key
 
 # The next tier up for escalation (上报), and which kind of unit takes a case there.
 NEXT_TIER = {"village": "town", "town": "county"}
@@ -36,45 +32,42 @@ ESCALATION_TARGET = {
 class Routing:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._settings = ctx.db[SETTINGS]
-        self._read: dict[str, Any] = {}  # one read per setting for the life of this object (one request)
+        self._settings = SettingsService(ctx)
+        self._read: dict[tuple[str, ObjectId | None], Resolved] = {}  # one read per setting and town per request
 
-    async def _setting(self, key: str, default: Any) -> Any:
-        if key in self._read:
-            return self._read[key]
-        doc = await self._settings.find_one({"_id": key})
-        if doc is None:
-            await self._settings.update_one({"_id": key}, {"$setOnInsert": {"value": default}}, upsert=True)
-            doc = await self._settings.find_one({"_id": key})
-        self._read[key] = doc["value"]
-        return self._read[key]
+    async def setting(self, key: str, town_id: ObjectId | None) -> Resolved:
+        """Routing rules or deadlines for a town (the county's defaults with no town), read once per request."""
+        if (key, town_id) not in self._read:
+            defaults = {"routing_rules": self._default_rules, "deadlines": self._default_deadlines}
+            self._read[key, town_id] = await self._settings.resolve(key, town_id, defaults[key]())
+        return self._read[key, town_id]
 
-    async def rules(self) -> list[dict[str, Any]]:
-        seed = self._ctx.config.cases.routing_rules or DEFAULT_RULES
-        return await self._setting("routing_rules", check_rules(seed))
+    def _default_rules(self) -> list[dict[str, Any]]:
+        return check_rules(self._ctx.config.cases.routing_rules or DEFAULT_RULES)
 
-    async def deadlines(self) -> dict[str, Any]:
-        seed = DEFAULT_DEADLINES | (self._ctx.config.cases.deadlines or {})
-        return await self._setting("deadlines", seed)
+    def _default_deadlines(self) -> dict[str, Any]:
+        return DEFAULT_DEADLINES | (self._ctx.config.cases.deadlines or {})
 
-    async def specialist_categories(self) -> set[str]:
-        """The categories the rules send straight to a county committee."""
+    async def rules(self, town_id: ObjectId | None) -> list[dict[str, Any]]:
+        rules: list[dict[str, Any]] = (await self.setting("routing_rules", town_id)).value
+        return rules
+
+    async def deadlines(self, town_id: ObjectId | None) -> dict[str, Any]:
+        deadlines: dict[str, Any] = (await self.setting("deadlines", town_id)).value
+        return deadlines
+
+    async def specialist_categories(self, town_id: ObjectId | None = None) -> set[str]:
+        """The categories the town's rules send straight to a county committee."""
         return {
             category
-            for rule in await self.rules()
+            for rule in await self.rules(town_id)
             if rule["target"].get("kind") == "committee"
             for category in rule.get("when", {}).get("category", [])
         }
 
-    async def save(self, principal: Principal, key: str, value: Any) -> None:
-        """An admin's change to a setting; audited."""
-        await self._settings.update_one({"_id": key}, {"$set": {"value": value}}, upsert=True)
-        self._read[key] = value
-        await self._ctx.audit.record_for(principal, f"settings.{key}", "settings", key, self._ctx.clock.now())
-
     async def suggest(self, case: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The unit and tier the rules send this case to."""
-        for rule in await self.rules():
+        for rule in await self.rules(case.get("town_id")):
             if rule_matches(rule, case):
                 return await self.resolve(rule["target"], case), rule["tier"]
         raise NotFound("没有适用的分流规则", code="no_routing_rule")
@@ -118,9 +111,6 @@ class Routing:
         if unit is None:
             raise NotFound("找不到分流目标单元，请检查组织架构", code="routing_target_missing")
         return unit
-
-    async def window(self, name: str, *, tier: str = "village", channel: str = "") -> timedelta:
-        return window(await self.deadlines(), name, tier=tier, channel=channel)
 
 
 def place_of(unit: dict[str, Any], units: dict[ObjectId, dict[str, Any]]) -> tuple[ObjectId | None, ObjectId | None]:

@@ -60,10 +60,11 @@ def level_of(deadline: dict[str, Any], now: datetime, ratio: float) -> str | Non
 async def scan(ctx: Context) -> int:
     """Raise every warning that is due; return how many were raised (one round of `WarningsJob`)."""
     now = ctx.clock.now()
-    ratio = float((await Routing(ctx).deadlines()).get("warning_ratio", 0.8))
+    routing = Routing(ctx)  # reads each town's deadline settings once per round
     cases = CaseRepository(ctx.db)
     raised = 0
     async for case in cases.with_running_deadlines():
+        ratio = float((await routing.deadlines(case.get("town_id"))).get("warning_ratio", 0.8))
         for name, deadline in case["deadlines"].items():
             level = level_of(deadline, now, ratio)
             current = case["warnings"].get(name)
