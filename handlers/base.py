@@ -75,6 +75,9 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
 _INTERNAL = ("internal_error", "服务器内部错误，请稍后再试；如需反馈，请提供请求编号")
 _DATABASE_DOWN = ("database_unavailable", "数据库暂时无法访问，请稍后再试")
 RETRY_AFTER_SECONDS = 5
+# A body past its endpoint's limit but under this is read and dropped before the 413, so that the client,
+# still sending, reads the answer; a longer one is answered at once and its connection closed.
+DRAIN_LIMIT = 64 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -210,6 +213,19 @@ def _honour_idempotency_key(method: F) -> F:
     return post  # type: ignore[return-value]
 
 
+def _refuse_oversize(method: F) -> F:
+    """Wrap a method so that a body past its limit, read and dropped, is answered 413 before anything runs."""
+
+    @functools.wraps(method)
+    async def refusing(self: BaseHandler, *args: Any, **kwargs: Any) -> None:
+        if self._refusal is not None:
+            raise self._refusal
+        await method(self, *args, **kwargs)
+
+    refusing.__refuses_oversize__ = True  # type: ignore[attr-defined]
+    return refusing  # type: ignore[return-value]
+
+
 def handles_idempotency(method: F) -> F:
     """Mark a POST that calls `idempotent(work, recover)` itself, so that it is not wrapped a second time."""
     method.__idempotent__ = True  # type: ignore[attr-defined]
@@ -229,6 +245,10 @@ class BaseHandler(RequestHandler):
         post = cls.__dict__.get("post")
         if post is not None and not getattr(post, "__idempotent__", False):
             cls.post = _honour_idempotency_key(post)
+        for name in ("get", "post", "put", "patch", "delete"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "__refuses_oversize__", False):
+                setattr(cls, name, _refuse_oversize(method))
 
     body_limit: int | None = None  # bytes; None means the configured `http.max_json_body`
     _captured: tuple[int, Any] | None = None  # while an idempotent POST runs: its answer, held back
@@ -236,6 +256,8 @@ class BaseHandler(RequestHandler):
     uses_database = True  # False: its answer says nothing about whether the database is reachable
     principal: Principal | None = None
     _counted = False
+    _refusal: PayloadTooLarge | None = None  # the body is past its limit: refused once it has been read
+    _cut_off = False  # answered before the whole body was read: the connection closes after the answer
 
     @property
     def ctx(self) -> Context:
@@ -263,10 +285,13 @@ class BaseHandler(RequestHandler):
         self._counted = True
         self._chunks: list[bytes] = []
         self._received = 0
-        limit = self.max_body
         length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(f"提交的内容过大（上限 {limit // 1024} KB）", details={"limit_bytes": limit})
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            if int(length) > DRAIN_LIMIT:
+                self._cut_off = True
+                raise self._too_large()  # not worth reading: answered now, the connection closed
+            self._refusal = self._too_large()  # read and dropped, then answered (see `data_received`)
+            return
         if "Authorization" in self.request.headers:
             await self._catch_up_revocations()
         self.principal = self._authenticate()
@@ -315,25 +340,28 @@ class BaseHandler(RequestHandler):
     def max_body(self) -> int:
         return min(self.body_limit or self.ctx.config.http.max_json_body, self.ctx.config.http.max_body_size)
 
+    def _too_large(self) -> PayloadTooLarge:
+        limit = self.max_body
+        return PayloadTooLarge(f"提交的内容过大（上限 {limit // 1024} KB）", details={"limit_bytes": limit})
+
     def data_received(self, chunk: bytes) -> None:
         if self._finished:
-            return  # refused already; Tornado closes the connection once the answer is out
-        self._received += len(chunk)
-        if self._received > self.max_body:
-            # A body without Content-Length (chunked) that grew past the limit: answer now, read no further.
-            error = PayloadTooLarge(
-                f"提交的内容过大（上限 {self.max_body // 1024} KB）", details={"limit_bytes": self.max_body}
-            )
-            self.send_error(413, exc_info=(type(error), error, None))
             return
-        self._chunks.append(chunk)
+        self._received += len(chunk)
+        if self._refusal is None and self._received > self.max_body:
+            self._refusal, self._chunks = self._too_large(), []
+        if self._refusal is None:
+            self._chunks.append(chunk)
+        elif self._received > DRAIN_LIMIT:
+            # Still coming: answer now and close. Up to here the body was read and dropped, so that a client
+            # that sends all of it before reading (most do) reads the 413 instead of a reset connection.
+            self._cut_off = True
+            self.send_error(413, exc_info=(type(self._refusal), self._refusal, None))
 
     @property
     def body(self) -> bytes:
-        if self._received > self.max_body:
-            raise PayloadTooLarge(
-                f"提交的内容过大（上限 {self.max_body // 1024} KB）", details={"limit_bytes": self.max_body}
-            )
+        if self._refusal is not None:
+            raise self._refusal
         return b"".join(self._chunks)
 
     def _authenticate(self) -> Principal | None:
@@ -507,8 +535,8 @@ class BaseHandler(RequestHandler):
             code, message = _HTTP_ERRORS.get(status_code, ("http_error", "请求无法完成"))
         else:
             status_code, (code, message) = 500, _INTERNAL
-        if status_code == 413:
-            self.set_header("Connection", "close")  # the rest of the body is not read: this connection is done
+        if self._cut_off:
+            self.set_header("Connection", "close")  # the rest of the body is unread: this connection is done
         if status_code == 405:
             self.set_header("Allow", ", ".join(self.allowed_methods()))
         if status_code == 401:

@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from PIL import Image
 
 from server.core.context import Context
+from tests.files import one_page_pdf
 from tests.town import resident_case
 
 COUNTED = ("cases", "households", "visits", "users", "org_units", "idempotency_keys", "outbox", "jobs")
@@ -259,7 +260,7 @@ async def test_downloads_say_how_they_may_be_opened(api, town) -> None:
     case_id = (await api.post("/api/cases", resident_case(town), token=resident)).json["id"]
     photo = io.BytesIO()
     Image.new("RGB", (8, 8), "green").save(photo, "PNG")
-    pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    pdf = one_page_pdf()
     urls = {}
     for name, data, content_type in (("photo", photo.getvalue(), "image/png"), ("pdf", pdf, "application/pdf")):
         answer = await api.post(

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
+from handlers.base import DRAIN_LIMIT
 from notify.outbox import run_forever
 from server.cases.warnings import WarningsJob
 from server.core.context import Context
@@ -171,6 +172,29 @@ async def raw_exchange(server, request: bytes) -> bytes:
         writer.close()
 
 
+async def one_response(reader: asyncio.StreamReader) -> bytes:
+    """One HTTP response off a connection that stays open (keep-alive)."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=120)
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
+    return head + await asyncio.wait_for(reader.readexactly(length), timeout=120)
+
+
+async def keep_alive_exchange(server, request: bytes) -> tuple[bytes, bytes]:
+    """Send `request`, read its one answer, then ask for the health check on the same connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        first = await one_response(reader)
+        writer.write(b"GET /api/health HTTP/1.1\r\nHost: t\r\n\r\n")
+        await writer.drain()
+        return first, await one_response(reader)
+    finally:
+        writer.close()
+
+
 def parse(response: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
     head, _, body = response.partition(b"\r\n\r\n")
     status_line, *lines = head.decode().split("\r\n")
@@ -180,30 +204,65 @@ def parse(response: bytes) -> tuple[int, dict[str, str], dict[str, Any]]:
     return int(status_line.split()[1]), headers, json.loads(body)
 
 
-async def test_a_chunked_body_past_the_limit_is_refused_at_the_limit(server, town) -> None:
+async def test_a_chunked_body_past_the_limit_is_read_and_dropped_then_refused(server, town) -> None:
     limit = 256 * 1024  # POST /api/cases
     token = town.people["resident_a"].token
     head = (
         "POST /api/cases HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
         f"Authorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
-    # One chunk one byte past the limit; the client would go on for megabytes, the server stops here.
-    request = head.encode() + f"{limit + 1:x}\r\n".encode() + b" " * (limit + 1)
-    status, headers, body = parse(await raw_exchange(server, request))
+    chunk = f"{limit + 1:x}\r\n".encode() + b" " * (limit + 1) + b"\r\n"
+    answer, next_answer = await keep_alive_exchange(server, head.encode() + chunk + b"0\r\n\r\n")
+    status, headers, body = parse(answer)
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
     assert body["error"]["details"] == {"limit_bytes": limit}
+    assert "connection" not in headers  # the whole body was read: the connection serves the next request
+    assert parse(next_answer)[0] == 200
+
+
+async def test_a_chunked_body_that_goes_on_past_the_drain_limit_is_cut_off_there(server, town) -> None:
+    token = town.people["resident_a"].token
+    head = (
+        "POST /api/cases HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    # One chunk past the drain limit, never terminated: the server stops reading there and answers.
+    size = DRAIN_LIMIT + 1
+    status, headers, body = parse(await raw_exchange(server, head.encode() + f"{size:x}\r\n".encode() + b" " * size))
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")
     assert headers["connection"] == "close"
 
 
-async def test_a_declared_length_past_the_limit_is_refused_before_the_body(server, town) -> None:
+async def test_a_declared_length_past_the_drain_limit_is_refused_before_the_body(server, town) -> None:
     token = town.people["resident_a"].token
     request = (
         "POST /api/cases HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Length: 52428800\r\n\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Length: {DRAIN_LIMIT + 1}\r\n\r\n"
     ).encode()
     status, headers, body = parse(await raw_exchange(server, request))
     assert (status, body["error"]["code"]) == (413, "payload_too_large")
     assert headers["connection"] == "close"
+
+
+async def test_a_client_that_sends_a_25_mib_upload_before_reading_gets_the_413(api, server, town) -> None:
+    """The upload limit is 20 MiB; a phone sends all 25 MiB, then reads. It must read the envelope, not a reset."""
+    case = (await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)).json
+    size = 25 * 1024 * 1024
+    head = (
+        f"POST /api/cases/{case['id']}/attachments HTTP/1.1\r\nHost: t\r\nContent-Type: image/jpeg\r\n"
+        f"Authorization: Bearer {town.people['resident_a'].token}\r\nContent-Length: {size}\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(head)
+        for _ in range(25):
+            writer.write(b"\xff" * (1024 * 1024))
+            await writer.drain()  # raised ConnectionResetError here before the body was drained
+        status, _, body = parse(await one_response(reader))
+    finally:
+        writer.close()
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")
+    assert body["error"]["details"] == {"limit_bytes": 20 * 1024 * 1024}
 
 
 async def test_every_post_that_appends_honours_an_idempotency_key(api, ctx: Context, town) -> None:

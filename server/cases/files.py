@@ -46,7 +46,8 @@ class CaseFiles:
             raise Forbidden("案件已办结或您不能为该案件上传材料", code="attach_forbidden")
         if not data:
             raise UnsupportedMediaType("请上传文件内容")
-        kind, content_type, cleaned = await self._off_loop(clean, data)
+        async with self._ctx.heavy_work:  # waits here, on the loop, not in a thread
+            kind, content_type, cleaned = await self._off_loop(clean, data)
         attachment_id = ObjectId()
         key = f"cases/{case['_id']}/{attachment_id}"
         await self._off_loop(self._ctx.storage.put, key, cleaned)

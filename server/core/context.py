@@ -32,6 +32,9 @@ class Context:
     outage: OutageWatch = field(default_factory=OutageWatch)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Memory-hungry work in threads (checking an upload: decoding an image, parsing a PDF), at most this many
+    # at once, so that ten large uploads arriving together cannot exhaust the server's memory.
+    heavy_work: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     _process_pool: ProcessPoolExecutor | None = None
 
     def __post_init__(self) -> None:

@@ -1,0 +1,139 @@
+"""Uploads are proven by parsing: active PDFs, polyglots and files that are not what they start as are refused;
+image decoding is bounded per process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+from typing import Any
+
+import pytest
+from PIL import Image
+
+import server.cases.files
+from server.cases.attachments import clean
+from server.core.context import Context
+from tests.files import amr, m4a, mp3, one_page_pdf
+from tests.town import resident_case
+
+HTML = b"<html><body><script>fetch('/api/me')</script></body></html>"
+
+
+async def upload(api: Any, town: Any, data: bytes, content_type: str = "application/octet-stream") -> Any:
+    token = town.people["resident_a"].token
+    case = (await api.post("/api/cases", resident_case(town), token=token)).json
+    url = f"/api/cases/{case['id']}/attachments"
+    return await api.post(url, body=data, headers={"Content-Type": content_type}, token=token)
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [(one_page_pdf(), "application/pdf"), (mp3(), "audio/mpeg"), (m4a(), "audio/mp4"), (amr(), "audio/amr")],
+    ids=["pdf", "mp3", "m4a", "amr"],
+)
+async def test_well_formed_files_are_stored_as_sent(api, town, data: bytes, content_type: str) -> None:
+    answer = await upload(api, town, data)
+    assert answer.status == 201, answer.json
+    attachment = answer.json["attachments"][0]
+    assert attachment["content_type"] == content_type
+    stored = await api.get(attachment["url"], token=town.people["resident_a"].token)
+    assert stored.body == data
+
+
+ACTIVE_PDFS = {
+    "open action script": one_page_pdf(b"/OpenAction 4 0 R", extra_objects=(b"<</S/JavaScript/JS(app.alert(1))>>",)),
+    "escaped name": one_page_pdf(b"/OpenAction 4 0 R", extra_objects=(b"<</S/J#61vaScript/J#53(app.alert(1))>>",)),
+    "named scripts": one_page_pdf(
+        b"/Names<</JavaScript 4 0 R>>", extra_objects=(b"<</Names[(a) 5 0 R]>>", b"<</S/JavaScript/JS 6 0 R>>", b"1")
+    ),
+    "embedded file": one_page_pdf(
+        b"/Names<</EmbeddedFiles 4 0 R>>",
+        extra_objects=(b"<</Names[(x.exe) 5 0 R]>>", b"<</Type/Filespec/F(x.exe)/EF<</F 6 0 R>>>>", b"1"),
+    ),
+    "launch action": one_page_pdf(b"/OpenAction<</S/Launch/F(cmd.exe)>>"),
+    "xfa form": one_page_pdf(b"/AcroForm<</Fields[]/XFA 4 0 R>>", extra_objects=(b"[]",)),
+}
+
+
+@pytest.mark.parametrize("name", list(ACTIVE_PDFS))
+async def test_a_pdf_that_can_act_or_carries_files_is_refused(api, town, name: str) -> None:
+    answer = await upload(api, town, ACTIVE_PDFS[name])
+    assert (answer.status, answer.error_code) == (422, "pdf_active_content"), name
+
+
+@pytest.mark.parametrize(
+    "data",
+    [one_page_pdf() + HTML, mp3() + HTML, HTML + b"\n" + one_page_pdf()[9:], amr() + b"<svg onload=alert(1)>"],
+    ids=["pdf+html", "mp3+html", "html-in-pdf", "amr+svg"],
+)
+async def test_polyglots_are_refused(api, town, data: bytes) -> None:
+    if not data.startswith((b"%PDF", b"ID3", b"#!AMR")):
+        data = b"%PDF-1.4\n" + data
+    answer = await upload(api, town, data)
+    assert (answer.status, answer.error_code) == (415, "attachment_polyglot")
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"%PDF-1.7\n" + b"\x00" * 200, "pdf_unreadable"),
+        (mp3() + b"\x00\x01\x02\x03" * 200, "audio_unreadable"),  # not audio after the frames
+        (b"ID3" + b"\x00" * 7 + b"\xff\xfb" + b"\x17" * 500, "audio_unreadable"),
+        (m4a() + b"junkjunkjunk", "audio_unreadable"),
+        (b"\x00\x00\x00\x18ftypM4A " + b"\x00" * 12, "audio_unreadable"),  # no moov: not a recording
+        (b"#!AMR\n" + b"\x4c" + b"\x00" * 40, "audio_unreadable"),  # frame type 9 does not exist
+    ],
+    ids=["pdf-garbage", "mp3-tail", "mp3-bad-frame", "m4a-tail", "m4a-no-moov", "amr-bad-type"],
+)
+async def test_files_that_are_not_what_they_start_as_are_refused(api, town, data: bytes, code: str) -> None:
+    answer = await upload(api, town, data)
+    assert (answer.status, answer.error_code) == (422, code)
+
+
+def big_photo(width: int = 4000, height: int = 3000) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "orange").save(buffer, "JPEG", quality=50)
+    return buffer.getvalue()
+
+
+async def test_image_decodes_are_bounded_per_process(api, ctx: Context, town, monkeypatch) -> None:
+    """Ten photos at once: never more than `ctx.heavy_work` decodes run together."""
+    inside, most, lock = 0, 0, threading.Lock()
+
+    def counting_clean(data: bytes) -> tuple[str, str, bytes]:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        try:
+            time.sleep(0.05)  # hold the slot a little, so that waiting uploads pile up behind it
+            return clean(data)
+        finally:
+            with lock:
+                inside -= 1
+
+    monkeypatch.setattr(server.cases.files, "clean", counting_clean)
+    photo = big_photo()
+    answers = await asyncio.gather(*(upload(api, town, photo) for _ in range(10)))
+    assert [a.status for a in answers] == [201] * 10
+    assert most <= 2
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale() -> None:
+    """A 27 MP photo comes out at 2048 px whichever way; decoded at 1/2 scale it never exists at full size."""
+    photo = big_photo(6000, 4500)
+    seen: list[tuple[int, int]] = []
+    original_load = Image.Image.load
+
+    def recording_load(self: Image.Image) -> Any:
+        seen.append(self.size)
+        return original_load(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Image.Image, "load", recording_load)
+        kind, content_type, data = clean(photo)
+    assert (kind, content_type) == ("image", "image/jpeg")
+    assert Image.open(io.BytesIO(data)).size == (2048, 1536)
+    assert max(w * h for w, h in seen) == 3000 * 2250  # the decoder's half scale, not 6000 × 4500
