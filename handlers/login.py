@@ -15,6 +15,7 @@ def login_to_json(login: Login) -> LoginOut:
         user_id=str(login.user["_id"]),
         is_new=login.is_new,
         phone_bound="phone_hash" in login.user,
+        device_token=login.device_token,
     )
 
 
@@ -36,11 +37,14 @@ class SmsSendHandler(BaseHandler):
         status=202,
         tags=["auth"],
         description="每个手机号每分钟 1 条、每小时 5 条、每天 10 条；同一网络另有上限。"
+        "带上次登录取得的 device_token 时，本设备另有同样的额度（不计网络上限），他人滥发不影响本人登录。"
         "无论手机号是否已注册，答复相同。",
     )
     async def post(self) -> None:
         body = self.read_json(SmsSendIn)
-        expires_in = await LoginService(self.ctx).send_code(body.phone, ip=self.client_ip)
+        expires_in = await LoginService(self.ctx).send_code(
+            body.phone, ip=self.client_ip, device_token=body.device_token
+        )
         self.write_json(SmsSendOut(sent=True, expires_in=expires_in, resend_after=60), status=202)
 
 
@@ -50,7 +54,7 @@ class SmsVerifyHandler(BaseHandler):
     async def post(self) -> None:
         body = self.read_json(SmsVerifyIn)
         login = await LoginService(self.ctx).verify_code(
-            body.phone, body.code, user_agent=self.user_agent, ip=self.client_ip
+            body.phone, body.code, user_agent=self.user_agent, ip=self.client_ip, device_token=body.device_token
         )
         self.write_json(login_to_json(login))
 

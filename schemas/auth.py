@@ -29,6 +29,9 @@ class LoginOut(TokenPairOut):
     user_id: str
     is_new: bool = Field(description="本次登录新建了账号（首次使用）")
     phone_bound: bool = Field(description="账号已绑定手机号")
+    device_token: str | None = Field(
+        None, description="短信登录时发给本设备；以后获取验证码时带上，本设备另有额度，不受他人滥发影响"
+    )
 
 
 class WechatLoginIn(Schema):
@@ -39,8 +42,12 @@ class PhoneCodeIn(Schema):
     code: str = Field(min_length=1, max_length=128, description="小程序手机号按钮取得的 code")
 
 
+DEVICE_TOKEN = Field(None, min_length=20, max_length=100, description="上次短信登录时取得的 device_token")
+
+
 class SmsSendIn(Schema):
     phone: str = Field(min_length=11, max_length=20)
+    device_token: str | None = DEVICE_TOKEN
 
 
 class SmsSendOut(Schema):
@@ -52,6 +59,7 @@ class SmsSendOut(Schema):
 class SmsVerifyIn(Schema):
     phone: str = Field(min_length=11, max_length=20)
     code: str = Field(pattern=r"^\d{6}$")
+    device_token: str | None = DEVICE_TOKEN
 
 
 class RenameIn(Schema):

@@ -170,3 +170,81 @@ async def test_a_failed_send_is_reported_and_leaves_no_usable_code(api, ctx: Con
     assert response.status == 503
     assert response.error_code == "sms_send_failed"
     assert await ctx.db["sms_codes"].count_documents({}) == 0
+
+
+# ---- a stranger cannot lock the owner out (issue: SMS lock-out) ----------------------------------------------
+
+OWNER = "13812345678"
+
+
+async def burn_the_days_codes(api, ctx: Context, phone: str, ip: str = "10.6.6.6") -> None:
+    """A stranger asks for a phone's codes from several addresses until the phone's daily cap is spent."""
+    for round_ in range(ctx.config.login.phone_per_day + 1):
+        answer = await send(api, phone, ip=f"{ip[:-1]}{round_ % 3}")
+        if answer.status == 429:
+            break
+        ctx.clock.advance(timedelta(minutes=16))  # past the minute and the hourly limit of five
+    assert answer.status == 429
+    assert answer.json["error"]["details"]["retry_after"] > 3600  # the daily cap, not the hourly one
+
+
+async def owner_device(api, ctx: Context) -> str:
+    """The owner logged in once on their phone: the answer gives this device a token."""
+    assert (await send(api, OWNER, ip="10.1.1.1")).status == 202
+    login = await api.post("/api/auth/sms/verify", {"phone": OWNER, "code": last_code(ctx)})
+    assert login.status == 200
+    token = login.json["device_token"]
+    assert len(token) >= 40
+    ctx.clock.advance(timedelta(minutes=2))
+    return token
+
+
+async def test_a_stranger_who_burns_the_phones_codes_does_not_lock_out_its_owner(api, ctx: Context) -> None:
+    device = await owner_device(api, ctx)
+    await burn_the_days_codes(api, ctx, OWNER)
+
+    asked = await api.post("/api/auth/sms/send", {"phone": OWNER, "device_token": device})
+    assert asked.status == 202
+    owners_code = last_code(ctx)
+    # The stranger goes on asking (refused) and cannot replace the owner's pending code.
+    assert (await send(api, OWNER, ip="10.6.6.7")).status == 429
+    login = await api.post("/api/auth/sms/verify", {"phone": OWNER, "code": owners_code, "device_token": device})
+    assert login.status == 200, login.json
+    assert login.json["device_token"] == device  # the same device keeps its token
+    # Without the token the owner's code does not work: it belongs to the device's own channel.
+    ctx.clock.advance(timedelta(minutes=2))
+    await api.post("/api/auth/sms/send", {"phone": OWNER, "device_token": device})
+    refused = await api.post("/api/auth/sms/verify", {"phone": OWNER, "code": last_code(ctx)})
+    assert (refused.status, refused.error_code) == (401, "sms_code_expired")  # the stranger's old code, not this
+
+
+async def test_a_pending_code_is_not_replaced_by_a_strangers_request(api, ctx: Context) -> None:
+    device = await owner_device(api, ctx)
+    assert (await api.post("/api/auth/sms/send", {"phone": OWNER, "device_token": device})).status == 202
+    owners_code = last_code(ctx)
+    assert (await send(api, OWNER, ip="10.6.6.6")).status == 202  # a new code on the untrusted channel
+    login = await api.post("/api/auth/sms/verify", {"phone": OWNER, "code": owners_code, "device_token": device})
+    assert login.status == 200
+
+
+async def test_a_device_has_the_same_limits_of_its_own_and_skips_the_network_limit(api, ctx: Context) -> None:
+    device = await owner_device(api, ctx)
+    for i in range(ctx.config.login.ip_per_hour):  # the office's shared address is spent by others
+        await send(api, f"1371234{i:04d}", ip="10.3.3.3")
+    body = {"phone": OWNER, "device_token": device}
+    assert (await api.post("/api/auth/sms/send", body, headers={"X-Real-Ip": "10.3.3.3"})).status == 202
+    again = await api.post("/api/auth/sms/send", body, headers={"X-Real-Ip": "10.3.3.3"})
+    assert again.status == 429  # one a minute, for the device too
+
+
+async def test_a_device_token_of_another_phone_counts_as_none(api, ctx: Context) -> None:
+    device = await owner_device(api, ctx)
+    other = "13912345678"
+    await burn_the_days_codes(api, ctx, other)
+    borrowed = await api.post("/api/auth/sms/send", {"phone": other, "device_token": device})
+    assert borrowed.status == 429  # the stolen token gives no allowance for another phone
+    made_up = await api.post("/api/auth/sms/send", {"phone": other, "device_token": "x" * 43})
+    assert made_up.status == 429
+    stored = await ctx.db["sms_devices"].find({}).to_list(None)
+    assert len(stored) == 1
+    assert device not in str(stored)  # only its hash is kept

@@ -4,10 +4,18 @@ SMS codes are 6 digits, stored only as a keyed hash, valid `login.code_ttl_secon
 counted atomically before it is checked, so at most `login.code_max_attempts` guesses are ever compared.
 Sending is limited per phone (1 a minute, 5 an hour, 10 a day by default) and per client IP, and answers
 the same whether or not the phone belongs to an account.
+
+The owner keeps a way in that a stranger cannot take away: a successful SMS login returns a `device_token`
+(random, stored as a hash, bound to that phone, 180 days). A code requested with it is counted against that
+device's own allowance (the same limits, no per-IP limit) and kept apart from codes requested without it, so
+someone who burns the phone's ten daily codes, or keeps replacing its pending code, locks out only new
+devices, never the phone's owner on a phone or computer they logged in from before. A token that does not
+belong to the phone counts as none, and says nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -29,9 +37,12 @@ if TYPE_CHECKING:
     from server.core.context import Context
 
 CODES = "sms_codes"
+DEVICES = "sms_devices"
 CODE_TEMPLATE = "login_code"
+DEVICE_TTL = timedelta(days=180)
 
 indexes.declare(CODES, IndexModel([("expires_at", ASCENDING)], name="expiry_ttl", expireAfterSeconds=0))
+indexes.declare(DEVICES, IndexModel([("expires_at", ASCENDING)], name="expiry_ttl", expireAfterSeconds=0))
 
 
 @dataclass(frozen=True)
@@ -39,12 +50,14 @@ class Login:
     tokens: TokenPair
     user: dict[str, Any]
     is_new: bool
+    device_token: str | None = None  # SMS logins: lets this device request codes on its own allowance
 
 
 class LoginService:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._codes = ctx.db[CODES]
+        self._devices = ctx.db[DEVICES]
         self._limits = ctx.config.login
 
     async def wechat(self, js_code: str, *, user_agent: str, ip: str) -> Login:
@@ -58,21 +71,23 @@ class LoginService:
         phone = await self._ctx.wechat.phone_number(code)
         return await UserService(self._ctx).set_phone(user_id, phone, self._ctx.clock.now())
 
-    async def send_code(self, raw_phone: str, *, ip: str) -> int:
+    async def send_code(self, raw_phone: str, *, ip: str, device_token: str | None = None) -> int:
         """Text a login code to `raw_phone`; return seconds until it expires."""
         ctx, limits = self._ctx, self._limits
         phone = phone_input(raw_phone)
         now = ctx.clock.now()
-        limiter = RateLimiter(ctx.db)
-        await limiter.hit(
-            "sms:ip:" + ctx.cipher.lookup_hash(ip, "ip"),
-            [(limits.ip_per_hour, timedelta(hours=1)), (limits.ip_per_day, timedelta(days=1))],
-            now,
-            "本网络发送验证码过于频繁，请 {seconds} 秒后再试",
-        )
         phone_hash = ctx.cipher.lookup_hash(phone, "phone")
+        device = await self._trusted_device(phone_hash, device_token, now)
+        limiter = RateLimiter(ctx.db)
+        if device is None:
+            await limiter.hit(
+                "sms:ip:" + ctx.cipher.lookup_hash(ip, "ip"),
+                [(limits.ip_per_hour, timedelta(hours=1)), (limits.ip_per_day, timedelta(days=1))],
+                now,
+                "本网络发送验证码过于频繁，请 {seconds} 秒后再试",
+            )
         await limiter.hit(
-            "sms:phone:" + phone_hash,
+            "sms:phone:" + self._code_key(phone_hash, device),
             [
                 (limits.phone_per_minute, timedelta(minutes=1)),
                 (limits.phone_per_hour, timedelta(hours=1)),
@@ -82,10 +97,11 @@ class LoginService:
             "验证码发送过于频繁，请 {seconds} 秒后再试",
         )
         code = f"{secrets.randbelow(10**6):06d}"
+        key = self._code_key(phone_hash, device)
         await self._codes.replace_one(
-            {"_id": phone_hash},
+            {"_id": key},
             {
-                "_id": phone_hash,
+                "_id": key,
                 "code_hash": self._code_hash(phone, code),
                 "attempts": 0,
                 "created_at": now,
@@ -103,37 +119,64 @@ class LoginService:
             )
         )
         if not result.ok:
-            await self._codes.delete_one({"_id": phone_hash})
+            await self._codes.delete_one({"_id": key})
             raise ServiceUnavailable("短信发送失败，请稍后再试", code="sms_send_failed")
         return limits.code_ttl_seconds
 
-    async def verify_code(self, raw_phone: str, code: str, *, user_agent: str, ip: str) -> Login:
+    async def verify_code(
+        self, raw_phone: str, code: str, *, user_agent: str, ip: str, device_token: str | None = None
+    ) -> Login:
         ctx = self._ctx
         phone = phone_input(raw_phone)
         phone_hash = ctx.cipher.lookup_hash(phone, "phone")
         now = ctx.clock.now()
+        device = await self._trusted_device(phone_hash, device_token, now)
+        key = self._code_key(phone_hash, device)
         maximum = self._limits.code_max_attempts
         # Count the attempt before comparing, so concurrent guesses cannot exceed the limit.
         pending = await self._codes.find_one_and_update(
-            {"_id": phone_hash, "expires_at": {"$gt": now}, "attempts": {"$lt": maximum}},
+            {"_id": key, "expires_at": {"$gt": now}, "attempts": {"$lt": maximum}},
             {"$inc": {"attempts": 1}},
             return_document=ReturnDocument.AFTER,
         )
         if pending is None:
-            raise await self._why_unusable(phone_hash, now)
+            raise await self._why_unusable(key, now)
         if not hmac.compare_digest(pending["code_hash"], self._code_hash(phone, code)):
             left = maximum - pending["attempts"]
             message = f"验证码不正确，还可以再试 {left} 次" if left else "验证码错误次数过多，请重新获取"
             raise Unauthenticated(message, code="sms_code_wrong", details={"attempts_left": left})
-        used = await self._codes.delete_one({"_id": phone_hash, "code_hash": pending["code_hash"]})
+        used = await self._codes.delete_one({"_id": key, "code_hash": pending["code_hash"]})
         if used.deleted_count != 1:
             raise Unauthenticated("验证码已使用，请重新获取", code="sms_code_invalid")
         user, is_new = await UserService(ctx).resident_by_phone(phone, now)
         tokens = await SessionService(ctx).start(user, method="sms", user_agent=user_agent, ip=ip)
-        return Login(tokens, user, is_new)
+        kept = device_token if device is not None else None
+        return Login(tokens, user, is_new, await self._trust_device(phone_hash, kept, now))
 
-    async def _why_unusable(self, phone_hash: str, now: Any) -> Unauthenticated:
-        pending = await self._codes.find_one({"_id": phone_hash})
+    async def _trusted_device(self, phone_hash: str, device_token: str | None, now: Any) -> str | None:
+        """The device's key if `device_token` was issued to this phone at an earlier login, else None."""
+        if not device_token:
+            return None
+        digest = _device_digest(device_token)
+        found = await self._devices.find_one({"_id": digest, "phone_hash": phone_hash, "expires_at": {"$gt": now}})
+        return digest[:24] if found else None
+
+    async def _trust_device(self, phone_hash: str, device_token: str | None, now: Any) -> str:
+        """Issue a device token after a successful login (or renew the one the device used)."""
+        token = device_token or secrets.token_urlsafe(32)
+        await self._devices.update_one(
+            {"_id": _device_digest(token)},
+            {"$set": {"phone_hash": phone_hash, "last_used_at": now, "expires_at": now + DEVICE_TTL}},
+            upsert=True,
+        )
+        return token
+
+    @staticmethod
+    def _code_key(phone_hash: str, device: str | None) -> str:
+        return phone_hash if device is None else f"{phone_hash}:{device}"
+
+    async def _why_unusable(self, key: str, now: Any) -> Unauthenticated:
+        pending = await self._codes.find_one({"_id": key})
         if pending is None:
             return Unauthenticated("请先获取验证码", code="sms_code_invalid")
         if pending["expires_at"] <= now:
@@ -142,3 +185,7 @@ class LoginService:
 
     def _code_hash(self, phone: str, code: str) -> str:
         return self._ctx.cipher.lookup_hash(f"{phone}:{code}", "sms_code")
+
+
+def _device_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
