@@ -8,6 +8,37 @@ from typing import Any
 from server.core.context import Context
 from server.orgs.tree import OrgService
 
+
+def town_spec(name: str = "测试镇", prefix: str = "") -> dict[str, Any]:
+    """A town with its six centers and two villages, each with a mediation room and a micro-grid; `prefix`
+    keeps the names of a second town's units apart from the first's."""
+    return {
+        "name": name,
+        "kind": "town",
+        "children": [
+            *(
+                {"name": f"{prefix}{t}中心", "kind": "center", "center_type": t}
+                for t in ("office", "police", "court", "petition", "legal", "mediation")
+            ),
+            *(
+                {
+                    "name": f"{prefix}{village}",
+                    "kind": "village",
+                    "children": [
+                        {"name": f"{prefix}{village}调解室", "kind": "mediation_room"},
+                        {
+                            "name": f"{prefix}{village}网格",
+                            "kind": "grid",
+                            "children": [{"name": f"{prefix}{village}微网格", "kind": "micro_grid"}],
+                        },
+                    ],
+                }
+                for village in ("甲村", "乙村")
+            ),
+        ],
+    }
+
+
 SPEC = [
     {
         "name": "测试县",
@@ -15,34 +46,25 @@ SPEC = [
         "children": [
             {"name": "县婚姻家庭调委会", "kind": "committee", "committee_type": "family"},
             {"name": "县医疗纠纷调委会", "kind": "committee", "committee_type": "medical"},
-            {
-                "name": "测试镇",
-                "kind": "town",
-                "children": [
-                    *(
-                        {"name": f"{t}中心", "kind": "center", "center_type": t}
-                        for t in ("office", "police", "court", "petition", "legal", "mediation")
-                    ),
-                    *(
-                        {
-                            "name": village,
-                            "kind": "village",
-                            "children": [
-                                {"name": f"{village}调解室", "kind": "mediation_room"},
-                                {
-                                    "name": f"{village}网格",
-                                    "kind": "grid",
-                                    "children": [{"name": f"{village}微网格", "kind": "micro_grid"}],
-                                },
-                            ],
-                        }
-                        for village in ("甲村", "乙村")
-                    ),
-                ],
-            },
+            town_spec(),
         ],
     }
 ]
+
+# The people of a town, by role; `county` and `family` work at the county, above every town.
+TOWN_PEOPLE = (
+    "resident_a",
+    "resident_b",
+    "office",
+    "mediator_a",
+    "mediator_b",
+    "center",
+    "police",
+    "court",
+    "grid_a",
+    "supervisor",
+    "walk_in",
+)
 
 
 @dataclass
@@ -56,15 +78,25 @@ class Town:
 
 async def build_town(ctx: Context, login: Any) -> Town:
     await OrgService(ctx).import_tree(SPEC, None, ctx.clock.now())
+    return await _people_of(ctx, login, "测试镇", "")
+
+
+async def build_twin_town(ctx: Context, login: Any, town: Town) -> Town:
+    """第二镇, shaped like 测试镇 (units named 二甲村, 二office中心, …) in the same county, with every town role."""
+    await OrgService(ctx).import_tree([town_spec("第二镇", "二")], town.units["测试县"]["_id"], ctx.clock.now())
+    return await _people_of(ctx, login, "第二镇", "二")
+
+
+async def _people_of(ctx: Context, login: Any, town_name: str, prefix: str) -> Town:
     units = {u["name"]: u for u in await ctx.db["org_units"].find({}).to_list(None)}
 
     def at(name: str) -> Any:
-        return units[name]["_id"]
+        return units[name if name in ("测试县", "县婚姻家庭调委会", town_name) else prefix + name]["_id"]
 
     grants: dict[str, list[tuple[Any, ...]]] = {
         "resident_a": [("resident", None)],
         "resident_b": [("resident", None)],
-        "office": [("town_admin", at("测试镇"))],
+        "office": [("town_admin", at(town_name))],
         "county": [("county_admin", at("测试县"))],
         "mediator_a": [("mediator", at("甲村调解室"))],
         "mediator_b": [("mediator", at("乙村调解室"))],
@@ -73,10 +105,12 @@ async def build_town(ctx: Context, login: Any) -> Town:
         "police": [("liaison", at("police中心"), "police")],
         "court": [("liaison", at("court中心"), "court")],
         "grid_a": [("grid_worker", at("甲村网格"))],
-        "supervisor": [("supervisor", at("测试镇"))],
+        "supervisor": [("supervisor", at(town_name))],
         "walk_in": [("center_staff", at("office中心"))],
     }
-    people = {name: await login(*g, name=name) for name, g in grants.items()}
+    if prefix:  # the county's people exist once
+        grants = {who: g for who, g in grants.items() if who in TOWN_PEOPLE}
+    people = {name: await login(*g, name=f"{prefix}{name}") for name, g in grants.items()}
     return Town(units, people)
 
 

@@ -1,0 +1,382 @@
+"""The access matrix: every endpoint of the OpenAPI document, tried by every role of one town against the other.
+
+Two towns of the same shape (测试镇 and 第二镇, in one county), each with every town role and its own residents,
+each with a case, an attachment, a household with a member, a visit, a plate job, a spare user and a spare
+unit. Each operation of the document is classified from its path and method, never listed by hand:
+
+- an operation with path parameters is tried by every person of each town on the other town's objects (the
+  parameters filled from the parameter's name): it must be refused, 404 (not found: nothing leaks) or 403
+  (the role may never do this); and on their own town's objects, at least one person must get through
+  (the refusal is about the town, not a broken request);
+- a list (GET without path parameters) must not show anything of the other town, also when its id query
+  parameters name the other town's objects;
+- a write without path parameters is sent with its references (village, micro-grid, household, parent unit,
+  grant unit) pointing into the other town: it must be refused; pointing into its own town, someone gets
+  through;
+- public operations and the caller's own (`/api/me`, `/api/notifications`, `/api/auth`) are classified as
+  such; an id of someone else's session or message is refused like any other.
+
+An operation the rules cannot classify (a new path parameter, a new write with no body recipe) fails the
+suite, so that a new endpoint is covered the day it is added.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from bson import ObjectId
+from PIL import Image
+
+from notify.outbox import Relay
+from server.core.context import Context
+from tests.town import TOWN_PEOPLE, Town, build_twin_town, resident_case
+
+REFUSED = {403, 404}
+# A resident belongs to no town: they report a dispute wherever it is, and a plate on a door answers anyone
+# who scans it with the report form (no household data). Their cross-town check is on other people's objects.
+RESIDENT_ANYWHERE = {"POST /api/cases", "GET /api/scan/{token}"}
+RESIDENTS = ("resident_a", "resident_b")
+PASSED = set(range(200, 300)) | {409}  # 409: the case's state refused, after access was granted
+PERSONAL = ("/api/me", "/api/notifications", "/api/auth/")
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+@dataclass
+class Side:
+    """One town as the matrix sees it: its people, the objects it owns, and what marks its data in a list."""
+
+    town: Town
+    name: str
+    prefix: str
+    ids: dict[str, str] = field(default_factory=dict)
+    markers: set[str] = field(default_factory=set)
+
+    def unit(self, name: str) -> str:
+        return self.town.id(name if name == self.name else self.prefix + name)
+
+    def token(self, who: str) -> str:
+        return str(self.town.people[who].token)
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "green").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def fresh_case(api: Any, side: Side) -> str:
+    """A case of this town registered by its resident and assigned to 甲村's room."""
+    body = resident_case(side.town, village_id=side.unit("甲村"))
+    case = await api.post("/api/cases", body, token=side.token("resident_a"))
+    assert case.status == 201, case.json
+    assigned = await api.post(f"/api/cases/{case.json['id']}/actions/assign", {}, token=side.token("office"))
+    assert assigned.status == 200, assigned.json
+    side.markers |= {case.json["id"], case.json["number"]}
+    return str(case.json["id"])
+
+
+async def furnish(api: Any, ctx: Context, side: Side) -> None:
+    """The objects each operation may name, made through the API as the town's people would."""
+    ids, grid = side.ids, side.token("grid_a")
+    ids["case_id"] = await fresh_case(api, side)
+    attached = await api.post(
+        f"/api/cases/{ids['case_id']}/attachments", body=png(), token=side.token("resident_a"), headers={}
+    )
+    assert attached.status == 201, attached.json
+    ids["attachment_id"] = attached.json["attachments"][0]["id"]
+    household = await api.post(
+        "/api/households",
+        {
+            "micro_grid_id": side.unit("甲村微网格"),
+            "address": f"{side.prefix}甲村1组1号",
+            "members": [{"name": "孙七", "relation": "户主"}],
+        },
+        token=grid,
+    )
+    assert household.status == 201, household.json
+    ids["household_id"] = household.json["id"]
+    member = await api.post(
+        f"/api/households/{ids['household_id']}/members", {"name": "赵五", "relation": "户主"}, token=grid
+    )
+    assert member.status in (200, 201), member.json
+    ids["member_id"] = member.json["members"][-1]["id"]
+    stored = await ctx.db["households"].find_one({"address": f"{side.prefix}甲村1组1号"})
+    ids["token"] = stored["qr_token"]
+    visit = await api.post(
+        "/api/visits",
+        {
+            "client_id": uuid.uuid4().hex,
+            "household_id": ids["household_id"],
+            "purposes": ["policy"],
+            "visited_at": datetime.now(UTC).isoformat(),
+        },
+        token=grid,
+    )
+    assert visit.status in (200, 201), visit.json
+    ids["visit_id"] = visit.json["id"]
+    job = await api.post("/api/plates", {"org_id": side.unit("甲村微网格")}, token=grid)
+    assert job.status in (200, 201, 202), job.json
+    ids["job_id"] = job.json["id"]
+    spare_unit = await api.post(
+        "/api/orgs",
+        {"name": f"{side.prefix}丁村", "kind": "village", "parent_id": side.unit(side.name)},
+        token=side.token("office"),
+    )
+    assert spare_unit.status == 201, spare_unit.json
+    ids["org_id"] = spare_unit.json["id"]
+    spare_user = await api.post(
+        "/api/users",
+        {
+            "name": f"{side.prefix}备用",
+            "phone": f"1360000{len(side.prefix):04d}",
+            "grants": [{"role": "mediator", "org_id": side.unit("乙村调解室")}],
+        },
+        token=side.token("office"),
+    )
+    assert spare_user.status == 201, spare_user.json
+    ids["user_id"] = spare_user.json["id"]
+    await Relay(ctx).run_once()  # the notices of the assignment become deliveries and inbox messages
+    office_id = side.town.people["office"].user["_id"]
+    ids["notification_id"] = str((await ctx.db["inbox"].find_one({"user_id": office_id}))["_id"])
+    delivery = await ctx.db["outbox"].find_one({"user_id": {"$in": [p.user["_id"] for p in side.town.people.values()]}})
+    assert delivery is not None
+    ids["message_id"] = str(delivery["_id"])
+    sessions = await ctx.db["sessions"].find_one({"user_id": side.town.people["supervisor"].user["_id"]})
+    ids["session_id"] = str(sessions["_id"])
+    ids["town_id"] = side.unit(side.name)
+    side.markers |= {ids["household_id"], ids["visit_id"], ids["org_id"], ids["user_id"], ids["job_id"]}
+    side.markers |= {str(p.user["_id"]) for p in side.town.people.values()}
+    town_id = side.town.units[side.name]["_id"]
+    side.markers |= {str(u["_id"]) for u in await ctx.db["org_units"].find({"path": town_id}).to_list(None)}
+
+
+def path_ids(path: str, side: Side) -> dict[str, str]:
+    """The other town's object for each path parameter, by the parameter's name and what the path is about."""
+    names = re.findall(r"{(\w+)}", path)
+    values = {}
+    for name in names:
+        key = name
+        if name == "message_id":
+            key = "notification_id" if path.startswith("/api/notifications") else "message_id"
+        if key not in side.ids:
+            pytest.fail(f"the access matrix cannot fill {{{name}}} of {path}: add it to `furnish`")
+        values[name] = side.ids[key]
+    return values
+
+
+def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
+    """A request body whose references point into `side`'s town: (JSON or bytes, content type)."""
+    if method in ("get", "delete"):
+        return None, None
+    if path.endswith("/attachments"):
+        return png(), "image/png"
+    if path.startswith("/api/cases/") and "/actions/" in path:
+        action = path.rsplit("/", 1)[1]
+        return ACTION_SAMPLES.get(action, {}), None
+    samples: dict[str, Any] = {
+        "/api/cases/{case_id}/info": {"text": "补充一点情况"},
+        "/api/cases/{case_id}/rating": {"stars": 5},
+        "/api/cases/{case_id}/judicial-confirmation": {"requested": True},
+        "/api/cases/{case_id}/sessions": {"at": "2026-11-28T02:00:00Z", "place": "调解室", "mediators": ["调解员"]},
+        "/api/households/{household_id}": {"address": f"{side.prefix}甲村1组2号"},
+        "/api/households/{household_id}/members": {"name": "钱六", "relation": "子女"},
+        "/api/orgs/{org_id}": {"population": 100},
+        "/api/users/{user_id}/grants": {"role": "mediator", "org_id": side.unit("甲村调解室")},
+        "/api/users/{user_id}/grants/revoke": {"role": "mediator", "org_id": side.unit("乙村调解室")},
+        "/api/cases": resident_case(side.town, village_id=side.unit("甲村")),
+        "/api/households": {
+            "micro_grid_id": side.unit("甲村微网格"),
+            "address": f"{uuid.uuid4().hex[:6]}号",
+            "members": [{"name": "周八", "relation": "户主"}],
+        },
+        "/api/visits": {
+            "client_id": uuid.uuid4().hex,
+            "household_id": side.ids["household_id"],
+            "purposes": ["policy"],
+            "visited_at": datetime.now(UTC).isoformat(),
+        },
+        "/api/visits/batch": {
+            "visits": [
+                {
+                    "client_id": uuid.uuid4().hex,
+                    "household_id": side.ids["household_id"],
+                    "purposes": ["policy"],
+                    "visited_at": datetime.now(UTC).isoformat(),
+                }
+            ]
+        },
+        "/api/plates": {"org_id": side.unit("乙村微网格")},
+        "/api/orgs": {"name": f"新村{uuid.uuid4().hex[:4]}", "kind": "village", "parent_id": side.ids["town_id"]},
+        "/api/users": {
+            "name": "新人",
+            "phone": f"135{uuid.uuid4().int % 10**8:08d}",
+            "grants": [{"role": "mediator", "org_id": side.unit("甲村调解室")}],
+        },
+    }
+    if path in samples:
+        return samples[path], None
+    if path.endswith(("/activate", "/deactivate", "/retry", "/qr/replace", "/read")):
+        return None, None
+    pytest.fail(f"the access matrix has no body for {method.upper()} {path}: add one to `body_for`")
+
+
+ACTION_SAMPLES: dict[str, dict[str, Any]] = {
+    "conclude": {"outcome": "failed_litigation"},
+    "extension_request": {"reason": "需要更多时间", "days": 3},
+    "supervise": {"reason": "督办", "deadline": "2026-12-31T00:00:00Z"},
+    **{
+        a: {"reason": "矩阵测试"}
+        for a in (
+            "escalate",
+            "extension_reject",
+            "follow_up_unsatisfied",
+            "recall",
+            "refer_out",
+            "reject",
+            "return",
+            "review_fail",
+            "suspend_request",
+        )
+    },
+}
+
+# Writes without path parameters whose subject is the caller, the settings (their own test covers towns), or
+# a file import (tests/test_two_towns.py shows a court list and a register cannot reach into another town).
+NOT_PLACED = {
+    "/api/cases/import/court": "tests/test_two_towns.py",
+    "/api/households/import": "tests/test_households.py",
+    "/api/settings/deadlines": "tests/test_settings.py",
+    "/api/settings/routing-rules": "tests/test_settings.py",
+}
+
+
+def refused(answer: Any, *also: int) -> bool:
+    """Refused outright, or (a batch) every item refused."""
+    if answer.status in REFUSED or answer.status in also:
+        return True
+    results: list[dict[str, Any]] = []
+    if answer.status == 200 and answer.body.startswith(b"{"):
+        results = answer.json.get("results") or []
+    return bool(results) and all(r["status"] == "error" for r in results)
+
+
+@dataclass
+class Outcome:
+    problems: list[str] = field(default_factory=list)
+    passed: dict[str, set[str]] = field(default_factory=dict)
+
+
+async def call(api: Any, method: str, path: str, token: str, body: Any, content_type: str | None) -> Any:
+    if isinstance(body, bytes):
+        return await api.request(method.upper(), path, body=body, token=token, headers={"Content-Type": content_type})
+    if body is None:
+        return await api.request(method.upper(), path, token=token)
+    return await api.request(method.upper(), path, json_body=body, token=token)
+
+
+@pytest.fixture
+async def sides(api, ctx: Context, login, town) -> tuple[Side, Side]:
+    twin = await build_twin_town(ctx, login, town)
+    first, second = Side(town, "测试镇", ""), Side(twin, "第二镇", "二")
+    await furnish(api, ctx, first)
+    await furnish(api, ctx, second)
+    return first, second
+
+
+async def test_no_role_of_one_town_reaches_the_other(api, ctx: Context, sides) -> None:
+    document = (await api.get("/api/openapi.json")).json
+    outcome = Outcome()
+    for path, operations in sorted(document["paths"].items()):
+        for method, operation in operations.items():
+            if method not in METHODS:
+                continue
+            if operation.get("security") == []:
+                continue  # public: reference data and the ways in, answered alike to anyone
+            if path == "/api/auth/logout":
+                continue  # ends the caller's own session; carries no id
+            for mine, theirs in (sides, sides[::-1]):
+                await try_operation(api, ctx, method, path, operation, mine, theirs, outcome)
+    unreached = [op for op, who in outcome.passed.items() if not who]
+    assert not outcome.problems, "\n".join(outcome.problems)
+    assert not unreached, "nobody got through on their own town's objects: " + ", ".join(unreached)
+
+
+async def try_operation(
+    api: Any, ctx: Context, method: str, path: str, operation: dict[str, Any], mine: Side, theirs: Side, out: Outcome
+) -> None:
+    if "{" not in path and (path.startswith(PERSONAL) or path in NOT_PLACED):
+        return
+    for side in (mine, theirs):  # a plate replaced by an earlier operation has a new token
+        household = await ctx.db["households"].find_one({"_id": ObjectId(side.ids["household_id"])})
+        side.ids["token"] = household["qr_token"]
+    furnished_case = mine.ids["case_id"]
+    if path.startswith("/api/cases/{case_id}") and method != "get":
+        mine.ids["case_id"] = await fresh_case(api, mine)  # each write tried on a case of its own
+    try:
+        for who in TOWN_PEOPLE:
+            await try_as(api, who, method, path, operation, mine, theirs, out)
+    finally:
+        mine.ids["case_id"] = furnished_case
+
+
+async def try_as(
+    api: Any, who: str, method: str, path: str, operation: dict[str, Any], mine: Side, theirs: Side, out: Outcome
+) -> None:
+    name, token = f"{method.upper()} {path}", mine.token(who)
+    anywhere = who in RESIDENTS and name in RESIDENT_ANYWHERE
+    if method == "get" and "{" not in path:
+        await check_list(api, name, path, operation, token, who, mine, theirs, out)
+        return
+    url, own_url = path.format(**path_ids(path, theirs)), path.format(**path_ids(path, mine))
+    body, content_type = body_for(method, path, theirs)
+    answer = await call(api, method, url, token, body, content_type)
+    # A write that names its place in the body may also be refused as invalid: the reference is not in reach.
+    if not anywhere and not refused(answer, *(() if "{" in path else (422,))):
+        out.problems.append(f"{name}: {mine.prefix or '一'}镇 {who} reaching the other town → {answer.status}")
+    if path.startswith(PERSONAL):
+        return  # someone else's session or message; the caller's own are theirs by construction
+    body, content_type = body_for(method, path, mine)
+    own = await call(api, method, own_url, token, body, content_type)
+    out.passed.setdefault(name, set())
+    if own.status in PASSED:
+        out.passed[name].add(who)
+
+
+ID_QUERY = {"org_id": "town_id", "household_id": "household_id", "parent_id": "town_id", "visitor_id": "user_id"}
+ID_QUERY |= {"grid_worker_id": "user_id"}
+
+
+async def check_list(
+    api: Any,
+    name: str,
+    path: str,
+    operation: dict[str, Any],
+    token: str,
+    who: str,
+    mine: Side,
+    theirs: Side,
+    out: Outcome,
+) -> None:
+    queries = [""]
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "query" and parameter["name"] in ID_QUERY:
+            queries.append(f"?{parameter['name']}={theirs.ids[ID_QUERY[parameter['name']]]}")
+        elif parameter["in"] == "query" and parameter["name"].endswith("_id"):
+            pytest.fail(f"the access matrix does not know the query parameter {parameter['name']} of {path}")
+    for query in queries:
+        answer = await api.get(path + query, token=token)
+        if answer.status in REFUSED | {422}:
+            continue
+        if answer.status != 200:
+            out.problems.append(f"{name}{query}: {who} → {answer.status}")
+            continue
+        text = answer.body.decode()
+        leaked = sorted(m for m in theirs.markers if m in text)
+        if leaked:
+            out.problems.append(f"{name}{query}: {mine.prefix or '一'}镇 {who} sees the other town's {leaked[:3]}")
