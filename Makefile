@@ -10,7 +10,7 @@ CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 CJK_FONT_PACKAGE := fonts-wqy-microhei=0.2.0-beta-3.1
 PORT   ?= 8000
 
-.PHONY: setup demo test lint format bench indexes
+.PHONY: setup demo test fuzz lint format bench indexes
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# Schemathesis over the whole API document as every role (about ten minutes; `make test` runs four roles).
+fuzz: setup
+	FUZZ_ROLES=all FUZZ_EXAMPLES=5 $(BIN)/python -m pytest tests/test_fuzz.py
 
 format: setup
 	$(BIN)/ruff format .

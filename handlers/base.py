@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from bson import ObjectId
 from pydantic import BaseModel, ValidationError
-from tornado.httputil import HTTPFile, parse_body_arguments
+from tornado.httputil import HTTPFile, HTTPInputError, parse_body_arguments
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from schemas.base import ErrorEnvelope, Page, PageParams, field_errors
@@ -143,8 +143,14 @@ def api(
 
 # No request of ours nests deeper than a few levels; a deeper one is refused before the parser recurses.
 MAX_JSON_DEPTH = 32
-# Control characters have no place in text a person typed (tab, newline and carriage return do).
+# Control characters have no place in text a person typed (tab, newline and carriage return do). The API
+# document says so of every string (`NO_CONTROL_CHARACTERS`, handlers/openapi.py).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+NO_CONTROL_CHARACTERS = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
 
 
 def inspect_json(value: Any) -> tuple[int, list[str]]:
@@ -368,12 +374,12 @@ class BaseHandler(RequestHandler):
         name = (self.request.method or "get").lower()
         method = getattr(type(self), name, None)
         if method is getattr(RequestHandler, name, None):
-            method = None  # not implemented here: let Tornado answer 405 rather than ask for a token
+            return None  # not implemented here: Tornado answers 405, whatever the token says
         is_public = getattr(method, "__public__", False)
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            if is_public or method is None:
+            if is_public:
                 return None
             raise Unauthenticated()
         try:
@@ -396,7 +402,10 @@ class BaseHandler(RequestHandler):
             return self.body
         arguments: dict[str, list[bytes]] = {}
         files: dict[str, list[HTTPFile]] = {}
-        parse_body_arguments(self.request.headers.get("Content-Type", ""), self.body, arguments, files)
+        try:
+            parse_body_arguments(self.request.headers.get("Content-Type", ""), self.body, arguments, files)
+        except HTTPInputError as exc:  # no boundary, or a body that is not multipart at all
+            raise BadRequest("上传内容不是有效的 multipart/form-data", code="invalid_multipart") from exc
         uploaded = [f for parts in files.values() for f in parts]
         if len(uploaded) != 1:
             message = "请上传一个文件" if not uploaded else "一次只能上传一个文件"
@@ -436,6 +445,9 @@ class BaseHandler(RequestHandler):
             decoded = [v.decode("utf-8", "replace") for v in values]
             is_list = field is not None and getattr(field.annotation, "__origin__", None) is list
             data[name] = decoded if is_list else decoded[-1]
+        bad = sorted(name for name, value in data.items() if any(_CONTROL.search(v) for v in _as_list(value)))
+        if bad:
+            raise ValidationFailed(details=[{"field": name, "message": "不能包含控制字符"} for name in bad])
         try:
             return schema.model_validate(data)
         except ValidationError as exc:

@@ -146,9 +146,11 @@ class ImportHandler(BaseHandler):
     )
     async def post(self) -> None:
         query = self.read_query(ImportQuery)
+        importer = HouseholdImporter(self.ctx)
+        village = await importer.village(self.caller, parse_id(query.village_id, "村"))  # before reading the file
         data, content_type = self.read_upload(UPLOAD_TYPES, UPLOAD_HINT)
         rows = read_register(data, content_type)
-        report = await HouseholdImporter(self.ctx).run(self.caller, parse_id(query.village_id, "村"), rows)
+        report = await importer.run(self.caller, village, rows)
         self.write_json(ImportReport(**report.__dict__))
 
 

@@ -15,7 +15,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from tornado.routing import PathMatches, Rule
 from tornado.web import RequestHandler
 
-from handlers.base import ERROR_SCHEMA, BaseHandler, api, public
+from handlers.base import ERROR_SCHEMA, NO_CONTROL_CHARACTERS, BaseHandler, api, public
 from server.core.version import NAME, VERSION
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -77,7 +77,33 @@ def _route_operations(rules: list[Rule]) -> list[tuple[str, list[str], str, type
     return operations
 
 
-def build_openapi(rules: list[Rule]) -> dict[str, Any]:
+def _say_no_control_characters(schema: Any) -> None:
+    """Every free string refuses control characters (tab and newlines aside), as the server does: say so."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "string" and not schema.keys() & {"pattern", "format", "enum", "const"}:
+            schema["pattern"] = NO_CONTROL_CHARACTERS
+        for value in schema.values():
+            _say_no_control_characters(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _say_no_control_characters(item)
+
+
+def _fill_vocabularies(schema: Any, vocabularies: dict[str, list[str]]) -> None:
+    """Words a deployment configures (`"x-vocabulary": name`) become the enum this server accepts."""
+    if isinstance(schema, dict):
+        name = schema.pop("x-vocabulary", None)
+        if name is not None:
+            schema["enum"] = vocabularies[name]
+            schema.pop("pattern", None)
+        for value in schema.values():
+            _fill_vocabularies(value, vocabularies)
+    elif isinstance(schema, list):
+        for item in schema:
+            _fill_vocabularies(item, vocabularies)
+
+
+def build_openapi(rules: list[Rule], vocabularies: dict[str, list[str]] | None = None) -> dict[str, Any]:
     operations = _route_operations(rules)
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ERROR_SCHEMA, "serialization")]
     for *_, function in operations:
@@ -91,6 +117,8 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
             if meta[key] is not None and (meta[key], mode) not in models:
                 models.append((meta[key], mode))
     refs, defs = models_json_schema(models, ref_template=_REF)
+    _fill_vocabularies(defs, vocabularies or {})
+    _say_no_control_characters(defs)
 
     def schema(model: type[BaseModel], mode: str) -> dict[str, Any]:
         return refs[(model, mode)]  # type: ignore[index]
@@ -141,13 +169,13 @@ def build_openapi(rules: list[Rule]) -> dict[str, Any]:
         if roles:
             operation["x-roles"] = list(roles)
         if meta["upload"]:
-            binary = {"schema": {"type": "string", "format": "binary"}}
+            binary = {"schema": {"type": "string", "format": "binary", "minLength": 1}}  # an empty file is refused
             content: dict[str, Any] = {m: binary for m in meta["upload"] if m != "multipart/form-data"}
             if "multipart/form-data" in meta["upload"]:  # wx.uploadFile: one file field
                 content["multipart/form-data"] = {
                     "schema": {
                         "type": "object",
-                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "properties": {"file": {"type": "string", "format": "binary", "minLength": 1}},
                         "required": ["file"],
                     }
                 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.base import BaseHandler, api, public
 from schemas.reference import CategoriesOut, CategoriesQuery, CategoryOut, PlaceOut, PlaceQuery, PlacesOut
 from server.cases.routing import Routing
-from server.core.errors import ValidationFailed
+from server.core.errors import NotFound
 from server.core.ids import parse_id
 from server.core.vocabulary import CATEGORIES
 from server.orgs.tree import OrgService
@@ -42,7 +42,7 @@ class CategoriesHandler(BaseHandler):
         query = self.read_query(CategoriesQuery)
         town_id = parse_id(query.town_id, "镇") if query.town_id else None
         if town_id is not None and ((await OrgService(self.ctx).find(town_id)) or {}).get("kind") != "town":
-            raise ValidationFailed(details=[{"field": "town_id", "message": "请选择镇"}])
+            raise NotFound("找不到该镇", code="no_such_town")
         specialist = await Routing(self.ctx).specialist_categories(town_id)
         items = [
             CategoryOut(code=code, label=label, specialist=code in specialist) for code, label in CATEGORIES.items()

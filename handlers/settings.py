@@ -42,7 +42,9 @@ class _SettingHandler(BaseHandler):
         await self.answer(place)
 
     @requires("settings.edit")
-    @api("删除本镇（或县）自定的设置，恢复为县统一设置（或系统默认）", query=SettingsQuery, tags=["settings"])
+    @api(
+        "删除本镇（或县）自定的设置，恢复为县统一设置（或系统默认）", query=SettingsQuery, status=204, tags=["settings"]
+    )
     async def delete(self) -> None:
         place = await self.place("settings.edit")
         await SettingsService(self.ctx).clear(self.caller, self.key, place)

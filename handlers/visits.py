@@ -18,6 +18,7 @@ from schemas.visits import (
     VisitQuery,
 )
 from server.core.ids import parse_id
+from server.core.scope import granted_orgs
 from server.places.visits import VisitService
 
 
@@ -96,10 +97,10 @@ class CoverageHandler(BaseHandler):
     async def get(self) -> None:
         query = self.read_query(CoverageQuery)
         service = VisitService(self.ctx)
-        if query.org_id:
-            orgs = [parse_id(query.org_id, "网格")]
-        else:
-            orgs = await service.grids_of(parse_id(query.grid_worker_id or "", "网格员"))
+        area = [parse_id(query.org_id, "单元")] if query.org_id else granted_orgs(self.caller, "visit.view")
+        orgs = area
+        if query.grid_worker_id:
+            orgs = await service.grids_of(parse_id(query.grid_worker_id, "网格员"), within=area)
         households, month, not_visited = await service.coverage(self.caller, orgs, query.month)
         page = not_visited[query.skip : query.skip + query.page_size]
         self.write_json(

@@ -8,7 +8,7 @@ from typing import Any
 from bson import ObjectId
 from pydantic import Field
 
-from schemas.base import Schema
+from schemas.base import Phone, Schema
 from server.core.pii import mask_phone
 from server.people.users import ROLE_NAMES
 
@@ -46,7 +46,7 @@ DEVICE_TOKEN = Field(None, min_length=20, max_length=100, description="上次短
 
 
 class SmsSendIn(Schema):
-    phone: str = Field(min_length=11, max_length=20)
+    phone: Phone
     device_token: str | None = DEVICE_TOKEN
 
 
@@ -57,7 +57,7 @@ class SmsSendOut(Schema):
 
 
 class SmsVerifyIn(Schema):
-    phone: str = Field(min_length=11, max_length=20)
+    phone: Phone
     code: str = Field(pattern=r"^\d{6}$")
     device_token: str | None = DEVICE_TOKEN
 

@@ -16,9 +16,24 @@ from pydantic import (
     field_validator,
 )
 
+from server.core.pii import PHONE_PATTERN
+
 T = TypeVar("T")
 # Every id on the wire: a MongoDB ObjectId as 24 lowercase hex digits.
 ObjectIdStr = Annotated[str, StringConstraints(min_length=24, max_length=24, pattern=r"^[0-9a-f]{24}$")]
+# A mainland mobile number as people type it; the pattern is documented, the check (with its Chinese message
+# naming the field) is `server.core.pii.normalize_phone`.
+Phone = Annotated[str, Field(min_length=11, max_length=20, json_schema_extra={"pattern": PHONE_PATTERN})]
+# A resident ID number: 17 digits and a check digit (or X), which a pattern cannot express; the format names it.
+IdNumber = Annotated[
+    str,
+    Field(
+        min_length=18,
+        max_length=18,
+        description="18 位居民身份证号码（含校验位）",
+        json_schema_extra={"format": "cn-resident-id"},
+    ),
+]
 
 
 class Schema(BaseModel):
@@ -27,9 +42,25 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _no_nulls(schema: dict[str, Any]) -> None:
+    """A patch's fields may be left out, never null: the document says so (pydantic would offer `null`)."""
+    for prop in schema.get("properties", {}).values():
+        options = prop.get("anyOf")
+        if options and {"type": "null"} in options:
+            rest = [o for o in options if o != {"type": "null"}]
+            prop.pop("anyOf")
+            prop.pop("default", None)
+            if len(rest) == 1:
+                prop.update(rest[0])
+            else:
+                prop["anyOf"] = rest
+
+
 class Patch(Schema):
     """A partial update: a field left out stays as it is; `null` is not a value for it (a 422 naming the
     field), so a client cannot blank a name by accident."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra=_no_nulls)
 
     @field_validator("*", mode="before")
     @classmethod

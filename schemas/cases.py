@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar
 from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.base import ObjectIdStr, PageParams, Schema, Time
+from schemas.base import IdNumber, ObjectIdStr, PageParams, Phone, Schema, Time
 from schemas.visits import GpsPoint
 from server.cases.actions import ACTIONS
 from server.cases.model import (
@@ -17,6 +17,7 @@ from server.cases.model import (
     EXTERNAL_REF_MAX,
     PARTIES_MAX,
     PARTY_LIMITS,
+    REFERRAL_CHANNELS,
     status_label,
 )
 from server.cases.names import NameBook
@@ -44,19 +45,54 @@ from server.core.vocabulary import (
 class PartyIn(Schema):
     role: PartyRole
     name: str = Field(min_length=1, max_length=PARTY_LIMITS["name"])
-    phone: str | None = Field(None, max_length=PARTY_LIMITS["phone"])
-    id_number: str | None = Field(None, max_length=PARTY_LIMITS["id_number"])
-    sex: Sex | None = Field(None, description="不填时按身份证号推定")
-    birth_date: date | None = Field(None, description="不填时按身份证号推定")
+    phone: Phone | None = None
+    id_number: IdNumber | None = None
+    sex: Sex | None = Field(None, description="有身份证号时以身份证号为准")
+    birth_date: date | None = Field(None, description="有身份证号时以身份证号为准")
     address: str | None = Field(None, max_length=PARTY_LIMITS["address"], description="住所（协议书所需）")
 
 
 class CaseIn(Schema):
+    """Where the dispute is: a village (or micro-grid), or a household (by id, or by its plate's token)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in ("village_id", "micro_grid_id", "household_id", "qr_token")
+            ],
+            "allOf": [
+                {  # a referral carries the source's reference and when the source received it
+                    "if": {"properties": {"channel": {"enum": list(REFERRAL_CHANNELS)}}, "required": ["channel"]},
+                    "then": {
+                        "required": ["external_ref", "received_at"],
+                        "properties": {"external_ref": {"type": "string"}, "received_at": {"type": "string"}},
+                    },
+                },
+                {  # a dispute found on a visit names the household
+                    "if": {"properties": {"channel": {"const": "grid_visit"}}, "required": ["channel"]},
+                    "then": {
+                        "anyOf": [
+                            {"required": [name], "properties": {name: {"type": "string"}}}
+                            for name in ("household_id", "qr_token")
+                        ]
+                    },
+                },
+            ],
+        },
+    )
     channel: Channel = "miniprogram"
     category: Category
     description: str = Field(min_length=DESCRIPTION_MIN, max_length=DESCRIPTION_MAX)
-    parties: list[PartyIn] = Field(min_length=1, max_length=PARTIES_MAX)
-    qr_token: str | None = Field(None, max_length=64, description="扫门牌所得（群众上报时代替住户）")
+    parties: list[PartyIn] = Field(
+        min_length=1,
+        max_length=PARTIES_MAX,
+        description="当事人，至少一名申请人",
+        json_schema_extra={"contains": {"properties": {"role": {"const": "applicant"}}, "required": ["role"]}},
+    )
+    qr_token: str | None = Field(None, min_length=1, max_length=64, description="扫门牌所得（群众上报时代替住户）")
     household_id: ObjectIdStr | None = None
     village_id: ObjectIdStr | None = None
     micro_grid_id: ObjectIdStr | None = None

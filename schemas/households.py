@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from schemas.base import ObjectIdStr, PageParams, Patch, Schema
+from schemas.base import IdNumber, ObjectIdStr, PageParams, Patch, Phone, Schema
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
 from server.core.pii import mask_id_number, mask_phone
@@ -18,8 +18,8 @@ Tag = Field(min_length=1, max_length=12)
 class MemberIn(Schema):
     name: str = Field(min_length=1, max_length=30)
     relation: str = Field(min_length=1, max_length=10, description="与户主关系：户主、配偶、子女、父母……")
-    phone: str | None = Field(None, max_length=20)
-    id_number: str | None = Field(None, max_length=18)
+    phone: Phone | None = None
+    id_number: IdNumber | None = None
     gender: Literal["男", "女"] | None = None
     birth_year: int | None = Field(None, ge=1900, le=2100)
 
@@ -61,7 +61,7 @@ class HouseholdQuery(PageParams):
     org_id: ObjectIdStr | None = Field(None, description="村、网格或微网格")
     tag: str | None = Field(None, max_length=12)
     address: str | None = Field(None, max_length=50, description="地址包含")
-    phone: str | None = Field(None, max_length=20, description="成员手机号（精确匹配）")
+    phone: Phone | None = Field(None, description="成员手机号（精确匹配）")
 
 
 class HouseholdGetQuery(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, StrictInt
+from pydantic import ConfigDict, Field, StrictInt
 
 from schemas.base import ObjectIdStr, PageParams, Patch, Schema
 from server.core.vocabulary import CenterType, OrgKind
@@ -23,6 +23,26 @@ class OrgOut(Schema):
 
 
 class OrgCreateIn(Schema):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "allOf": [  # a center names its type; a committee its category
+                {
+                    "if": {"properties": {"kind": {"const": "center"}}},
+                    "then": {"required": ["center_type"], "properties": {"center_type": {"type": "string"}}},
+                },
+                {
+                    "if": {"properties": {"kind": {"const": "committee"}}},
+                    "then": {
+                        "required": ["committee_type"],
+                        "properties": {"committee_type": {"type": "string", "minLength": 1}},
+                    },
+                },
+            ]
+        },
+    )
+
     name: str = Field(min_length=1, max_length=60)
     kind: OrgKind
     parent_id: ObjectIdStr

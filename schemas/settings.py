@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from schemas.base import ObjectIdStr, Schema
 from server.core.vocabulary import Category, CenterType, Channel, Risk, Source, Tier
@@ -31,6 +31,15 @@ class RuleWhen(Schema):
 
 
 class RuleTarget(Schema):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "if": {"properties": {"kind": {"const": "center"}}},
+            "then": {"required": ["center_type"], "properties": {"center_type": {"type": "string"}}},
+        },
+    )
+
     kind: Literal["village_room", "center", "town", "committee"]
     center_type: CenterType | None = Field(None, description="kind 为 center 时必填")
     committee_type: Category | None = Field(None, description="kind 为 committee 时可指定；不填按案件类别")

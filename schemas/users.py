@@ -9,7 +9,7 @@ from bson import ObjectId
 from pydantic import Field
 
 from schemas.auth import RoleOut, org_refs, roles_to_json
-from schemas.base import ObjectIdStr, PageParams, Schema
+from schemas.base import ObjectIdStr, PageParams, Phone, Schema
 from server.core.permissions import StaffRole
 from server.core.pii import mask_phone
 from server.core.vocabulary import LiaisonFor
@@ -28,7 +28,7 @@ class GrantRef(Schema):
 
 class UserCreateIn(Schema):
     name: str = Field(min_length=1, max_length=30)
-    phone: str = Field(min_length=11, max_length=20)
+    phone: Phone
     grants: list[GrantIn] = Field(min_length=1, max_length=10)
 
 
@@ -43,7 +43,7 @@ class UserOut(Schema):
 
 class UserQuery(PageParams):
     name: str | None = Field(None, max_length=30, description="姓名包含")
-    phone: str | None = Field(None, max_length=20, description="手机号（精确匹配）")
+    phone: Phone | None = Field(None, description="手机号（精确匹配）")
     role: StaffRole | None = None
     org_id: ObjectIdStr | None = None
 

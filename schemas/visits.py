@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from schemas.base import ObjectIdStr, PageParams, Schema, Time
 from schemas.households import HouseholdOut
@@ -25,12 +25,23 @@ class VisitIn(Schema):
     qr_token: str | None = Field(
         None, min_length=8, max_length=64, description="扫码所得的门牌令牌（代替 household_id）"
     )
-    purposes: list[str] = Field(
-        min_length=1, max_length=10, description="走访事项：policy、dispute_check、safety、service、opinion"
+    purposes: list[Annotated[str, Field(json_schema_extra={"x-vocabulary": "visit_purposes"})]] = Field(
+        min_length=1, max_length=10, description="走访事项（本地配置 town.visit_purposes 的键）"
     )
     notes: str = Field("", max_length=2000)
     gps: GpsPoint | None = None
     visited_at: Time = Field(description="手机记录的走访时间（带时区）")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["household_id"], "properties": {"household_id": {"type": "string"}}},
+                {"required": ["qr_token"], "properties": {"qr_token": {"type": "string"}}},
+            ]
+        },
+    )
 
     @model_validator(mode="after")
     def _one_household(self) -> VisitIn:
@@ -74,15 +85,9 @@ class VisitQuery(PageParams):
 
 
 class CoverageQuery(PageParams):
-    org_id: ObjectIdStr | None = Field(None, description="网格或微网格")
-    grid_worker_id: ObjectIdStr | None = Field(None, description="网格员（其负责的网格）")
+    org_id: ObjectIdStr | None = Field(None, description="网格、微网格或更大的单元；不填为本人的管辖范围")
+    grid_worker_id: ObjectIdStr | None = Field(None, description="网格员：其负责的网格（与 org_id 同给时取两者交集）")
     month: str | None = Field(None, pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM，默认本月")
-
-    @model_validator(mode="after")
-    def _one_target(self) -> CoverageQuery:
-        if (self.org_id is None) == (self.grid_worker_id is None):
-            raise ValueError("org_id 与 grid_worker_id 须且只须提供一个")
-        return self
 
 
 class UnvisitedOut(Schema):

@@ -45,7 +45,9 @@ def make_app(ctx: Context, extra_handlers: list[tuple[Any, ...]] | None = None) 
         xsrf_cookies=False,  # token auth in a header; no cookies to forge
     )
     # Built once, at start-up: an undocumented route stops the server here, not at the first request.
-    app.settings["openapi"] = build_openapi(app.wildcard_router.rules)
+    app.settings["openapi"] = build_openapi(
+        app.wildcard_router.rules, {"visit_purposes": list(ctx.config.town.visit_purposes)}
+    )
     return app
 
 

@@ -114,11 +114,15 @@ async def test_anyone_else_gets_a_masked_copy(api, ctx: Context, town) -> None:
     assert await ctx.db["audit_log"].count_documents({"action": "case.reveal"}) == 0
 
 
-async def test_particulars_that_contradict_the_id_number_are_refused(api, town) -> None:
+async def test_the_id_number_wins_over_particulars_typed_beside_it(api, town) -> None:
     parties = [{**PARTIES[0], "sex": "female", "birth_date": "1981-01-01"}, PARTIES[1]]
-    response = await api.post("/api/cases", resident_case(town, parties=parties), token=town.people["resident_a"].token)
-    assert response.status == 422
-    assert {d["field"] for d in response.json["error"]["details"]} == {"parties.0.sex", "parties.0.birth_date"}
+    case = (
+        await api.post("/api/cases", resident_case(town, parties=parties), token=town.people["resident_a"].token)
+    ).json
+    await act(api, town, "office", case["id"], "assign")
+    view = (await api.get(f"/api/cases/{case['id']}", token=town.people["mediator_a"].token)).json
+    assert (view["parties"][0]["sex"], view["parties"][0]["birth_date"]) == ("male", "1980-01-01")
+    assert (view["parties"][1]["sex"], view["parties"][1]["birth_date"]) == ("female", "1975-06-30")  # no ID: as given
 
 
 async def test_staff_views_mask_the_address_until_revealed(api, town) -> None:

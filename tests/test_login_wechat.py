@@ -52,8 +52,8 @@ async def test_concurrent_first_logins_make_one_account(ctx: Context) -> None:
 @pytest.mark.parametrize(
     ("code", "status", "error"),
     [
-        ("err40029", 400, "wechat_code_invalid"),
-        ("err40163", 400, "wechat_code_used"),
+        ("err40029", 401, "wechat_code_invalid"),  # a login whose credential WeChat refuses
+        ("err40163", 401, "wechat_code_used"),
         ("err45011", 429, "wechat_rate_limited"),
         ("err40226", 403, "wechat_user_risky"),
         ("err-1", 503, "wechat_busy"),
@@ -70,7 +70,7 @@ async def test_wechat_errors_become_clear_errors(api, ctx: Context, code: str, s
 async def test_a_code_used_twice_is_refused(api) -> None:
     assert (await api.post("/api/auth/wechat", {"code": "ok-once"})).status == 200
     response = await api.post("/api/auth/wechat", {"code": "ok-once"})
-    assert response.status == 400
+    assert response.status == 401
     assert response.error_code == "wechat_code_used"
 
 

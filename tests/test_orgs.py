@@ -45,7 +45,7 @@ async def test_admin_adds_units_inside_scope_only(api, login, org_tree) -> None:
     assert again.error_code == "org_name_taken"
 
     wrong_parent = await api.post("/api/orgs", body | {"name": "x", "kind": "micro_grid"}, token=admin.token)
-    assert wrong_parent.status == 422
+    assert (wrong_parent.status, wrong_parent.error_code) == (409, "org_parent_kind")  # the tree refuses it
     assert wrong_parent.json["error"]["details"] == [{"field": "parent_id", "message": "微网格不能设在该上级之下"}]
 
     outside = await api.post(

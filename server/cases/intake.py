@@ -147,7 +147,7 @@ class Intake:
         elif data.get("household_id"):
             household = await households.find(ObjectId(data["household_id"]))
             if household is None:
-                raise ValidationFailed(details=[{"field": "household_id", "message": "找不到该住户"}])
+                raise NotFound("找不到该住户", details=[{"field": "household_id", "message": "找不到该住户"}])
         if household is not None:
             unit_id = household["micro_grid_id"]
         elif data.get("micro_grid_id") or data.get("village_id"):
@@ -156,7 +156,7 @@ class Intake:
             raise ValidationFailed(details=[{"field": "village_id", "message": "请选择纠纷发生的村（社区）或扫描门牌"}])
         unit = await orgs.find(unit_id)
         if unit is None or unit["kind"] not in PLACE_KINDS:
-            raise ValidationFailed(details=[{"field": "village_id", "message": "找不到该村（社区）"}])
+            raise NotFound("找不到该村（社区）", details=[{"field": "village_id", "message": "找不到该村（社区）"}])
         if data["channel"] in ("grid_visit", "walk_in", "hotline") and not await self._may_register_at(principal, unit):
             raise NotFound("找不到该村（社区）")
         if data["channel"] in REFERRAL_CHANNELS and principal.liaison_towns().isdisjoint(unit["path"]):
@@ -189,7 +189,7 @@ class Intake:
                 doc.update(seal(cipher, phone=party.get("phone"), id_number=party.get("id_number")))
             except (InvalidPhone, InvalidIdNumber) as exc:
                 errors.append({"field": f"parties.{index}.{exc.field}", "message": str(exc)})
-            doc.update(_identity(party, index, errors))
+            doc.update(_identity(party))
             if party.get("address"):
                 doc["address"] = party["address"].strip()
             docs.append(doc)
@@ -200,25 +200,22 @@ class Intake:
         return docs
 
 
-def _identity(party: dict[str, Any], index: int, errors: list[dict[str, str]]) -> dict[str, Any]:
-    """A party's sex and birth date as given, else as the ID number says; given ones must agree with it."""
-    given_born, given_sex = party.get("birth_date"), party.get("sex")
-    if isinstance(given_born, str):
-        given_born = date.fromisoformat(given_born)
+def _identity(party: dict[str, Any]) -> dict[str, Any]:
+    """A party's sex and birth date: as a valid ID number says (it wins over what was typed beside it), else
+    as given."""
+    born, sex = party.get("birth_date"), party.get("sex")
+    if isinstance(born, str):
+        born = date.fromisoformat(born)
     try:
         number = normalize_id_number(party["id_number"]) if party.get("id_number") else None
     except InvalidIdNumber:
         number = None  # reported with the ID number's own field
     from_id = birth_date_and_sex(number) if number else None
     if from_id:
-        if given_born and given_born != from_id[0]:
-            errors.append({"field": f"parties.{index}.birth_date", "message": "出生日期与身份证号不符"})
-        if given_sex and given_sex != from_id[1]:
-            errors.append({"field": f"parties.{index}.sex", "message": "性别与身份证号不符"})
-        given_born, given_sex = from_id
+        born, sex = from_id
     fields: dict[str, Any] = {}
-    if given_born:
-        fields["birth_date"] = given_born.isoformat()
-    if given_sex:
-        fields["sex"] = given_sex
+    if born:
+        fields["birth_date"] = born.isoformat()
+    if sex:
+        fields["sex"] = sex
     return fields

@@ -10,8 +10,11 @@ from datetime import date
 
 from server.core.errors import ValidationFailed
 
-_PHONE = re.compile(r"^1[3-9]\d{9}$")
-_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+_PHONE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII digits only: `\d` would take full-width ones too
+_ID_NUMBER = re.compile(r"^[0-9]{17}[0-9X]$")
+# What `normalize_phone` accepts, as one regular expression for the API document (spaces and hyphens
+# anywhere, an optional +86 or 0086); tests/unit/test_pii.py holds the two to the same answers.
+PHONE_PATTERN = r"^[\s-]*(?:(?:\+|0[\s-]*0)[\s-]*8[\s-]*6[\s-]*)?1[\s-]*[3-9](?:[\s-]*[0-9]){9}[\s-]*$"
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 

@@ -83,7 +83,7 @@ class SettingsService:
         if unit is None or not (on_my_paths or in_org_scope(principal, unit["path"], capability)):
             raise NotFound("找不到该组织单元")
         if unit["kind"] not in ("town", "county"):
-            raise ValidationFailed(details=[{"field": "org_id", "message": "设置属于镇或县"}])
+            raise NotFound("设置属于镇或县，找不到该镇或县", code="no_such_place")
         return unit
 
     async def save(

@@ -191,7 +191,11 @@ class OrgService:
             raise ValidationFailed(details=[{"field": "kind", "message": "未知的组织类型"}])
         parent = await self.get(parent_id) if parent_id is not None else None
         if (parent["kind"] if parent else None) not in _PARENT_KINDS[kind]:
-            raise ValidationFailed(details=[{"field": "parent_id", "message": f"{KINDS[kind]}不能设在该上级之下"}])
+            raise Conflict(
+                f"{KINDS[kind]}不能设在该上级之下",
+                code="org_parent_kind",
+                details=[{"field": "parent_id", "message": f"{KINDS[kind]}不能设在该上级之下"}],
+            )
         if kind == "center" and attrs.get("center_type") not in CENTER_TYPES:
             raise ValidationFailed(details=[{"field": "center_type", "message": "未知的中心类型"}])
         if kind == "committee" and not attrs.get("committee_type"):

@@ -27,7 +27,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 
 from notify.base import SmsMessage
 from server.core import indexes
-from server.core.errors import ServiceUnavailable, Unauthenticated
+from server.core.errors import BadRequest, ServiceUnavailable, Unauthenticated
 from server.core.pii import phone_input
 from server.core.ratelimit import RateLimiter
 from server.people.sessions import SessionService, TokenPair
@@ -62,7 +62,10 @@ class LoginService:
 
     async def wechat(self, js_code: str, *, user_agent: str, ip: str) -> Login:
         ctx = self._ctx
-        session = await ctx.wechat.code2session(js_code)
+        try:
+            session = await ctx.wechat.code2session(js_code)
+        except BadRequest as refused:  # a code WeChat does not know or has seen: the login fails, 401
+            raise Unauthenticated(refused.message, code=refused.code) from refused
         user, is_new = await UserService(ctx).resident_by_openid(session.openid, session.unionid, ctx.clock.now())
         tokens = await SessionService(ctx).start(user, method="wechat", user_agent=user_agent, ip=ip)
         return Login(tokens, user, is_new)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 
 from server.core.auth import Principal
-from server.core.errors import ValidationFailed
+from server.core.errors import NotFound
 from server.core.pii import InvalidIdNumber, InvalidPhone
 from server.core.tables import read_rows
 from server.orgs.tree import OrgService
@@ -60,10 +60,15 @@ class HouseholdImporter:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    async def run(self, principal: Principal, village_id: ObjectId, rows: list[dict[str, str]]) -> ImportReport:
+    async def village(self, principal: Principal, village_id: ObjectId) -> dict[str, Any]:
+        """The village a register is imported into, in the caller's reach."""
         village = await OrgService(self._ctx).get_in_scope(principal, village_id, "household.edit")
         if village["kind"] != "village":
-            raise ValidationFailed(details=[{"field": "village_id", "message": "请选择村或社区"}])
+            raise NotFound("找不到该村或社区", details=[{"field": "village_id", "message": "请选择村或社区"}])
+        return village
+
+    async def run(self, principal: Principal, village: dict[str, Any], rows: list[dict[str, str]]) -> ImportReport:
+        village_id = village["_id"]
         micro_grids = {
             unit["name"]: unit for unit in await OrgService(self._ctx).of_kind("micro_grid", under=village_id)
         }

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 
 from server.core.auth import Principal
-from server.core.errors import ValidationFailed
+from server.core.errors import Conflict
 from server.core.jobs import JobService
 from server.orgs.tree import OrgService
 from server.people.users import UserService
@@ -65,7 +65,7 @@ class PlatePrinting:
     async def start(self, principal: Principal, org_id: ObjectId) -> dict[str, Any]:
         unit = await OrgService(self._ctx).get_in_scope(principal, org_id, "plate.print")
         if unit["kind"] not in PRINTABLE_KINDS:
-            raise ValidationFailed(details=[{"field": "org_id", "message": "请选择村、网格或微网格"}])
+            raise Conflict("只能为村、网格或微网格打印门牌", code="plate_unit_kind")
         plates = await self.gather(org_id)
         jobs = JobService(self._ctx)
         job = await jobs.create(

@@ -20,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from server.core import indexes
 from server.core.auth import Principal
 from server.core.clock import to_millis
-from server.core.errors import DomainError, ValidationFailed
+from server.core.errors import DomainError, NotFound, ValidationFailed
 from server.core.scope import org_scope_filter, require_org_scope
 from server.orgs.tree import OrgService
 from server.people.users import UserService
@@ -123,7 +123,7 @@ class VisitService:
         else:
             raise ValidationFailed(details=[{"field": "household_id", "message": "须提供住户或扫码所得的门牌"}])
         if household is None:
-            raise ValidationFailed(details=[{"field": "household_id", "message": "找不到该住户"}])
+            raise NotFound("找不到该住户", details=[{"field": "household_id", "message": "找不到该住户"}])
         require_org_scope(principal, household["org_path"], "visit.record", "住户")
         return household
 
@@ -171,10 +171,15 @@ class VisitService:
         )
         return len(households), month, [h for h in households if h["_id"] not in visited]
 
-    async def grids_of(self, user_id: ObjectId) -> list[ObjectId]:
-        """The units where a grid worker holds the role (their own, or one an admin over them asks about)."""
+    async def grids_of(self, user_id: ObjectId, *, within: list[ObjectId]) -> list[ObjectId]:
+        """The units where a grid worker holds the role, as far as they overlap `within` (a grid inside the
+        area, or a part of the area inside a grid)."""
         user = await UserService(self._ctx).find(user_id)
         grids = [g["org_id"] for g in (user or {}).get("grants", []) if g["role"] == "grid_worker"]
         if not grids:
-            raise ValidationFailed(details=[{"field": "grid_worker_id", "message": "该人员不是网格员"}])
-        return grids
+            raise NotFound("找不到该网格员", code="no_such_grid_worker")
+        units = await OrgService(self._ctx).by_ids([*grids, *within])
+        area, held = set(within), set(grids)
+        inside = [g for g in grids if g in units and area & set(units[g]["path"])]
+        parts = [w for w in within if w in units and held & set(units[w]["path"]) and w not in inside]
+        return inside + parts
