@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from PIL import Image
 
 import server.cases.files
@@ -137,3 +138,29 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale() -> None:
     assert (kind, content_type) == ("image", "image/jpeg")
     assert Image.open(io.BytesIO(data)).size == (2048, 1536)
     assert max(w * h for w, h in seen) == 3000 * 2250  # the decoder's half scale, not 6000 × 4500
+
+
+async def test_twelve_uploads_at_once_to_one_case_all_land(api, ctx: Context, town) -> None:
+    """An addition is not a state change: concurrent uploads, information and sessions do not refuse each other."""
+    token = town.people["resident_a"].token
+    case = (await api.post("/api/cases", resident_case(town), token=token)).json
+    url = f"/api/cases/{case['id']}/attachments"
+    before = (await ctx.db["cases"].find_one({"_id": ObjectId(case["id"])}))["version"]
+    photo = io.BytesIO()
+    Image.new("RGB", (16, 16), "red").save(photo, "PNG")
+    uploads = [api.post(url, body=photo.getvalue(), token=token, headers={}) for _ in range(12)]
+    infos = [api.post(f"/api/cases/{case['id']}/info", {"text": f"补充情况{i}"}, token=token) for i in range(4)]
+    answers = await asyncio.gather(*uploads, *infos)
+    assert [a.status for a in answers] == [201] * 12 + [200] * 4
+    stored = await ctx.db["cases"].find_one({"_id": ObjectId(case["id"])})
+    assert len(stored["attachments"]) == 12
+    assert sum(e["action"] == "add_info" for e in stored["timeline"]) == 4
+    assert stored["version"] == before + 16  # each addition still moves the version that clients compare
+
+
+async def test_an_addition_after_the_case_closed_is_refused(api, ctx: Context, town) -> None:
+    token = town.people["resident_a"].token
+    case = (await api.post("/api/cases", resident_case(town), token=token)).json
+    assert (await api.post(f"/api/cases/{case['id']}/actions/withdraw", {}, token=token)).status == 200
+    late = await api.post(f"/api/cases/{case['id']}/info", {"text": "还有一点"}, token=token)
+    assert late.status == 409

@@ -38,7 +38,7 @@ class CaseRecord:
             raise conflict(principal, case, "案件已办结，不能再补充材料")
         now = self._ctx.clock.now()
         event = timeline_event(self._me(principal), "add_info", case["state"], case["state"], text, now, public=True)
-        return await self._update(
+        return await self._append_only(
             case, {"$push": {"timeline": event, "notifications": notice("case_info_added", "unit", now, case)}}
         )
 
@@ -68,7 +68,7 @@ class CaseRecord:
         event = timeline_event(
             self._me(principal), "attachment_added", case["state"], case["state"], None, now, public=True
         )
-        return await self._update(case, {"$push": {"attachments": attachment, "timeline": event}})
+        return await self._append_only(case, {"$push": {"attachments": attachment, "timeline": event}})
 
     async def reveal_parties(self, principal: Principal, case: Case) -> None:
         """Full party numbers are for the people handling the case; each read is audited."""
@@ -79,7 +79,16 @@ class CaseRecord:
     async def _append(self, principal: Principal, case: Case, field: str, item: dict[str, Any], action: str) -> Case:
         now = self._ctx.clock.now()
         event = timeline_event(self._me(principal), action, case["state"], case["state"], None, now, public=False)
-        return await self._update(case, {"$push": {field: item, "timeline": event}})
+        return await self._append_only(case, {"$push": {field: item, "timeline": event}})
+
+    async def _append_only(self, case: Case, update: dict[str, Any]) -> Case:
+        """An addition to the record is not a change of the case: it waits for no one's version, only for the
+        state it was allowed in."""
+        update.setdefault("$set", {})["updated_at"] = self._ctx.clock.now()
+        updated = await self._cases.append(case, update)
+        if updated is None:
+            raise Conflict("案件状态已变化，请刷新后再试", code="case_state_changed")
+        return updated
 
     async def _update(self, case: Case, update: dict[str, Any]) -> Case:
         update.setdefault("$set", {})["updated_at"] = self._ctx.clock.now()

@@ -103,6 +103,15 @@ class CaseRepository:
         )
         return updated
 
+    async def append(self, case: Case, update: dict[str, Any]) -> Case | None:
+        """Apply an append (a session, information, an attachment) if the case is still in the state the caller
+        saw; other appends in between are no conflict. None if the state changed."""
+        update = {**update, "$inc": {"version": 1}}
+        updated: Case | None = await self._cases.find_one_and_update(
+            {"_id": case["_id"], "state": case["state"]}, update, return_document=ReturnDocument.AFTER
+        )
+        return updated
+
     async def page(
         self, query: dict[str, Any], *, sort: Sort, skip: int, limit: int, projection: dict[str, int]
     ) -> tuple[list[Case], int]:
