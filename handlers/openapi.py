@@ -186,6 +186,7 @@ def build_openapi(rules: list[Rule], vocabularies: dict[str, list[str]] | None =
                 "content": {"application/json": {"schema": schema(meta["request"], "validation")}},
             }
         paths.setdefault(path, {})[method] = operation
+    _say_no_control_characters(paths)  # the parameters, whose schemas are copied out of their models
 
     return {
         "openapi": "3.1.0",

@@ -22,7 +22,7 @@ INBOX = "inbox"
 indexes.declare(
     INBOX,
     IndexModel([("dedupe", ASCENDING)], name="dedupe", unique=True),
-    IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING)], name="user_created"),
+    IndexModel([("user_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="user_created_id"),
     IndexModel([("user_id", ASCENDING), ("read_at", ASCENDING)], name="user_unread"),
 )
 

@@ -37,8 +37,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
 from notify.base import Senders, SendResult, SmsMessage, WechatMessage
 from server.app import Server, make_app, open_context
+from server.core import memdb
 from server.core.config import Config, build_config
 from server.core.context import Context
+from server.core.query_shapes import Recorder
 from server.orgs.tree import OrgService
 from server.people.sessions import SessionService, TokenPair
 from server.people.users import UserService, grant_doc
@@ -59,6 +61,13 @@ def env_for_tests(**overrides: str) -> dict[str, str]:
     env["SYGZ_MONGODB__DATABASE"] = f"sanyuan_test_{uuid.uuid4().hex[:12]}"
     env.update(overrides)
     return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def query_shapes() -> Recorder:
+    """Every query the suite sends to the emulation, by shape, for tests/test_zz_index_use.py."""
+    memdb.RECORDER = memdb.RECORDER or Recorder()
+    return memdb.RECORDER
 
 
 @pytest.fixture

@@ -26,14 +26,25 @@ indexes.declare(
     IndexModel([("external_key", ASCENDING)], name="external_key", unique=True, sparse=True),
     # One case per Idempotency-Key, even if a retry takes over from a first attempt that is still running.
     IndexModel([("idempotency_key", ASCENDING)], name="idempotency_key", unique=True, sparse=True),
-    IndexModel([("org_path", ASCENDING), ("state", ASCENDING), ("next_due", ASCENDING)], name="scope_state_due"),
+    # The queue: a scope (and maybe a state, a source, a category…) by nearest deadline, then age.
+    IndexModel([("org_path", ASCENDING), ("next_due", ASCENDING), ("created_at", ASCENDING)], name="scope_due"),
+    IndexModel(
+        [("org_path", ASCENDING), ("state", ASCENDING), ("next_due", ASCENDING), ("created_at", ASCENDING)],
+        name="scope_state_due_created",
+    ),
+    IndexModel(  # a liaison's queue: their source in their town
+        [("source", ASCENDING), ("town_id", ASCENDING), ("next_due", ASCENDING), ("created_at", ASCENDING)],
+        name="source_town_due",
+    ),
     IndexModel([("org_path", ASCENDING), ("created_at", DESCENDING)], name="scope_created"),
     IndexModel([("resident_id", ASCENDING), ("created_at", DESCENDING)], name="resident_created"),
     IndexModel([("source", ASCENDING), ("town_id", ASCENDING), ("created_at", DESCENDING)], name="source_town"),
     IndexModel([("assigned_org_id", ASCENDING), ("state", ASCENDING)], name="assigned_state"),
     IndexModel([("mediator_ids", ASCENDING), ("state", ASCENDING)], name="mediator_state"),
     IndexModel([("state", ASCENDING), ("next_due", ASCENDING)], name="state_due"),
-    IndexModel([("household_id", ASCENDING), ("state", ASCENDING)], name="household_state"),
+    IndexModel(
+        [("household_id", ASCENDING), ("state", ASCENDING), ("created_at", DESCENDING)], name="household_state_created"
+    ),
     IndexModel([("parties.phone_hash", ASCENDING)], name="party_phone"),
     IndexModel([("notifications.status", ASCENDING)], name="notification_status"),  # the outbox relay's query
 )

@@ -56,6 +56,8 @@ _PARENT_KINDS = {
 indexes.declare(
     COLLECTION,
     IndexModel([("path", ASCENDING)], name="path"),
+    IndexModel([("path", ASCENDING), ("depth", ASCENDING), ("name", ASCENDING)], name="path_depth_name"),
+    IndexModel([("kind", ASCENDING), ("name", ASCENDING)], name="kind_name"),
     IndexModel([("parent_id", ASCENDING), ("name", ASCENDING)], name="parent_name", unique=True),
     IndexModel([("code", ASCENDING)], name="code", unique=True, sparse=True),
 )

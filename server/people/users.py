@@ -42,6 +42,7 @@ indexes.declare(
     IndexModel([("phone_hash", ASCENDING)], name="phone_hash", unique=True, sparse=True),
     IndexModel([("openid", ASCENDING)], name="openid", unique=True, sparse=True),
     IndexModel([("grants.org_id", ASCENDING), ("grants.role", ASCENDING)], name="grant_org_role"),
+    IndexModel([("grants.org_id", ASCENDING), ("name", ASCENDING), ("_id", ASCENDING)], name="grant_org_name"),
 )
 refers_to_org(COLLECTION, "grants.org_id")
 

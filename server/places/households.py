@@ -39,7 +39,10 @@ RETIRED_TOKENS = "retired_qr_tokens"
 indexes.declare(
     COLLECTION,
     IndexModel([("qr_token", ASCENDING)], name="qr_token", unique=True),
-    IndexModel([("org_path", ASCENDING), ("address", ASCENDING)], name="org_path_address"),
+    # Lists by unit then address: `org_path` is an array and cannot give the order; the micro-grid can.
+    IndexModel(
+        [("org_path", ASCENDING), ("micro_grid_id", ASCENDING), ("address", ASCENDING)], name="scope_grid_address"
+    ),
     IndexModel([("micro_grid_id", ASCENDING), ("address", ASCENDING)], name="micro_grid_address"),
     IndexModel([("members.phone_hash", ASCENDING)], name="member_phone"),
     IndexModel([("members.id_hash", ASCENDING)], name="member_id_number"),
@@ -103,7 +106,7 @@ class HouseholdService:
     async def under(self, org_ids: list[ObjectId], fields: tuple[str, ...]) -> list[dict[str, Any]]:
         """The households under any of `org_ids` with `fields`, by unit and address."""
         cursor = self._households.find({"org_path": {"$in": org_ids}}, dict.fromkeys(fields, 1))
-        return await cursor.sort([("org_path", 1), ("address", 1)]).to_list(None)
+        return await cursor.sort([("micro_grid_id", 1), ("address", 1)]).to_list(None)
 
     async def exists_at(self, micro_grid_id: ObjectId, address: str) -> bool:
         return bool(await self._households.count_documents({"micro_grid_id": micro_grid_id, "address": address}))
@@ -201,7 +204,7 @@ class HouseholdService:
         if phone:
             query["members.phone_hash"] = self._ctx.cipher.lookup_hash(phone_input(phone), "phone")
         total = await self._households.count_documents(query)
-        cursor = self._households.find(query).sort([("org_path", ASCENDING), ("address", ASCENDING)])
+        cursor = self._households.find(query).sort([("micro_grid_id", ASCENDING), ("address", ASCENDING)])
         return await cursor.skip(skip).limit(limit).to_list(None), total
 
     async def update(self, principal: Principal, household_id: ObjectId, changes: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ indexes.declare(
     IndexModel([("visitor_id", ASCENDING), ("client_id", ASCENDING)], name="visitor_client_id", unique=True),
     IndexModel([("household_id", ASCENDING), ("visited_at", DESCENDING)], name="household_time"),
     IndexModel([("visitor_id", ASCENDING), ("visited_at", DESCENDING)], name="visitor_time"),
-    IndexModel([("org_path", ASCENDING), ("visited_at", DESCENDING)], name="org_time"),
+    IndexModel([("org_path", ASCENDING), ("visited_at", DESCENDING), ("_id", DESCENDING)], name="org_time_id"),
 )
 
 
