@@ -73,3 +73,22 @@ async def test_names_come_beside_the_ids_as_the_viewer_may_see_them(api, town) -
     ]
     row = (await api.get("/api/cases/inbox", token=room.token)).json["items"][0]
     assert (row["assigned_org_id"], row["assigned_org_name"]) == (town.id("甲村调解室"), "甲村调解室")
+
+
+async def test_the_work_queue_holds_the_cases_in_hand_awaiting_assignment_first(api, town) -> None:
+    """Drafts are the resident's; a withdrawn case is done: neither leads the office's queue by deadline."""
+    resident, office = town.people["resident_a"].token, town.people["office"].token
+    draft = (await api.post("/api/cases", resident_case(town, draft=True), token=resident)).json
+    withdrawn = (await api.post("/api/cases", resident_case(town), token=resident)).json
+    assert (await api.post(f"/api/cases/{withdrawn['id']}/actions/withdraw", {}, token=resident)).status == 200
+    assigned = (await api.post("/api/cases", resident_case(town), token=resident)).json
+    assert (await api.post(f"/api/cases/{assigned['id']}/actions/assign", {}, token=office)).status == 200
+    waiting = (await api.post("/api/cases", resident_case(town), token=resident)).json
+
+    queue = (await api.get("/api/cases", token=office)).json
+    assert [c["id"] for c in queue["items"]] == [waiting["id"], assigned["id"]]
+    everything = (await api.get("/api/cases?sort=newest", token=office)).json
+    assert {c["id"] for c in everything["items"]} == {waiting["id"], assigned["id"], withdrawn["id"]}
+    drafts = (await api.get("/api/cases?state=draft", token=office)).json
+    assert drafts["items"] == []
+    assert draft["state"] == "draft"

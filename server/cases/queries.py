@@ -12,9 +12,10 @@ from bson import ObjectId
 
 from server.cases import policy
 from server.cases.model import Case
-from server.cases.repository import BY_DEADLINE, LIST_PROJECTION, NEWEST_FIRST, CaseRepository
+from server.cases.repository import BY_DEADLINE, LIST_PROJECTION, NEWEST_FIRST, WATCHED_STATES, CaseRepository
 from server.core.auth import Principal
 from server.core.errors import Forbidden
+from server.core.vocabulary import STATES
 
 if TYPE_CHECKING:
     from server.core.context import Context
@@ -91,7 +92,15 @@ class CaseQueries:
         scopes.extend(await self.liaison_scopes(principal))
         if not scopes:
             raise Forbidden()
-        query: dict[str, Any] = {"$and": [{"$or": scopes} if len(scopes) > 1 else scopes[0], *where.conditions()]}
+        conditions = where.conditions()
+        if where.state is None:
+            # A draft is the resident's until submitted. The work queue (by deadline) holds the cases still in
+            # hand, cases awaiting assignment (no deadline yet) first; newest-first lists every case.
+            states = WATCHED_STATES if sort == "deadline" else tuple(s for s in STATES if s != "draft")
+            conditions.append({"state": {"$in": list(states)}})
+        elif where.state == "draft":
+            conditions.append({"_id": None})  # never listed to staff
+        query: dict[str, Any] = {"$and": [{"$or": scopes} if len(scopes) > 1 else scopes[0], *conditions]}
         order = BY_DEADLINE if sort == "deadline" else NEWEST_FIRST
         return await self._cases.page(query, sort=order, skip=skip, limit=limit, projection=LIST_PROJECTION)
 
