@@ -1,7 +1,8 @@
 """Files that belong to a case: uploaded attachments and the printable agreement.
 
-Checking and cleaning an upload and rendering a PDF cost far more than a request, and storage is file
-I/O, so each runs in an executor. Reading a file follows the same access rules as reading its case.
+Checking and cleaning an upload and rendering a PDF cost far more than a request: they run in worker
+processes (`server/core/workers.py`), at most two at once; storage is file I/O, in a thread. Reading a
+file follows the same access rules as reading its case.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from server.core.errors import Conflict, Forbidden, NotFound, UnsupportedMediaTy
 from server.core.identity import unseal
 from server.core.pii import mask_address, mask_id_number, mask_phone
 from server.core.vocabulary import SEX_LABELS
+from server.core.workers import heavy_pool
 from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
@@ -38,7 +40,13 @@ class CaseFiles:
         self._cases = CaseService(ctx)
 
     async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        """File I/O in a thread."""
         return await asyncio.get_running_loop().run_in_executor(None, work, *args)
+
+    async def _heavy(self, work: Callable[..., T], *args: Any) -> T:
+        """CPU-heavy work in a worker process, at most `ctx.heavy_work` at once (waiting on the loop)."""
+        async with self._ctx.heavy_work:
+            return await asyncio.get_running_loop().run_in_executor(heavy_pool(), work, *args)
 
     async def attach(self, principal: Principal, case_id: ObjectId, data: bytes) -> dict[str, Any]:
         case = await self._cases.get(principal, case_id)
@@ -46,8 +54,7 @@ class CaseFiles:
             raise Forbidden("案件已办结或您不能为该案件上传材料", code="attach_forbidden")
         if not data:
             raise UnsupportedMediaType("请上传文件内容")
-        async with self._ctx.heavy_work:  # waits here, on the loop, not in a thread
-            kind, content_type, cleaned = await self._off_loop(clean, data)
+        kind, content_type, cleaned = await self._heavy(clean, data)
         attachment_id = ObjectId()
         key = f"cases/{case['_id']}/{attachment_id}"
         await self._off_loop(self._ctx.storage.put, key, cleaned)
@@ -91,7 +98,7 @@ class CaseFiles:
             signed_on=case["outcome"]["at"].astimezone(self._ctx.tz).date(),
             original=original,
         )
-        pdf = await self._off_loop(render_agreement, sheet)
+        pdf = await self._heavy(render_agreement, sheet)
         return pdf, f"人民调解协议书-{case['number']}{'' if original else '-副本'}.pdf"
 
     async def _committee(self, case: Case) -> str:
