@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StrictInt
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from schemas.base import ObjectIdStr, PageParams, Patch, Schema
 from server.core.vocabulary import CenterType, OrgKind
+
+
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("应为整数")
+    return value
+
+
+# A population as JSON has it: 618 or 618.0 (JSON Schema's integer), never `true`. The bounds come before
+# the validator, so that the document states them as minimum and maximum.
+Population = Annotated[int, Field(ge=0, le=10_000_000), BeforeValidator(_not_a_bool)]
 
 
 class OrgOut(Schema):
@@ -54,7 +65,7 @@ class OrgCreateIn(Schema):
 
 class OrgUpdateIn(Patch):
     name: str | None = Field(None, min_length=1, max_length=60)
-    population: StrictInt | None = Field(None, ge=0, le=10_000_000)
+    population: Population | None = None
 
 
 class OrgQuery(PageParams):

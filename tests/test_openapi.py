@@ -63,3 +63,26 @@ def test_an_undocumented_route_stops_the_build(ctx) -> None:
         build_openapi(app.wildcard_router.rules)
     with pytest.raises(UndocumentedRoute):
         make_app(ctx, [(r"/api/undocumented", Undocumented)])
+
+
+async def test_every_bound_and_string_says_what_the_server_accepts(api) -> None:
+    """Bounds are JSON Schema's keywords (pydantic leaves `ge`/`le` where it cannot place them, which no
+    client reads), and every string states its pattern, format or values (control characters are refused)."""
+    document = (await api.get("/api/openapi.json")).json
+    stray, free = [], []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            stray.extend(f"{where}/{k}" for k in ("ge", "le", "gt", "lt") if k in node)
+            if node.get("type") == "string" and not node.keys() & {"pattern", "format", "enum", "const"}:
+                free.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}[{index}]")
+
+    walk(document["paths"], "paths")
+    walk(document["components"], "components")
+    assert not stray, stray[:5]
+    assert not free, free[:5]

@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
+import zxingcpp
 from openpyxl import Workbook
 
 from server.core.context import Context
+from server.places.plates import PER_PAGE, Plate, plate_url, render_plates_pdf
 from tests.conftest import insert_households
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,3 +159,24 @@ async def test_a_job_whose_process_stopped_shows_as_failed(api, ctx: Context, ad
     stalled = await api.get(f"/api/jobs/{job['_id']}", token=admin.token)
     assert stalled.json["status"] == "failed"
     assert "中断" in stalled.json["error"]
+
+
+def test_printed_plates_scan_back_to_their_urls(tmp_path: Path) -> None:
+    """Every code on two sheets, rendered at 144 dpi as a phone would see print, decodes to its plate's URL."""
+    plates = [
+        Plate(
+            url=plate_url("https://sanyuan.example.cn", f"t{i:04d}-Xy9_qZ"),
+            address=f"甲村1组{i}号",
+            village="甲村",
+            grid_worker="李网格",
+            hotline="12345",
+            town="示范镇",
+        )
+        for i in range(2 * PER_PAGE)
+    ]
+    path = tmp_path / "plates.pdf"
+    render_plates_pdf(plates, path)
+    decoded = []
+    for page in pdfium.PdfDocument(str(path)):
+        decoded += [result.text for result in zxingcpp.read_barcodes(page.render(scale=2).to_pil())]
+    assert sorted(decoded) == sorted(p.url for p in plates)

@@ -2,7 +2,8 @@
 
 A plate's QR encodes only `<plates.url_prefix>/h/<token>`: a short URL that WeChat's "scan a plain QR code
 to open the mini-program" rule can route, and nothing about the household. Codes use error correction
-level Q and are drawn into the PDF as run-length rectangles (fewer, larger shapes: a smaller, faster file).
+level Q with a fixed mask, drawn into the PDF as one path of run-length rectangles per code (a smaller,
+faster file); `tests/test_plates_import.py` decodes printed sheets with a real QR reader.
 Chinese text uses ReportLab's built-in CID font STSong-Light, so no font file is needed.
 
 Everything here is plain, blocking and free of the rest of the server, so it runs in a worker process.
@@ -45,8 +46,13 @@ def plate_url(prefix: str, token: str) -> str:
     return f"{prefix.rstrip('/')}/h/{token}"
 
 
+# The standard lets an encoder use any of the eight masks; trying all eight and scoring each (qrcode's
+# default) was 90 % of the encoding time. Mask 2 (vertical stripes every third column) reads well on print.
+MASK = 2
+
+
 def _code(url: str, border: int, box_size: int = 10) -> qrcode.QRCode:
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_Q, border=border, box_size=box_size)
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_Q, border=border, box_size=box_size, mask_pattern=MASK)
     code.add_data(url)
     code.make(fit=True)
     return code
@@ -70,7 +76,9 @@ def qr_matrix(url: str) -> list[list[bool]]:
 
 
 def _draw_qr(canvas: Canvas, matrix: list[list[bool]], x: float, y: float, size: float) -> None:
+    """The code as one filled path of run-length rectangles (one PDF fill, not hundreds)."""
     module = size / len(matrix)
+    path = canvas.beginPath()
     for row_index, row in enumerate(matrix):
         top = y + size - (row_index + 1) * module
         start = None
@@ -78,8 +86,9 @@ def _draw_qr(canvas: Canvas, matrix: list[list[bool]], x: float, y: float, size:
             if dark and start is None:
                 start = col_index
             elif not dark and start is not None:
-                canvas.rect(x + start * module, top, (col_index - start) * module, module, stroke=0, fill=1)
+                path.rect(x + start * module, top, (col_index - start) * module, module)
                 start = None
+    canvas.drawPath(path, stroke=0, fill=1)
 
 
 def _draw_plate(
