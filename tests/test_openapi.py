@@ -69,7 +69,8 @@ async def test_every_bound_and_string_says_what_the_server_accepts(api) -> None:
     """Bounds are JSON Schema's keywords (pydantic leaves `ge`/`le` where it cannot place them, which no
     client reads), and every string states its pattern, format or values (control characters are refused)."""
     document = (await api.get("/api/openapi.json")).json
-    stray, free = [], []
+    stray: list[str] = []
+    free: list[str] = []
 
     def walk(node: object, where: str) -> None:
         if isinstance(node, dict):
