@@ -42,6 +42,20 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# Rules between fields that the server checks, stated in the document with JSON Schema's own words, so
+# that a generated client (and schemathesis) sends what the server accepts. Each model merges them into
+# its `model_config` (pydantic merges a subclass's config with `Schema`'s).
+def given(*names: str, **string: Any) -> dict[str, Any]:
+    """The fields are present, as strings (`null` does not count)."""
+    return {"required": list(names), "properties": {name: {"type": "string", **string} for name in names}}
+
+
+def when(field: str, value: str | list[str], then: dict[str, Any]) -> dict[str, Any]:
+    """If `field` is `value` (or one of the values), `then` holds."""
+    test = {"enum": value} if isinstance(value, list) else {"const": value}
+    return {"if": {"properties": {field: test}, "required": [field]}, "then": then}
+
+
 def _no_nulls(schema: dict[str, Any]) -> None:
     """A patch's fields may be left out, never null: the document says so (pydantic would offer `null`)."""
     for prop in schema.get("properties", {}).values():
@@ -60,7 +74,7 @@ class Patch(Schema):
     """A partial update: a field left out stays as it is; `null` is not a value for it (a 422 naming the
     field), so a client cannot blank a name by accident."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra=_no_nulls)
+    model_config = ConfigDict(json_schema_extra=_no_nulls)
 
     @field_validator("*", mode="before")
     @classmethod

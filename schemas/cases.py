@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar
 from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.base import IdNumber, ObjectIdStr, PageParams, Phone, Schema, Time
+from schemas.base import IdNumber, ObjectIdStr, PageParams, Phone, Schema, Time, given, when
 from schemas.visits import GpsPoint
 from server.cases.actions import ACTIONS
 from server.cases.model import (
@@ -56,30 +56,13 @@ class CaseIn(Schema):
     """Where the dispute is: a village (or micro-grid), or a household (by id, or by its plate's token)."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
         json_schema_extra={
-            "anyOf": [
-                {"required": [name], "properties": {name: {"type": "string"}}}
-                for name in ("village_id", "micro_grid_id", "household_id", "qr_token")
-            ],
+            "anyOf": [given(name) for name in ("village_id", "micro_grid_id", "household_id", "qr_token")],
             "allOf": [
-                {  # a referral carries the source's reference and when the source received it
-                    "if": {"properties": {"channel": {"enum": list(REFERRAL_CHANNELS)}}, "required": ["channel"]},
-                    "then": {
-                        "required": ["external_ref", "received_at"],
-                        "properties": {"external_ref": {"type": "string"}, "received_at": {"type": "string"}},
-                    },
-                },
-                {  # a dispute found on a visit names the household
-                    "if": {"properties": {"channel": {"const": "grid_visit"}}, "required": ["channel"]},
-                    "then": {
-                        "anyOf": [
-                            {"required": [name], "properties": {name: {"type": "string"}}}
-                            for name in ("household_id", "qr_token")
-                        ]
-                    },
-                },
+                # a referral carries the source's reference and when the source received it
+                when("channel", list(REFERRAL_CHANNELS), given("external_ref", "received_at")),
+                # a dispute found on a visit names the household
+                when("channel", "grid_visit", {"anyOf": [given("household_id"), given("qr_token")]}),
             ],
         },
     )

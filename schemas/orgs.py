@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
-from schemas.base import ObjectIdStr, PageParams, Patch, Schema
+from schemas.base import ObjectIdStr, PageParams, Patch, Schema, given, when
 from server.core.vocabulary import CenterType, OrgKind
 
 
@@ -35,21 +35,10 @@ class OrgOut(Schema):
 
 class OrgCreateIn(Schema):
     model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={
-            "allOf": [  # a center names its type; a committee its category
-                {
-                    "if": {"properties": {"kind": {"const": "center"}}},
-                    "then": {"required": ["center_type"], "properties": {"center_type": {"type": "string"}}},
-                },
-                {
-                    "if": {"properties": {"kind": {"const": "committee"}}},
-                    "then": {
-                        "required": ["committee_type"],
-                        "properties": {"committee_type": {"type": "string", "minLength": 1}},
-                    },
-                },
+        json_schema_extra={  # a center names its type; a committee its category
+            "allOf": [
+                when("kind", "center", given("center_type")),
+                when("kind", "committee", given("committee_type", minLength=1)),
             ]
         },
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from schemas.base import ObjectIdStr, Schema
+from schemas.base import ObjectIdStr, Schema, given, when
 from server.core.vocabulary import Category, CenterType, Channel, Risk, Source, Tier
 
 
@@ -31,14 +31,7 @@ class RuleWhen(Schema):
 
 
 class RuleTarget(Schema):
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={
-            "if": {"properties": {"kind": {"const": "center"}}},
-            "then": {"required": ["center_type"], "properties": {"center_type": {"type": "string"}}},
-        },
-    )
+    model_config = ConfigDict(json_schema_extra=when("kind", "center", given("center_type")))
 
     kind: Literal["village_room", "center", "town", "committee"]
     center_type: CenterType | None = Field(None, description="kind 为 center 时必填")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schemas.base import ObjectIdStr, PageParams, Schema, Time
+from schemas.base import ObjectIdStr, PageParams, Schema, Time, given
 from schemas.households import HouseholdOut
 
 
@@ -32,16 +32,7 @@ class VisitIn(Schema):
     gps: GpsPoint | None = None
     visited_at: Time = Field(description="手机记录的走访时间（带时区）")
 
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["household_id"], "properties": {"household_id": {"type": "string"}}},
-                {"required": ["qr_token"], "properties": {"qr_token": {"type": "string"}}},
-            ]
-        },
-    )
+    model_config = ConfigDict(json_schema_extra={"oneOf": [given("household_id"), given("qr_token")]})
 
     @model_validator(mode="after")
     def _one_household(self) -> VisitIn:
