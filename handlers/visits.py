@@ -18,7 +18,6 @@ from schemas.visits import (
     VisitQuery,
 )
 from server.core.ids import parse_id
-from server.core.scope import granted_orgs
 from server.places.visits import VisitService
 
 
@@ -96,12 +95,12 @@ class CoverageHandler(BaseHandler):
     @api("走访覆盖：本月未走访的住户", query=CoverageQuery, response=CoverageOut, tags=["visits"])
     async def get(self) -> None:
         query = self.read_query(CoverageQuery)
-        service = VisitService(self.ctx)
-        area = [parse_id(query.org_id, "单元")] if query.org_id else granted_orgs(self.caller, "visit.view")
-        orgs = area
-        if query.grid_worker_id:
-            orgs = await service.grids_of(parse_id(query.grid_worker_id, "网格员"), within=area)
-        households, month, not_visited = await service.coverage(self.caller, orgs, query.month)
+        households, month, not_visited = await VisitService(self.ctx).coverage(
+            self.caller,
+            parse_id(query.org_id, "单元") if query.org_id else None,
+            parse_id(query.grid_worker_id, "网格员") if query.grid_worker_id else None,
+            query.month,
+        )
         page = not_visited[query.skip : query.skip + query.page_size]
         self.write_json(
             CoverageOut(

@@ -132,3 +132,33 @@ async def test_an_impossible_month_is_a_named_error(api, worker, org_tree) -> No
     )
     assert response.status == 422
     assert response.json["error"]["details"][0]["field"] == "month"
+
+
+async def test_coverage_defaults_to_the_callers_area_and_intersects_a_grid_worker_with_it(
+    api, town, other_town
+) -> None:
+    grid = town.people["grid_a"]
+    made = await api.post(
+        "/api/households",
+        {
+            "micro_grid_id": town.id("甲村微网格"),
+            "address": "甲村2组1号",
+            "members": [{"name": "孙七", "relation": "户主"}],
+        },
+        token=grid.token,
+    )
+    assert made.status == 201
+
+    def households(answer) -> int:
+        assert answer.status == 200, answer.json
+        return answer.json["households"]
+
+    office = town.people["office"].token
+    assert households(await api.get("/api/visits/coverage", token=grid.token)) == 1  # their own grid
+    assert households(await api.get("/api/visits/coverage", token=office)) == 1  # the whole town
+    by_worker = f"/api/visits/coverage?grid_worker_id={grid.id}"
+    assert households(await api.get(by_worker, token=office)) == 1
+    assert households(await api.get(f"{by_worker}&org_id={town.id('乙村')}", token=office)) == 0  # no overlap
+    # Another town's admin learns nothing of this grid worker's households.
+    assert households(await api.get(by_worker, token=other_town["admin"].token)) == 0
+    assert households(await api.get("/api/visits/coverage", token=other_town["admin"].token)) == 0

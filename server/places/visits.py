@@ -21,7 +21,7 @@ from server.core import indexes
 from server.core.auth import Principal
 from server.core.clock import to_millis
 from server.core.errors import DomainError, NotFound, ValidationFailed
-from server.core.scope import org_scope_filter, require_org_scope
+from server.core.scope import granted_orgs, org_scope_filter, require_org_scope
 from server.orgs.tree import OrgService
 from server.people.users import UserService
 from server.places.households import HouseholdService
@@ -155,10 +155,13 @@ class VisitService:
         return await cursor.to_list(None)
 
     async def coverage(
-        self, principal: Principal, org_ids: list[ObjectId], month: str | None
+        self, principal: Principal, org_id: ObjectId | None, grid_worker_id: ObjectId | None, month: str | None
     ) -> tuple[int, str, list[dict[str, Any]]]:
-        """Households under `org_ids` and, of them, those nobody visited in `month` (local time; default: this
-        month), with the month counted."""
+        """Households under `org_id` (default: the caller's area), or under a grid worker's grids within it,
+        and, of them, those nobody visited in `month` (local time; default: this month)."""
+        org_ids = [org_id] if org_id else granted_orgs(principal, "visit.view")
+        if grid_worker_id:
+            org_ids = await self.grids_of(grid_worker_id, within=org_ids)
         month = month or self._ctx.clock.now().astimezone(self._ctx.tz).strftime("%Y-%m")
         for org_id in org_ids:
             await OrgService(self._ctx).get_in_scope(principal, org_id, "visit.view")
