@@ -92,14 +92,14 @@ class CaseQueries:
         scopes.extend(await self.liaison_scopes(principal))
         if not scopes:
             raise Forbidden()
+        if where.state == "draft":
+            return [], 0  # a draft is the resident's until submitted: never listed to staff
         conditions = where.conditions()
         if where.state is None:
-            # A draft is the resident's until submitted. The work queue (by deadline) holds the cases still in
-            # hand, cases awaiting assignment (no deadline yet) first; newest-first lists every case.
+            # The work queue (by deadline) holds the cases still in hand, those awaiting assignment (no
+            # deadline yet) first; newest-first lists every case but drafts.
             states = WATCHED_STATES if sort == "deadline" else tuple(s for s in STATES if s != "draft")
             conditions.append({"state": {"$in": list(states)}})
-        elif where.state == "draft":
-            conditions.append({"_id": None})  # never listed to staff
         query: dict[str, Any] = {"$and": [{"$or": scopes} if len(scopes) > 1 else scopes[0], *conditions]}
         order = BY_DEADLINE if sort == "deadline" else NEWEST_FIRST
         return await self._cases.page(query, sort=order, skip=skip, limit=limit, projection=LIST_PROJECTION)
