@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from bson import ObjectId
@@ -134,8 +134,8 @@ class TokenService:
         self._revoked: dict[str, float] = {}
         # When this process last tried to read every process's revocations, and up to when it has read them
         # (the services' clock); None before the first read.
-        self.revocations_read_at: datetime | None = None
-        self.revocations_seen_until: datetime | None = None
+        self._revocations_tried_at: datetime | None = None
+        self._revocations_read_until: datetime | None = None
 
     def mint_access(self, user_id: str, session_id: str, grants: Iterable[Grant]) -> tuple[str, datetime]:
         # Wall-clock time, not the services' clock: PyJWT checks `exp` against the wall clock too.
@@ -168,8 +168,20 @@ class TokenService:
 
     def revocations_due(self, now: datetime) -> bool:
         """Whether it is time to read the sessions other processes revoked."""
-        read_at = self.revocations_read_at
-        return read_at is None or (now - read_at).total_seconds() >= self._config.revocation_check_seconds
+        tried = self._revocations_tried_at
+        return tried is None or (now - tried).total_seconds() >= self._config.revocation_check_seconds
+
+    def start_revocation_read(self, now: datetime) -> datetime:
+        """Note a read of revocations begun at `now` (requests meanwhile do not start another) and return
+        from when to read: the end of the last read that succeeded, or as far back as an access token lives."""
+        self._revocations_tried_at = now
+        lookback = timedelta(seconds=self._config.access_ttl_seconds + 60)
+        return self._revocations_read_until or now - lookback
+
+    def finish_revocation_read(self, session_ids: Iterable[str], began: datetime) -> None:
+        """The sessions a read begun at `began` found revoked; the next read starts from there."""
+        self.forget_sessions(session_ids)
+        self._revocations_read_until = began
 
     def forget_session(self, session_id: str) -> None:
         """Stop accepting the session's access tokens in this process (logout, reuse detected)."""

@@ -68,7 +68,6 @@ class SessionService:
         self._audit = ctx.audit
         self._clock = ctx.clock.now
         self._refresh_ttl = timedelta(days=ctx.config.auth.refresh_ttl_days)
-        self._access_ttl = ctx.config.auth.access_ttl_seconds
         self._ctx = ctx
 
     async def start(self, user: dict[str, Any], *, method: str, user_agent: str = "", ip: str = "") -> TokenPair:
@@ -182,13 +181,11 @@ class SessionService:
         """Learn the sessions revoked by any process since the last successful read (the first looks back as far
         as an access token lives); returns how many were read. A read that fails is tried again after the
         interval, from the same point: an outage costs one slow request per interval, not every request."""
-        tokens, now = self._tokens, self._clock()
-        seen_until = tokens.revocations_seen_until or now - timedelta(seconds=self._access_ttl + 60)
-        tokens.revocations_read_at = now  # requests arriving meanwhile do not read again
-        query = {"revoked_at": {"$gte": seen_until - REVOCATION_OVERLAP}}
+        now = self._clock()
+        since = self._tokens.start_revocation_read(now)
+        query = {"revoked_at": {"$gte": since - REVOCATION_OVERLAP}}
         revoked = await self._sessions.find(query, {"_id": 1}).to_list(None)
-        tokens.forget_sessions(str(session["_id"]) for session in revoked)
-        tokens.revocations_seen_until = now
+        self._tokens.finish_revocation_read((str(session["_id"]) for session in revoked), now)
         return len(revoked)
 
     async def _revoke(self, session_id: ObjectId, now: datetime, *, reason: str) -> None:
