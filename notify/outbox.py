@@ -5,9 +5,9 @@
    keyed by a dedupe key under a unique index, then marks the notice relayed. A crash between the two steps
    only makes the next relay insert the same keys again, which the index refuses: nothing lost, nothing
    doubled. In-app messages go straight to the recipient's `inbox` the same way.
-2. The **dispatcher** claims due deliveries one at a time with an atomic find-and-modify that sets a
-   lease. Several dispatchers can run; a delivery whose dispatcher died is claimed again once its lease
-   runs out.
+2. The **dispatcher** claims due deliveries in small batches under a lease (read the due ones, take
+   those still due with one conditional update, read back what it took). Several dispatchers can run; a
+   delivery whose dispatcher died is claimed again once its lease runs out.
 3. SMS sending is not idempotent. Each SMS carries its delivery id as Aliyun's `OutId`. Whenever a
    previous attempt may have reached Aliyun (it timed out, or its dispatcher died mid-send), the next
    claim first asks QuerySendDetails whether a message with that OutId exists: if so it is marked sent,
@@ -298,39 +298,66 @@ class Dispatcher:
         self._config = ctx.config.notify
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
 
-    async def claim(self) -> dict[str, Any] | None:
-        """Take one due delivery (pending, or whose lease or reconcile wait ran out); None if there is none."""
-        now = self._ctx.clock.now()
-        return await self._outbox.find_one_and_update(
-            {"status": {"$in": ["pending", "sending", "uncertain"]}, "next_at": {"$lte": now}},
-            {
-                "$set": {
-                    "status": "sending",
-                    "holder": self.holder,
-                    "next_at": now + timedelta(seconds=self._config.lease_seconds),
-                }
-            },
-            sort=[("next_at", ASCENDING)],
-            return_document=ReturnDocument.BEFORE,
-        )
+    async def claim(self, size: int = 1) -> list[dict[str, Any]]:
+        """Take up to `size` due deliveries (pending, or whose lease or reconcile wait ran out), oldest due
+        first, under one lease; [] when none is due. Each comes back as it is now, with `claimed_from`: the
+        status it had (whether an earlier attempt may have reached the provider depends on it). Three
+        index-served steps whatever `size` is: read the due ones, take those still due, read what was taken.
+        When another dispatcher took them all in between, it tries again: there may be more."""
+        while True:
+            now = self._ctx.clock.now()
+            due = {"status": {"$in": ["pending", "sending", "uncertain"]}, "next_at": {"$lte": now}}
+            cursor = self._outbox.find(due, {"status": 1}).sort([("next_at", ASCENDING)]).limit(size)
+            found = await cursor.to_list(None)
+            if not found:
+                return []
+            claim = ObjectId()
+            lease = {"status": "sending", "holder": self.holder, "claim": claim}
+            lease["next_at"] = now + timedelta(seconds=self._config.lease_seconds)
+            for status in {d["status"] for d in found}:
+                ids = [d["_id"] for d in found if d["status"] == status]
+                await self._outbox.update_many(
+                    {"_id": {"$in": ids}, "status": status, "next_at": {"$lte": now}},
+                    {"$set": lease | {"claimed_from": status}},
+                )
+            order = {d["_id"]: n for n, d in enumerate(found)}
+            claimed = await self._outbox.find({"_id": {"$in": list(order)}, "claim": claim}).to_list(None)
+            if claimed:
+                return sorted(claimed, key=lambda message: order[message["_id"]])
 
     async def run_once(self) -> int:
-        """Deliver everything due now, `concurrency` at a time; return how many deliveries were handled."""
+        """Deliver everything due now; return how many deliveries were handled. One feeder claims batches of
+        `claim_batch` and `concurrency` lanes send; the feeder stays at most one batch ahead of them, so a
+        claimed delivery waits for a lane, not for its lease to run out."""
         handled = 0
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=self._config.claim_batch)
+
+        async def feed() -> None:
+            try:
+                while batch := await self.claim(self._config.claim_batch):
+                    for message in batch:
+                        await queue.put(message)
+            finally:
+                for _ in range(self._config.concurrency):
+                    await queue.put(None)
 
         async def lane() -> None:
             nonlocal handled
-            while (message := await self.claim()) is not None:
+            while (message := await queue.get()) is not None:
                 await self.process(message)
                 handled += 1
 
-        await asyncio.gather(*(lane() for _ in range(self._config.concurrency)))
+        async with asyncio.TaskGroup() as group:  # one failing cancels the others; leases bring work back
+            group.create_task(feed())
+            for _ in range(self._config.concurrency):
+                group.create_task(lane())
         return handled
 
     async def process(self, message: dict[str, Any]) -> None:
         now = self._ctx.clock.now()
         try:
-            if message["channel"] == "sms" and message["status"] in ("sending", "uncertain") and message["attempts"]:
+            earlier = message.get("claimed_from", message["status"])
+            if message["channel"] == "sms" and earlier in ("sending", "uncertain") and message["attempts"]:
                 found = await self._ctx.senders.sms.was_sent(
                     self._phone(message), message["attempt_days"][-1], str(message["_id"])
                 )

@@ -215,11 +215,9 @@ async def test_a_crashed_worker_is_taken_over_without_loss_or_double(api, ctx: C
     await assigned_case(api, town)
     await Relay(ctx).run_once()
     dead = Dispatcher(ctx, holder="worker-that-dies")
-    sent_then_died = await dead.claim()
-    assert sent_then_died is not None
+    sent_then_died, died_before_sending = await dead.claim(size=2)  # one lease for both
     await dead._send(sent_then_died, ctx.clock.now())  # reached Aliyun, then the process was killed
-    died_before_sending = await dead.claim()
-    assert died_before_sending is not None
+    assert await dead.claim(size=2) == []  # both are held
     survivor = Dispatcher(ctx, holder="survivor")
     assert await survivor.run_once() == 0  # the dead worker's leases still hold
     ctx.clock.advance(timedelta(seconds=31))

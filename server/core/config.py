@@ -193,7 +193,7 @@ class SmsConfig(_Section):
     sign_name: str = ""
     templates: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float = Field(10.0, gt=0)
-    executor_threads: int = Field(4, ge=1, le=32)
+    executor_threads: int = Field(16, ge=1, le=64)
 
     @property
     def enabled(self) -> bool:
@@ -246,7 +246,8 @@ class NotifyConfig(_Section):
     backoff_seconds: float = Field(30.0, gt=0)
     backoff_max_seconds: float = Field(3600.0, gt=0)
     reconcile_after_seconds: float = Field(60.0, ge=0)
-    concurrency: int = Field(8, ge=1, le=64)
+    concurrency: int = Field(16, ge=1, le=64)
+    claim_batch: int = Field(32, ge=1, le=500)
     poll_seconds: float = Field(2.0, gt=0)
     run_in_server: bool = Field(False, description="also dispatch inside the web server (always on in demo mode)")
     metrics_token: str = ""

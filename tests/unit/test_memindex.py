@@ -1,0 +1,183 @@
+"""The emulation's lookups and cursor change how fast it answers, never what it answers: the same random
+operations on plain mongomock and through our adapter give the same documents in the same order, the same
+counts and the same duplicate-key refusals."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import mongomock
+import pytest
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from server.core.memdb import MemoryClient
+from server.core.memindex import SCAN_BELOW, Lookup, equality_values, touched_fields
+
+STATES = ["draft", "registered", "assigned", "closed", None]
+TAGS = ["a", "b", "c", "d"]
+INDEXES = [
+    IndexModel([("code", ASCENDING)], name="code", unique=True, sparse=True),
+    IndexModel([("state", ASCENDING), ("due", ASCENDING)], name="state_due"),
+    IndexModel([("path", ASCENDING), ("due", DESCENDING)], name="path_due"),
+    IndexModel([("owner.id", ASCENDING)], name="owner"),
+]
+
+
+def document(rng: random.Random, n: int) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": n,
+        "state": rng.choice(STATES),
+        "due": rng.randrange(50),
+        "path": rng.sample(TAGS, k=rng.randrange(0, 3)),
+        "owner": {"id": rng.randrange(5)} if rng.random() < 0.8 else {},
+        "note": "x" * rng.randrange(3),
+    }
+    if rng.random() < 0.7:
+        doc["code"] = f"c{n}"
+    if doc["state"] is None and rng.random() < 0.5:
+        del doc["state"]  # missing and null both match {"state": None}
+    return doc
+
+
+def query(rng: random.Random) -> dict[str, Any]:
+    choices: list[dict[str, Any]] = [
+        {"state": rng.choice(STATES)},
+        {"state": {"$in": rng.sample(STATES, k=2)}, "due": {"$lte": rng.randrange(50)}},
+        {"path": rng.choice(TAGS)},
+        {"path": {"$in": [rng.choice(TAGS), rng.choice(TAGS)]}, "state": {"$ne": "closed"}},
+        {"owner.id": rng.randrange(6)},
+        {"$or": [{"state": "draft"}, {"path": rng.choice(TAGS)}]},
+        {"$or": [{"state": "draft"}, {"due": {"$gt": 40}}]},  # a branch no map narrows: a scan
+        {"$and": [{"path": rng.choice(TAGS)}, {"owner.id": rng.randrange(5)}]},
+        {"_id": {"$in": [rng.randrange(400) for _ in range(3)]}},
+        {"code": f"c{rng.randrange(400)}"},
+        {"due": {"$gte": rng.randrange(50)}},
+    ]
+    return rng.choice(choices)
+
+
+def change(rng: random.Random) -> dict[str, Any]:
+    return rng.choice(
+        [
+            {"$set": {"state": rng.choice(STATES)}},
+            {"$set": {"due": rng.randrange(50)}, "$addToSet": {"path": rng.choice(TAGS)}},
+            {"$set": {"owner.id": rng.randrange(5)}},
+            {"$pull": {"path": rng.choice(TAGS)}},
+            {"$unset": {"state": ""}},
+            {"$set": {"code": f"c{rng.randrange(400)}"}},  # sometimes a duplicate
+        ]
+    )
+
+
+def outcome(method: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        result = method(*args, **kwargs)
+    except DuplicateKeyError:
+        return "duplicate"
+    return summary(result)
+
+
+def summary(result: Any) -> Any:
+    for field in ("modified_count", "deleted_count", "inserted_id"):
+        if hasattr(result, field):
+            return getattr(result, field)
+    return result
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_the_adapter_answers_as_plain_mongomock_does(seed: int) -> None:
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data
+    plain: Any = mongomock.MongoClient(tz_aware=True)["db"]["things"]
+    ours = MemoryClient()["db"]["things"]
+    plain.create_indexes(INDEXES)
+    await ours.create_indexes(INDEXES)
+    initial = [document(rng, n) for n in range(SCAN_BELOW * 3)]
+    plain.insert_many([dict(d) for d in initial])
+    await ours.insert_many([dict(d) for d in initial])
+    next_id = len(initial)
+    for _ in range(250):
+        step = rng.random()
+        if step < 0.15:
+            doc = document(rng, next_id if rng.random() < 0.9 else rng.randrange(next_id))
+            next_id += 1
+            assert outcome(plain.insert_one, dict(doc)) == await async_outcome(ours.insert_one, dict(doc))
+        elif step < 0.35:
+            target, update = {"_id": rng.randrange(next_id)}, change(rng)
+            expected = outcome(plain.update_one, target, update)
+            assert await async_outcome(ours.update_one, target, update) == expected
+        elif step < 0.42:
+            selector, update = query(rng), change(rng)
+            expected = outcome(plain.update_many, selector, update)
+            assert await async_outcome(ours.update_many, selector, update) == expected
+        elif step < 0.47:
+            selector = query(rng)
+            assert (await ours.delete_one(selector)).deleted_count == plain.delete_one(selector).deleted_count
+        elif step < 0.55:
+            selector, update = query(rng), change(rng)
+            sort = [("due", ASCENDING), ("_id", DESCENDING)]
+            after = rng.choice([ReturnDocument.BEFORE, ReturnDocument.AFTER])
+            expected = outcome(plain.find_one_and_update, selector, update, sort=sort, return_document=after)
+            assert (
+                await async_outcome(ours.find_one_and_update, selector, update, sort=sort, return_document=after)
+                == expected
+            )
+        else:
+            selector = query(rng)
+            assert await ours.count_documents(selector) == plain.count_documents(selector)
+            assert await ours.find_one(selector) == plain.find_one(selector)
+            assert await ours.find(selector).to_list(None) == list(plain.find(selector))
+            sort = [("due", DESCENDING), ("state", ASCENDING)]
+            skip, limit = rng.randrange(5), rng.randrange(1, 10)
+            projection = rng.choice([None, {"due": 1, "state": 1}, {"note": 0}, {"_id": 0, "path": 1}])
+            expected_page = list(plain.find(selector, projection).sort(sort).skip(skip).limit(limit))
+            page = await ours.find(selector, projection).sort(sort).skip(skip).limit(limit).to_list(None)
+            assert page == expected_page
+
+
+async def async_outcome(method: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        result = await method(*args, **kwargs)
+    except DuplicateKeyError:
+        return "duplicate"
+    return summary(result)
+
+
+def test_a_query_is_narrowed_only_by_an_indexed_field_bound_to_values() -> None:
+    collection: Any = mongomock.MongoClient()["db"]["things"]
+    collection.create_indexes(INDEXES)
+    collection.insert_many([{"_id": n, "state": STATES[n % 4], "path": [TAGS[n % 4]], "due": n} for n in range(200)])
+    lookup = Lookup(collection)
+    assert len(lookup.candidates({"state": "draft"}) or []) == 50
+    assert lookup.candidates({"state": "draft", "path": "z"}) == []  # the smaller list wins
+    assert lookup.candidates({"state": "draft", "_id": 8}) == [8]
+    assert len(lookup.candidates({"$or": [{"state": "draft"}, {"path": "b"}]}) or []) == 100
+    assert lookup.candidates({"$or": [{"state": "draft"}, {"due": 3}]}) is None  # `due` leads no index
+    assert lookup.candidates({"state": {"$ne": "draft"}}) is None
+    assert lookup.candidates({"_id": {"$in": [3, 1]}}) == [1, 3]  # natural order
+    assert equality_values({"$in": [1, {"a": 1}]}) is None
+    assert equality_values([1, 2]) is None  # whole-array equality is not an element lookup
+
+
+def test_the_fields_an_update_touches() -> None:
+    assert touched_fields({"$set": {"a.b": 1, "c": 2}, "$inc": {"d": 1}}) == {"a", "c", "d"}
+    assert touched_fields({"$rename": {"a": "b.c"}}) == {"a", "b"}
+    assert touched_fields({"a": 1}) is None  # a replacement
+    assert touched_fields([{"$set": {"a": 1}}]) is None  # a pipeline
+
+
+async def test_a_duplicate_is_refused_when_the_unique_field_is_found_through_its_map() -> None:
+    things = MemoryClient()["db"]["things"]
+    await things.create_indexes(INDEXES)
+    await things.insert_many([{"_id": n, "code": f"c{n}"} for n in range(SCAN_BELOW * 2)])
+    assert await things.count_documents({"code": "c5"}) == 1  # builds the map
+    with pytest.raises(DuplicateKeyError):
+        await things.insert_one({"code": "c5"})
+    with pytest.raises(DuplicateKeyError):
+        await things.update_one({"_id": 7}, {"$set": {"code": "c5"}})
+    await things.update_one({"_id": 7}, {"$set": {"code": "new"}})
+    assert [d["_id"] for d in await things.find({"code": "new"}).to_list(None)] == [7]
+    assert await things.count_documents({"code": "c7"}) == 0
+    assert await things.find_one({"_id": ObjectId()}) is None
