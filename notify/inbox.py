@@ -37,6 +37,10 @@ class InboxService:
         with contextlib.suppress(DuplicateKeyError):  # relayed before a crash: the first copy stands
             await self._inbox.insert_one(message)
 
+    async def put_history(self, messages: list[dict[str, Any]]) -> None:
+        """File messages of the past at once (the demo's history), each built by `inbox_message`."""
+        await self._inbox.insert_many(messages)
+
     async def list(
         self, user_id: ObjectId, *, unread_only: bool, skip: int, limit: int
     ) -> tuple[list[dict[str, Any]], int, int]:

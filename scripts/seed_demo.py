@@ -12,20 +12,25 @@ import argparse
 import asyncio
 import hashlib
 import random
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from bson import ObjectId
 
+from notify.inbox import InboxService
+from notify.outbox import enqueue, inbox_message, new_delivery
 from server.cases.repository import CaseRepository
 from server.cases.service import CaseService
 from server.core.auth import Principal
+from server.core.clock import to_millis
 from server.core.context import Context
 from server.core.pii import id_check_digit
 from server.orgs.tree import CENTER_TYPES, OrgService
 from server.people.sessions import SessionService
 from server.people.users import ROLE_NAMES, UserService, grant_doc
 from server.places.households import HouseholdService, member_doc, new_household
+from server.places.visits import VisitService
 
 SEED = 20261128
 TOWN_CODE = "demo-town"
@@ -72,6 +77,32 @@ FEMALE_GIVEN = [
     "秋菊",
 ]
 VILLAGES = [("东风村", "村"), ("红旗村", "村"), ("清河社区", "社区"), ("柳树湾村", "村")]
+# `--demo-size town` adds these: 24 villages, as a real town has.
+MORE_VILLAGES = [
+    (name, "社区" if name.endswith("社区") else "村")
+    for name in [
+        "杨柳村",
+        "石桥村",
+        "新塘村",
+        "桃源村",
+        "双溪村",
+        "白沙村",
+        "前进村",
+        "长青村",
+        "南山村",
+        "北岗村",
+        "龙泉村",
+        "枫林村",
+        "三星村",
+        "和平社区",
+        "金桥村",
+        "马鞍村",
+        "青龙村",
+        "大坪村",
+        "荷花村",
+        "五里社区",
+    ]
+]
 COMMITTEES = {
     "medical": "医疗纠纷人民调解委员会",
     "labour": "劳动争议人民调解委员会",
@@ -85,7 +116,24 @@ TAGS = ["独居老人", "低保户", "重点关注", "退役军人", "留守儿�
 REGION_CODE = "330782"  # the area prefix used for demo ID numbers
 GRIDS_PER_VILLAGE = 2
 MICRO_GRIDS_PER_GRID = 3
-HOUSEHOLDS_PER_MICRO_GRID = 12
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much the demo holds. `demo`: enough to try every screen. `town`: a real town's records, for
+    trying the platform at the size it runs at (`python -m server --demo --demo-size town`)."""
+
+    villages: tuple[tuple[str, str], ...]
+    households_per_micro_grid: int
+    history_cases: int = 0  # over the last two years, each taken as far as its age allows
+    visits: int = 0  # over the last year
+    messages: int = 0  # SMS sent and in-app messages, over the last year
+
+
+SIZES = {
+    "demo": Size(tuple(VILLAGES), 12),
+    "town": Size(tuple(VILLAGES + MORE_VILLAGES), 21, history_cases=2000, visits=20000, messages=12000),
+}
 
 
 def demo_id(*parts: str) -> ObjectId:
@@ -193,7 +241,7 @@ def org_key_id(key: tuple[str, ...]) -> ObjectId:
     return demo_id("org", *key)
 
 
-async def _build_orgs(ctx: Context, rng: random.Random) -> list[dict[str, Any]]:
+async def _build_orgs(ctx: Context, villages: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
     """Create the tree; return the micro-grids with their village for household generation."""
     orgs = OrgService(ctx)
     now = ctx.clock.now()
@@ -230,7 +278,7 @@ async def _build_orgs(ctx: Context, rng: random.Random) -> list[dict[str, Any]]:
             _id=org_key_id(("center", center)),
         )
     micro_grids = []
-    for village_name, _ in VILLAGES:
+    for village_name, _ in villages:
         village = await orgs.create(
             name=village_name, kind="village", parent_id=town["_id"], now=now, _id=org_key_id(("village", village_name))
         )
@@ -257,12 +305,13 @@ async def _build_orgs(ctx: Context, rng: random.Random) -> list[dict[str, Any]]:
                     now=now,
                     _id=org_key_id(("micro", village_name, str(g), str(m))),
                 )
-                micro_grids.append({"unit": micro, "village": village_name, "grid": g, "micro": m})
+                kind = dict(villages)[village_name]
+                micro_grids.append({"unit": micro, "village": village_name, "kind": kind, "grid": g, "micro": m})
     return micro_grids
 
 
 def _household(ctx: Context, rng: random.Random, slot: dict[str, Any], number: int) -> dict[str, Any]:
-    village, kind = slot["village"], next(k for v, k in VILLAGES if v == slot["village"])
+    village, kind = slot["village"], slot["kind"]
     if kind == "社区":
         street = STREETS[slot["grid"] % len(STREETS)]
         building = slot["micro"] * 10 + number // 4
@@ -329,8 +378,26 @@ async def _roll_up_population(ctx: Context) -> None:
         await orgs.set_population(org_id, population)
 
 
-async def _create_users(ctx: Context) -> None:
-    for spec in [*DEMO_USERS, *ON_DUTY]:
+def town_staff(size: Size) -> list[dict[str, Any]]:
+    """Beyond the demo's villages: a mediator in every village's room and a grid worker in every grid."""
+    rng, staff = random.Random(SEED + 1), []
+    for n, (village, _) in enumerate(size.villages):
+        if (village, _) not in VILLAGES:
+            name = person(rng, rng.choice(SURNAMES), rng.random() < 0.5)
+            staff.append(_on_duty(f"room_{village}", name, f"1390002{n:04d}", "mediator", ("room", village)))
+        for g in range(1, GRIDS_PER_VILLAGE + 1):
+            if (village, g) != ("东风村", 1):  # the demo's own grid worker
+                name = person(rng, rng.choice(SURNAMES), rng.random() < 0.5)
+                staff.append(
+                    _on_duty(
+                        f"grid_{village}_{g}", name, f"1390003{n:02d}{g:02d}", "grid_worker", ("grid", village, str(g))
+                    )
+                )
+    return staff if size.history_cases else []
+
+
+async def _create_users(ctx: Context, size: Size) -> None:
+    for spec in [*DEMO_USERS, *ON_DUTY, *town_staff(size)]:
         org_id = org_key_id(spec["org"]) if spec["org"] else None
         await UserService(ctx).create(
             name=spec["name"],
@@ -527,35 +594,184 @@ async def _seed_cases(ctx: Context) -> int:
     return len(DEMO_CASES)
 
 
-async def seed_demo_town(ctx: Context) -> list[str]:
+async def seed_demo_town(ctx: Context, size: str = "demo") -> list[str]:
     """Seed once; return the lines to show a person (the demo accounts)."""
+    chosen = SIZES[size]
     if await OrgService(ctx).find_unit(code=TOWN_CODE) is None:
         rng = random.Random(SEED)
-        slots = await _build_orgs(ctx, rng)
-        households = [_household(ctx, rng, slot, n) for slot in slots for n in range(HOUSEHOLDS_PER_MICRO_GRID)]
+        slots = await _build_orgs(ctx, chosen.villages)
+        households = [_household(ctx, rng, slot, n) for slot in slots for n in range(chosen.households_per_micro_grid)]
         await HouseholdService(ctx).insert(households)
         await _roll_up_population(ctx)
-        await _create_users(ctx)
+        await _create_users(ctx, chosen)
         cases = await _seed_cases(ctx)
+        if chosen.history_cases:
+            cases += await _seed_history(ctx, chosen, households)
         summary = f"已生成示范镇：{len(slots)} 个微网格，{len(households)} 户，{cases} 件矛盾纠纷。"
+        if chosen.visits:
+            visits, messages = await _seed_visits(ctx, chosen, households), await _seed_messages(ctx, chosen)
+            summary += f"另有 {visits} 条走访记录、{messages} 条消息。"
     else:
         summary = "示范镇已存在，未重复生成。"
     lines = [summary, "演示账号（用手机号 + 短信验证码登录；演示模式下验证码打印在本控制台）："]
     for spec in DEMO_USERS:
         role = ROLE_NAMES[spec["role"]] + (f"（{spec['liaison_for']}）" if spec.get("liaison_for") else "")
         lines.append(f"  {role:<12}{spec['name']:<6}{spec['phone']}")
-    lines.append(f"  另有 {len(ON_DUTY)} 名各中心、专业调委会、县调解中心和各村调解室的值班人员（13900000100 起）")
+    on_duty = len(ON_DUTY) + len(town_staff(chosen))
+    lines.append(f"  另有 {on_duty} 名各中心、专业调委会、县调解中心、各村调解室的值班人员和网格员（13900000100 起）")
     return lines
 
 
-async def _main(config_path: str | None) -> None:
+# How far a history case went, by its age in days: (older than, the steps taken).
+HISTORY_STEPS = [
+    (30, ["assign", "accept", "conclude", "review_pass", "follow_up_satisfied"]),
+    (12, ["assign", "accept", "conclude", "review_pass"]),
+    (6, ["assign", "accept", "conclude"]),
+    (2, ["assign", "accept"]),
+    (1, ["assign"]),
+    (-1, []),
+]
+HISTORY_CATEGORIES = ["neighbour", "family", "land", "debt", "property", "labour", "other"]
+CHANNEL_OF = {"resident": "miniprogram", "grid_worker": "grid_visit", "liaison_police": "police_referral"}
+MEDIATING = ("mediator", "center_staff")
+
+
+def grid_worker_id(village: str, grid: str) -> ObjectId:
+    return demo_id("user", "grid_worker" if (village, grid) == ("东风村", "1") else f"grid_{village}_{grid}")
+
+
+async def _seed_history(ctx: Context, size: Size, households: list[dict[str, Any]]) -> int:
+    """Two years of cases through the same service as real ones: registered by residents, grid workers (on
+    a visit) and the police liaison, in every village, each taken as far as its age allows."""
+    rng, service, real_now = random.Random(SEED + 2), CaseService(ctx), ctx.clock.now()
+    people = {
+        key: await _principal(ctx, await UserService(ctx).get(demo_id("user", key)))
+        for key in ("resident", "town_admin", "liaison_police")
+    }
+    try:
+        for n in range(size.history_cases):
+            age = rng.uniform(0, 730) ** 1.3 / 730**0.3  # more recent cases than old ones
+            ctx.clock.set(real_now - timedelta(days=age))
+            village, _ = rng.choice(size.villages)
+            by = rng.choices(["resident", "grid_worker", "liaison_police"], weights=[5, 3, 2])[0]
+            data: dict[str, Any] = {
+                "channel": CHANNEL_OF[by],
+                "category": rng.choice(HISTORY_CATEGORIES),
+                "description": f"历史纠纷（第 {n + 1} 件）：{village}村民之间发生矛盾，请求调解。",
+                "parties": [
+                    {"role": "applicant", "name": person(rng, rng.choice(SURNAMES), rng.random() < 0.5)},
+                    {"role": "respondent", "name": person(rng, rng.choice(SURNAMES), rng.random() < 0.5)},
+                ],
+                "village_id": str(org_key_id(("village", village))),
+                "consent_contact": False,
+            }
+            principal = people["resident"] if by == "resident" else people["liaison_police"]
+            if by == "grid_worker":
+                grid = str(rng.randrange(1, GRIDS_PER_VILLAGE + 1))
+                principal = await _principal(ctx, await UserService(ctx).get(grid_worker_id(village, grid)))
+                micro_grid = org_key_id(("micro", village, grid, str(rng.randrange(1, MICRO_GRIDS_PER_GRID + 1))))
+                data["household_id"] = str(
+                    rng.choice([h for h in households if h["micro_grid_id"] == micro_grid])["_id"]
+                )
+            if by == "liaison_police":
+                data |= {"external_ref": f"JQ{n:08d}", "received_at": ctx.clock.now()}
+            case = await service.create(principal, data)
+            steps = next(steps for older, steps in HISTORY_STEPS if age > older)
+            for hours, action in enumerate(steps, start=1):
+                ctx.clock.set(real_now - timedelta(days=age) + timedelta(hours=hours * 5))
+                actor = people["town_admin"] if action in ("assign", "review_pass", "follow_up_satisfied") else None
+                if actor is None:
+                    on_duty = await UserService(ctx).active_with_role_at(MEDIATING, case["assigned_org_id"])
+                    actor = await _principal(ctx, on_duty[0])
+                body: dict[str, Any] = {}
+                if action == "conclude" and rng.random() < 0.15:
+                    body = {"outcome": "failed_litigation", "note": "双方分歧较大，引导诉讼"}
+                elif action == "conclude":
+                    agreement = {
+                        "parties": [p["name"] for p in data["parties"]],
+                        "facts": data["description"],
+                        "terms": ["双方同意按调解方案处理"],
+                        "performance_deadline": (ctx.clock.now() + timedelta(days=15)).date(),
+                    }
+                    body = {"outcome": "agreement", "agreement": agreement}
+                case = await service.act(actor, case["_id"], action, body)
+    finally:
+        ctx.clock.set(real_now)
+    await CaseRepository(ctx.db).mark_all_notices("seeded")
+    return size.history_cases
+
+
+async def _seed_visits(ctx: Context, size: Size, households: list[dict[str, Any]]) -> int:
+    """A year of 五个到户 visits, each by the grid worker of the household's grid, as the app records them."""
+    rng, now = random.Random(SEED + 3), ctx.clock.now()
+    purposes = list(ctx.config.town.visit_purposes)
+    worker_of = {
+        org_key_id(("grid", village, str(g))): grid_worker_id(village, str(g))
+        for village, _ in size.villages
+        for g in range(1, GRIDS_PER_VILLAGE + 1)
+    }
+    visits = []
+    for n in range(size.visits):
+        household = rng.choice(households)
+        visited_at = now - timedelta(days=rng.uniform(0, 365))
+        visitor = next(worker_of[unit] for unit in household["org_path"] if unit in worker_of)
+        visits.append(
+            {
+                "_id": ObjectId(),
+                "client_id": f"seed-{n}",
+                "visitor_id": visitor,
+                "household_id": household["_id"],
+                "org_path": household["org_path"],
+                "purposes": sorted(rng.sample(purposes, k=rng.randrange(1, 3))),
+                "notes": "",
+                "gps": None,
+                "visited_at": to_millis(visited_at),
+                "received_at": to_millis(visited_at),
+                "fingerprint": "",
+            }
+        )
+    await VisitService(ctx).insert_history(visits)
+    return len(visits)
+
+
+async def _seed_messages(ctx: Context, size: Size) -> int:
+    """A year of notifications: SMS delivered to the units' staff and the in-app copies, about the history's
+    cases, half of the in-app ones read."""
+    rng, now = random.Random(SEED + 4), ctx.clock.now()
+    cases = await CaseRepository(ctx.db).summaries()
+    units = [org_key_id(("town",)), *(org_key_id(("room", village)) for village, _ in size.villages)]
+    staff = await UserService(ctx).active_with_role_at(("town_admin", "mediator"), units)
+    deliveries, inbox = [], []
+    for n in range(size.messages // 2):
+        case, user = cases[n % len(cases)], rng.choice(staff)
+        at = now - timedelta(days=rng.uniform(0, 365))
+        base = {
+            "case_id": case["_id"],
+            "notice_id": ObjectId(),
+            "event": "case_assigned",
+            "org_path": case["org_path"],
+            "text": f"您有一件新的矛盾纠纷待签收：{case['number']}，请在期限内签收。",
+            "params": {"number": case["number"], "category": ""},
+            "urgent": False,
+            "created_at": at,
+        }
+        key = f"seed:{n}:{user['_id']}"
+        delivery = new_delivery(base, key, "sms", user["_id"], to_enc=user["phone_enc"])
+        deliveries.append(delivery | {"status": "sent", "sent_at": at, "next_at": None, "attempts": 1})
+        inbox.append(inbox_message(base, key, user["_id"]) | {"read_at": at if rng.random() < 0.5 else None})
+    await enqueue(ctx, deliveries)
+    await InboxService(ctx).put_history(inbox)
+    return len(deliveries) + len(inbox)
+
+
+async def _main(config_path: str | None, size: str) -> None:
     from server.app import open_context
     from server.core.config import load_config
 
     config = load_config(config_path).config
     ctx = await open_context(config)
     try:
-        for line in await seed_demo_town(ctx):
+        for line in await seed_demo_town(ctx, size):
             print(line)
     finally:
         await ctx.close()
@@ -564,4 +780,6 @@ async def _main(config_path: str | None) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="生成示范镇演示数据（可重复运行）")
     parser.add_argument("--config", help="配置文件（默认 config.yaml）")
-    asyncio.run(_main(parser.parse_args().config))
+    parser.add_argument("--size", choices=sorted(SIZES), default="demo", help="演示数据规模")
+    arguments = parser.parse_args()
+    asyncio.run(_main(arguments.config, arguments.size))

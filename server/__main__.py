@@ -1,10 +1,11 @@
-"""`python -m server [--config FILE] [--demo] [--port N] [--host H]`"""
+"""`python -m server [--config FILE] [--demo [--demo-size town]] [--port N] [--host H]`"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import functools
 import sys
 
 from server.core.config import ConfigError, load_config
@@ -24,6 +25,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m server", description="三源共治平台后端")
     parser.add_argument("--config", help="配置文件（默认 config.yaml；演示模式下可省略）")
     parser.add_argument("--demo", action="store_true", help="演示模式：内存数据库、示范镇数据、消息打印到控制台")
+    parser.add_argument(
+        "--demo-size",
+        choices=["demo", "town"],
+        default="demo",
+        help="演示数据规模：demo（4 个村，288 户）或 town（24 个村，约 3000 户、2000 件纠纷、2 万条走访）",
+    )
     parser.add_argument("--port", type=int, help="监听端口（覆盖配置 http.port）")
     parser.add_argument("--host", help="监听地址（覆盖配置 http.host）")
     return parser.parse_args(argv)
@@ -54,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(config, banner=banner, seed=seed_demo_town if config.demo else None))
+            seed = functools.partial(seed_demo_town, size=args.demo_size) if config.demo else None
+            asyncio.run(serve(config, banner=banner, seed=seed))
     except DatabaseUnreachable as exc:
         print(f"无法启动：{exc}", file=sys.stderr)
         return 3

@@ -16,6 +16,7 @@ from server.core.query_shapes import Recorder, Shape, judge
 READ_WHOLE = {
     "org_units": "the county's tree: a few hundred units, read whole to build paths and names",
     "settings": "a handful of documents per town",
+    "cache_versions": "one document per cached collection",
 }
 
 

@@ -162,6 +162,10 @@ class CaseRepository:
         )
 
     # ---- for the demo seed ---------------------------------------------------------------------------------
+    async def summaries(self) -> list[Case]:
+        """Every case's number and scope (what the demo's message history refers to)."""
+        return await self._cases.find({}, {"number": 1, "org_path": 1}).to_list(None)
+
     async def mark_all_notices(self, status: str) -> None:
         """Mark every recorded notice `status` (the demo's history was "delivered" long ago)."""
         async for case in self._cases.find({}, {"notifications": 1}):

@@ -85,6 +85,7 @@ class HttpConfig(_Section):
 class MongoConfig(_Section):
     uri: str
     database: str = "sanyuan"
+    cache_check_seconds: float = Field(2.0, gt=0, le=10)
 
     @field_validator("uri")
     @classmethod

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from notify.base import Senders
 from server.core.audit import AuditLog
 from server.core.auth import TokenService
+from server.core.cache import Caches
 from server.core.clock import Clock
 from server.core.config import Config
 from server.core.crypto import FieldCipher
@@ -41,6 +42,7 @@ class Context:
         keyring = self.config.crypto.keyring
         self.cipher = FieldCipher(keyring, next(iter(keyring)), self.config.crypto.hash_key_bytes)
         self.tokens = TokenService(self.config.auth)
+        self.caches = Caches(self.db, self.config.mongodb.cache_check_seconds, lambda: self.clock.now().timestamp())
         # One client per process, so its access-token renewal is single-flight.
         self.wechat = WechatClient(self.config.wechat, self.db, self.cipher, self.clock.now)
         self.idle.set()

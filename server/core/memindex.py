@@ -27,6 +27,7 @@ collection name, and nothing else writes to its store.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -34,6 +35,7 @@ from bson import ObjectId
 from mongomock import filtering, helpers
 
 SCAN_BELOW = 64
+Fields = tuple[str, ...]  # what a map is on: one field, or a unique index's whole key
 _FEW = 64  # an update that may change more documents than this drops the maps of the fields it touches
 
 _NOTHING = filtering.NOTHING
@@ -103,8 +105,10 @@ class Lookup:
         self._scan: Callable[[Any], Iterator[dict[str, Any]]] = collection._iter_documents
         self._insert: Callable[..., Any] = collection._insert
         self._update: Callable[..., Any] = collection._update
-        self._maps: dict[str, dict[Any, list[Any]]] = {}
-        self._stale: dict[str, int] = {}  # entries added for updated documents since each map was built
+        self._maps: dict[Fields, dict[Any, list[Any]]] = {}
+        self._stale: dict[Fields, int] = {}  # entries added for updated documents since each map was built
+        self._dirty: dict[Fields, set[Any]] = {}  # the values whose lists updates appended to, per map
+        self._known: set[Any] = set()  # every key a map has named
         self._suspended: set[str] = set()  # fields an update in progress touches ("": all)
         self._order: dict[Any, int] | None = None  # store key -> position, for unions in natural order
         self._next = 0
@@ -115,50 +119,67 @@ class Lookup:
     # -- reads ------------------------------------------------------------------------------------------
 
     def iter_documents(self, query: Any) -> Iterator[dict[str, Any]]:
+        """mongomock's `_iter_documents`: the stored documents matching `query`, in natural order."""
+        found = self.documents(query)
+        if found is None:
+            return self._scan(query)
+        return (doc for doc in found if filtering.filter_applies(query, doc))
+
+    def documents(self, query: Any) -> list[dict[str, Any]] | None:
+        """The stored documents that may match `query` (not yet tested against it), in natural order; None
+        when no map narrows it (or the collection is small): then every document may."""
         store = self._collection._store
         if len(store) < SCAN_BELOW or not isinstance(query, Mapping):
-            return self._scan(query)
+            return None
         keys = self.candidates(query)
         if keys is None:
-            return self._scan(query)
+            return None
         documents = store._documents  # expired documents were removed by len() above
-        found = (documents.get(key) for key in keys)
-        return (doc for doc in found if doc is not None and filtering.filter_applies(query, doc))
+        return [doc for doc in map(documents.get, keys) if doc is not None]
 
     def candidates(self, query: Mapping[str, Any]) -> list[Any] | None:
         """Store keys of the documents that may match, in natural order; None when no map narrows."""
+        if "_id" in query and (values := equality_values(query["_id"])) is not None:
+            return self._union([[_store_key(v)] for v in values])  # nothing narrows further
+        bound = _bound(query)
         best: list[Any] | None = None
+        for fields in self._indexed():
+            if all(name in bound for name in fields) and not self._suspended & ({""} | _tops(fields)):
+                combinations = itertools.product(*(bound[name] for name in fields))
+                found = self._union([self._bucket(fields, value) for value in combinations])
+                if best is None or len(found) < len(best):
+                    best = found
         for name, condition in query.items():
-            found: list[Any] | None = None
+            narrowed: list[Any] | None = None
             if name == "$and" and isinstance(condition, list):
                 for part in condition:
-                    narrowed = self.candidates(part) if isinstance(part, Mapping) else None
-                    if narrowed is not None and (found is None or len(narrowed) < len(found)):
-                        found = narrowed
+                    keys = self.candidates(part) if isinstance(part, Mapping) else None
+                    if keys is not None and (narrowed is None or len(keys) < len(narrowed)):
+                        narrowed = keys
             elif name == "$or" and isinstance(condition, list) and condition:
                 branches = [self.candidates(b) if isinstance(b, Mapping) else None for b in condition]
                 if all(branch is not None for branch in branches):
-                    found = self._union(branches)  # type: ignore[arg-type]
-            elif not name.startswith("$"):
-                found = self._lookup(name, condition)
-            if found is not None and (best is None or len(found) < len(best)):
-                best = found
+                    narrowed = self._union(branches)  # type: ignore[arg-type]
+            if narrowed is not None and (best is None or len(narrowed) < len(best)):
+                best = narrowed
         return best
 
-    def _lookup(self, name: str, condition: Any) -> list[Any] | None:
-        values = equality_values(condition)
-        if values is None:
-            return None
-        if name == "_id":
-            return self._union([[_store_key(v)] for v in values])
-        if name not in self._indexed() or self._suspended & {"", name.split(".", 1)[0]}:
-            return None
-        by_value = self._map(name)
-        return self._union([by_value.get(v, []) for v in values], ordered=not self._stale.get(name))
+    def _bucket(self, fields: Fields, value: tuple[Any, ...]) -> list[Any]:
+        """The keys under `value` in the map of `fields`; a list that updates appended to is first cleaned:
+        once each, only documents that still hold the value, in natural order."""
+        by_value = self._map(fields)
+        keys = by_value.get(value, [])
+        dirty = self._dirty.get(fields, set())
+        if value in dirty:
+            documents, order = self._collection._store._documents, self._positions()
+            holding = (k for k in dict.fromkeys(keys) if k in documents and value in _values(documents[k], fields))
+            keys = by_value[value] = sorted(holding, key=lambda key: order.get(key, -1))
+            dirty.discard(value)
+        return keys
 
-    def _union(self, lists: list[list[Any]], ordered: bool = True) -> list[Any]:
-        """The keys of all `lists`, once each, in natural order (`ordered`: each list already is, once each)."""
-        if len(lists) == 1 and ordered:
+    def _union(self, lists: list[list[Any]]) -> list[Any]:
+        """The keys of all `lists` (each in natural order, once each), once each, in natural order."""
+        if len(lists) == 1:
             return list(lists[0])  # a copy: the map's own list grows while a caller walks this one
         merged = dict.fromkeys(key for keys in lists for key in keys)
         order = self._positions()
@@ -170,32 +191,51 @@ class Lookup:
             self._next = len(self._order)
         return self._order
 
-    def _indexed(self) -> set[str]:
-        return {next(iter(dict(index["key"]))) for index in self._collection._store.indexes.values()} - {"_id"}
+    def _indexed(self) -> set[Fields]:
+        """What the maps may be on: each index's first key, and a unique index's whole key (mongomock checks
+        uniqueness with a query binding all of it, on every insert)."""
+        indexed: set[Fields] = set()
+        for index in self._collection._store.indexes.values():
+            keys = tuple(dict(index["key"]))
+            indexed |= {keys[:1], keys} if index.get("unique") else {keys[:1]}
+        return indexed - {("_id",)}
 
-    def _map(self, name: str) -> dict[Any, list[Any]]:
-        by_value = self._maps.get(name)
+    def _map(self, fields: Fields) -> dict[Any, list[Any]]:
+        by_value = self._maps.get(fields)
         if by_value is None:
-            by_value = self._maps[name] = {}
+            by_value = self._maps[fields] = {}
             for key, document in self._collection._store._documents.items():
-                for value in _values(document, name):
+                self._known.add(key)
+                for value in _values(document, fields):
                     by_value.setdefault(value, []).append(key)
         return by_value
 
     # -- writes -----------------------------------------------------------------------------------------
 
     def insert(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+        added: list[tuple[Fields, Any]] = []
         if isinstance(data, MutableMapping):
             if "_id" not in data:
                 data["_id"] = ObjectId()  # what mongomock does next, done first so the maps can name it
             key = _store_key(data["_id"])
-            if self._order is not None and key not in self._collection._store._documents:
-                self._order[key] = self._next
-                self._next += 1
-            for name, by_value in self._maps.items():
-                for value in _values(data, name):
-                    by_value.setdefault(value, []).append(key)
-        return self._insert(data, *args, **kwargs)
+            if key not in self._collection._store._documents:  # else mongomock refuses it
+                if self._order is not None:
+                    self._order[key] = self._next
+                    self._next += 1
+                again = key in self._known  # deleted, now inserted again: its old entries may remain
+                self._known.add(key)
+                for name, by_value in self._maps.items():
+                    for value in _values(data, name):
+                        by_value.setdefault(value, []).append(key)
+                        added.append((name, value))
+                        if again:
+                            self._dirty.setdefault(name, set()).add(value)
+        try:
+            return self._insert(data, *args, **kwargs)
+        except Exception:
+            for name, value in added:  # refused (a unique index): cleaned before the next use
+                self._dirty.setdefault(name, set()).add(value)
+            raise
 
     def update(self, spec: Any, document: Any, *args: Any, **kwargs: Any) -> Any:
         touched = touched_fields(document)
@@ -215,25 +255,56 @@ class Lookup:
 
     def _refresh(self, keys: list[Any], touched: set[str]) -> None:
         documents = self._collection._store._documents
-        for name in [n for n in self._maps if n.split(".", 1)[0] in touched]:
+        for name in [fields for fields in self._maps if _tops(fields) & touched]:
             self._stale[name] = self._stale.get(name, 0) + len(keys)
             if self._stale[name] > max(len(documents), SCAN_BELOW):
-                self._forget({name})  # mostly stale: rebuilt on the next query that needs it
+                self._drop(name)  # mostly stale: rebuilt on the next query that needs it
                 continue
-            by_value = self._maps[name]
+            by_value, dirty = self._maps[name], self._dirty.setdefault(name, set())
             for key in keys:
                 document = documents.get(key)
                 for value in _values(document, name) if document is not None else ():
                     by_value.setdefault(value, []).append(key)
+                    dirty.add(value)
 
-    def _forget(self, fields: set[str] | None) -> None:
-        for name in list(self._maps):
-            if fields is None or name.split(".", 1)[0] in fields:
-                del self._maps[name]
-                self._stale.pop(name, None)
+    def _forget(self, touched: set[str] | None) -> None:
+        """Drop the maps on any of the `touched` top-level fields (None: all)."""
+        for fields in list(self._maps):
+            if touched is None or _tops(fields) & touched:
+                self._drop(fields)
+
+    def _drop(self, fields: Fields) -> None:
+        del self._maps[fields]
+        self._stale.pop(fields, None)
+        self._dirty.pop(fields, None)
 
 
-def _values(document: Mapping[str, Any], name: str) -> set[Any]:
+def _bound(query: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The fields `query` binds to values at its top level (an `$elemMatch` binds its array's fields)."""
+    bound = {}
+    for name, condition in query.items():
+        if name.startswith("$"):
+            continue
+        matched = condition.get("$elemMatch") if isinstance(condition, Mapping) and len(condition) == 1 else None
+        if isinstance(matched, Mapping):
+            for inner, value in matched.items():
+                if not inner.startswith("$") and (values := equality_values(value)) is not None:
+                    bound[f"{name}.{inner}"] = values
+        elif (values := equality_values(condition)) is not None:
+            bound[name] = values
+    return bound
+
+
+def _tops(fields: Fields) -> set[str]:
+    return {name.split(".", 1)[0] for name in fields}
+
+
+def _values(document: Mapping[str, Any], fields: Fields) -> set[tuple[Any, ...]]:
+    """The combinations of values `fields` take in `document` that an equality can match."""
+    return set(itertools.product(*(_field_values(document, name) for name in fields)))
+
+
+def _field_values(document: Mapping[str, Any], name: str) -> set[Any]:
     """The hashable values `name` takes in `document` that an equality can match (array elements included;
     a missing field is None, which `{name: None}` matches)."""
     values: set[Any] = set()

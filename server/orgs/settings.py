@@ -20,6 +20,7 @@ from bson import ObjectId
 
 from server.core import indexes
 from server.core.auth import Principal
+from server.core.cache import copy_of
 from server.core.errors import Forbidden, NotFound, ValidationFailed
 from server.core.scope import granted_orgs, in_org_scope
 from server.orgs.tree import OrgService
@@ -59,16 +60,24 @@ class SettingsService:
             return Resolved(default, "default", None, True)
         town_id = place["_id"] if place["kind"] == "town" else None
         county_id = place["parent_id"] if town_id else place["_id"]
-        ids = [f"{key}:{county_id}", key] + ([f"{key}:{town_id}"] if town_id else [])
-        docs = {d["_id"]: d for d in await self._settings.find({"_id": {"$in": ids}}).to_list(None)}
+        docs = await self._documents()
         county = docs.get(f"{key}:{county_id}") or docs.get(key)
         may_override = bool(county.get("town_may_override", True)) if county else True
         own = docs.get(f"{key}:{town_id}")
         if own is not None and may_override:
-            return Resolved(own["value"], "town", place["_id"], may_override)
+            return Resolved(copy_of(own["value"]), "town", place["_id"], may_override)
         if county is not None:
-            return Resolved(county["value"], "county", place["_id"], may_override)
+            return Resolved(copy_of(county["value"]), "county", place["_id"], may_override)
         return Resolved(default, "default", place["_id"], may_override)
+
+    async def _documents(self) -> dict[str, dict[str, Any]]:
+        """Every settings document by id, from this process's cached copy (`server.core.cache`)."""
+
+        async def load() -> dict[str, dict[str, Any]]:
+            return {doc["_id"]: doc async for doc in self._settings.find({})}
+
+        documents: dict[str, dict[str, Any]] = await self._ctx.caches.get(SETTINGS, load)
+        return documents
 
     async def place_for(self, principal: Principal, org_id: ObjectId | None, capability: str) -> dict[str, Any]:
         """The town or county whose settings the caller asks for (their own when `org_id` is not given)."""
@@ -98,12 +107,14 @@ class SettingsService:
             raise ValidationFailed(details=[{"field": "town_may_override", "message": "只能在县级设置"}])
         fields |= {"updated_at": self._ctx.clock.now(), "updated_by": ObjectId(principal.user_id)}
         await self._settings.update_one({"_id": f"{key}:{place['_id']}"}, {"$set": fields}, upsert=True)
+        await self._ctx.caches.changed(SETTINGS)
         await self._audit(principal, key, place, "saved")
 
     async def clear(self, principal: Principal, key: str, place: dict[str, Any]) -> None:
         """Drop a town's own value (it follows the county again) or a county's (the configured default)."""
         await self._may_edit(principal, key, place)
         await self._settings.delete_one({"_id": f"{key}:{place['_id']}"})
+        await self._ctx.caches.changed(SETTINGS)
         await self._audit(principal, key, place, "cleared")
 
     async def _may_edit(self, principal: Principal, key: str, place: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from server.core import indexes
 from server.core.auth import Principal
+from server.core.cache import copy_of
 from server.core.context import Context
 from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.core.references import org_in_use
@@ -111,6 +112,7 @@ class OrgService:
             )
         except DuplicateKeyError as exc:
             raise Conflict("同一上级下已有同名单元", code="org_name_taken") from exc
+        await self._changed()
         return unit
 
     async def remove(self, principal: Principal, org_id: ObjectId) -> None:
@@ -122,10 +124,23 @@ class OrgService:
         if in_use:
             raise Conflict("该单元下还有下级、住户或人员，不能删除", code="org_not_empty")
         await self._units.delete_one({"_id": org_id})
+        await self._changed()
+
+    async def _tree(self) -> dict[ObjectId, dict[str, Any]]:
+        """Every unit by id, from this process's cached copy (`server.core.cache`): read it, never change it."""
+
+        async def load() -> dict[ObjectId, dict[str, Any]]:
+            return {unit["_id"]: unit async for unit in self._units.find({})}
+
+        tree: dict[ObjectId, dict[str, Any]] = await self._ctx.caches.get(COLLECTION, load)
+        return tree
+
+    async def _changed(self) -> None:
+        await self._ctx.caches.changed(COLLECTION)
 
     async def find(self, org_id: ObjectId) -> dict[str, Any] | None:
-        unit: dict[str, Any] | None = await self._units.find_one({"_id": org_id})
-        return unit
+        unit = (await self._tree()).get(org_id)
+        return copy_of(unit) if unit is not None else None
 
     async def find_unit(self, **attrs: Any) -> dict[str, Any] | None:
         """The first unit with all of `attrs` (kind, name, code, parent_id, center_type, committee_type…)."""
@@ -168,16 +183,17 @@ class OrgService:
 
     async def set_population(self, org_id: ObjectId, population: int) -> None:
         await self._units.update_one({"_id": org_id}, {"$set": {"population": population}})
+        await self._changed()
 
     async def get(self, org_id: ObjectId) -> dict[str, Any]:
-        unit = await self._units.find_one({"_id": org_id})
+        unit = await self.find(org_id)
         if unit is None:
             raise NotFound("找不到该组织单元")
         return unit
 
     async def by_ids(self, org_ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
-        units = await self._units.find({"_id": {"$in": org_ids}}).to_list(None)
-        return {u["_id"]: u for u in units}
+        tree = await self._tree()
+        return {org_id: copy_of(tree[org_id]) for org_id in dict.fromkeys(org_ids) if org_id in tree}
 
     async def create(
         self,
@@ -219,6 +235,7 @@ class OrgService:
             await self._units.insert_one(unit)
         except DuplicateKeyError as exc:
             raise Conflict(f"“{name}”已存在于该上级之下", code="org_name_taken") from exc
+        await self._changed()
         return unit
 
     async def import_tree(

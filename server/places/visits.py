@@ -95,6 +95,11 @@ class VisitService:
             return first, False
         return doc, True
 
+    async def insert_history(self, visits: list[dict[str, Any]]) -> None:
+        """Store visits of the past as the app recorded them (the demo's history), without the checks a new
+        visit passes (its time would be refused as too old)."""
+        await self._visits.insert_many(visits)
+
     async def record_batch(self, principal: Principal, visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each item is recorded or refused on its own; one bad item does not sink the rest."""
         results = []
