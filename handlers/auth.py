@@ -1,9 +1,13 @@
-"""Token refresh and logout. The login flows themselves (WeChat, SMS code) call `SessionService.start`."""
+"""The access token's own claims, token refresh and logout.
+
+The login flows themselves (WeChat, SMS code) call `SessionService.start`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from handlers.base import BaseHandler, api, public
-from schemas.auth import RefreshIn, TokenPairOut
+from schemas.auth import RefreshIn, TokenGrantOut, TokenOut, TokenPairOut
 from server.people.sessions import SessionService, TokenPair
 
 
@@ -38,7 +42,25 @@ class LogoutHandler(BaseHandler):
         self.write_empty()
 
 
+class TokenHandler(BaseHandler):
+    uses_database = False
+    @api(
+        "当前访问令牌：用户、角色与到期时间",
+        response=TokenOut,
+        tags=["auth"],
+        description="只读令牌本身、不查数据库：客户端据此在到期前刷新、决定显示哪些入口。",
+    )
+    async def get(self) -> None:
+        caller = self.caller
+        grants = [TokenGrantOut(role=g.role, org_id=g.org_id, liaison_for=g.liaison_for) for g in caller.grants]
+        expires_at = datetime.fromtimestamp(caller.expires_at, UTC)
+        self.write_json(
+            TokenOut(user_id=caller.user_id, session_id=caller.session_id, grants=grants, expires_at=expires_at)
+        )
+
+
 default_handlers = [
+    (r"/api/auth/token", TokenHandler),
     (r"/api/auth/refresh", RefreshHandler),
     (r"/api/auth/logout", LogoutHandler),
 ]

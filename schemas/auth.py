@@ -79,6 +79,19 @@ class RoleOut(Schema):
     liaison_for: str | None = None
 
 
+class TokenGrantOut(Schema):
+    role: str
+    org_id: str | None = None
+    liaison_for: str | None = None
+
+
+class TokenOut(Schema):
+    user_id: str
+    session_id: str
+    grants: list[TokenGrantOut] = Field(description="访问令牌携带的角色（角色变更最迟在令牌到期后生效）")
+    expires_at: datetime = Field(description="访问令牌到期时间；此前用刷新令牌换取新令牌")
+
+
 class MeOut(Schema):
     id: str
     name: str

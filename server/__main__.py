@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="demo",
         help="演示数据规模：demo（4 个村，288 户）或 town（24 个村，约 3000 户、2000 件纠纷、2 万条走访）",
     )
+    parser.add_argument("--loop-stats", action="store_true", help=argparse.SUPPRESS)  # scripts/bench.py
     parser.add_argument("--port", type=int, help="监听端口（覆盖配置 http.port）")
     parser.add_argument("--host", help="监听地址（覆盖配置 http.host）")
     return parser.parse_args(argv)
@@ -58,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from scripts.seed_demo import seed_demo_town
     from server.app import serve
+    from server.core.looptime import LoopStats
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
             seed = functools.partial(seed_demo_town, size=args.demo_size) if config.demo else None
-            asyncio.run(serve(config, banner=banner, seed=seed))
+            stats = LoopStats() if args.loop_stats else None
+            asyncio.run(serve(config, banner=banner, seed=seed, loop_stats=stats))
     except DatabaseUnreachable as exc:
         print(f"无法启动：{exc}", file=sys.stderr)
         return 3

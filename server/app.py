@@ -30,6 +30,7 @@ from server.core.config import Config
 from server.core.context import Context
 from server.core.db import connect, is_memory, redact_uri
 from server.core.logs import log_request
+from server.core.looptime import LoopStats
 from server.core.outage import DATABASE_DOWN, DatabaseUnreachable
 
 log = logging.getLogger("sanyuan")
@@ -123,8 +124,11 @@ class Server:
 Seed = Callable[[Context], Awaitable[list[str]]]
 
 
-async def serve(config: Config, *, banner: list[str] | None = None, seed: Seed | None = None) -> None:
-    """Run until SIGINT/SIGTERM. `seed` (the demo town, passed in by the entry point) runs first if given."""
+async def serve(
+    config: Config, *, banner: list[str] | None = None, seed: Seed | None = None, loop_stats: LoopStats | None = None
+) -> None:
+    """Run until SIGINT/SIGTERM. `seed` (the demo town, passed in by the entry point) runs first if given;
+    `loop_stats` is started once the server listens and reported at shutdown."""
     for line in banner or []:
         print(line, flush=True)
     ctx = await open_context(config)
@@ -141,10 +145,14 @@ async def serve(config: Config, *, banner: list[str] | None = None, seed: Seed |
         ctx.background.add(loop.create_task(outbox.run_forever(ctx)))
     where = "内存数据库（演示）" if is_memory(config.mongodb.uri) else redact_uri(config.mongodb.uri)
     log.info("listening on http://%s:%d  database: %s/%s", config.http.host, port, where, config.mongodb.database)
+    if loop_stats is not None:
+        loop_stats.install()
 
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down")
+    if loop_stats is not None:
+        log.warning("%s", loop_stats.report())
     await server.shutdown()

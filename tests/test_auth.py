@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -100,6 +100,22 @@ async def test_access_token_carries_no_personal_data(ctx: Context, login, org_tr
     text = account.token + str(claims)
     assert account.phone not in text
     assert "李建国" not in text
+
+
+async def test_the_token_endpoint_reads_the_callers_own_token(api, login, org_tree) -> None:
+    account = await login(("liaison", org_tree.town["_id"], "police"), name="杨晓明")
+    other = await login(("grid_worker", org_tree.grid["_id"]), name="李建国")
+    answer = await api.get("/api/auth/token", token=account.token)
+    claims = jwt.decode(account.token, options={"verify_signature": False})
+    assert answer.status == 200
+    assert answer.json == {
+        "user_id": account.id,
+        "session_id": account.tokens.session_id,
+        "grants": [{"role": "liaison", "org_id": str(org_tree.town["_id"]), "liaison_for": "police"}],
+        "expires_at": datetime.fromtimestamp(claims["exp"], UTC).isoformat().replace("+00:00", "Z"),
+    }
+    assert (await api.get("/api/auth/token", token=other.token)).json["user_id"] == other.id
+    assert (await api.get("/api/auth/token")).status == 401
 
 
 async def test_expired_token_is_401_token_expired(api, ctx: Context) -> None:

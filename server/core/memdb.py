@@ -11,13 +11,17 @@ not load.
 from __future__ import annotations
 
 import asyncio
+import copy
+import heapq
 import itertools
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import mongomock
+from bson import ObjectId
 from mongomock import filtering, helpers
 from pymongo import ReturnDocument
 
@@ -174,8 +178,8 @@ class FindCursor(MemoryCursor):
 
     def _iter(self) -> Iterator[dict[str, Any]]:
         self._switch.check()
-        first = bool(self._limit) and not self._origin
-        matches = _matching(self._collection, self._lookup, self._query, self._sort, first)
+        wanted = self._skip + abs(self._limit) if self._limit and not self._origin else None
+        matches = _matching(self._collection, self._lookup, self._query, self._sort, wanted)
         if self._origin:  # the whole match, to see whether a sort field holds arrays
             matches = list(matches)
             _record(self._origin, self._name, self._query, self._sort, matches)
@@ -185,24 +189,72 @@ class FindCursor(MemoryCursor):
 
 
 def _matching(
-    collection: Any, lookup: Lookup, query: Any, sort: tuple[Key, ...] = (), first: bool = False
+    collection: Any, lookup: Lookup, query: Any, sort: tuple[Key, ...] = (), wanted: int | None = None
 ) -> Iterable[dict[str, Any]]:
-    """The stored documents (not copies) matching `query`, in `sort` order. `first`: only the first few
-    are wanted, so the candidates are sorted first and tested lazily (mongomock's test of a document costs
-    far more than its sort key: a page of 20 out of 2,000 candidates tests about 20)."""
+    """The stored documents (not copies) matching `query`, in `sort` order. `wanted`: only that many are
+    read (skip + limit), so only those are picked out of the sort, and candidates that are not known to
+    match are sorted first and tested lazily (mongomock's test of a document costs far more than its sort
+    key: a page of 20 out of 2,000 candidates tests about 20)."""
     query = helpers.patch_datetime_awareness_in_document(query or {})
-    if not (sort and first):
+    if not sort or wanted is None:
         return _sorted(collection._iter_documents(query), sort)
-    candidates = lookup.documents(query)
-    if candidates is None:  # not narrowed: most candidates may fail the test, so test them all first
-        return _sorted(collection._iter_documents(query), sort)
+    narrowed = lookup.narrow(query)
+    if narrowed is None:  # not narrowed: most candidates may fail the test, so test them all first
+        return _sorted(collection._iter_documents(query), sort, wanted)
+    candidates, exact = narrowed
+    if exact:
+        return _sorted(candidates, sort, wanted)
     return (doc for doc in _sorted(candidates, sort) if filtering.filter_applies(query, doc))
 
 
-def _sorted(documents: Iterable[dict[str, Any]], sort: tuple[Key, ...]) -> Iterable[dict[str, Any]]:
-    for name, direction in reversed(sort):  # stable sorts, last key first
-        documents = sorted(documents, key=_sort_key(name), reverse=direction < 0)
-    return documents
+class _Unsortable(Exception):
+    """A sort value the native keys do not order like BSON: mongomock's own comparison is used."""
+
+
+# BSON's order of types, for the values stored here: null < numbers < strings < ObjectId < booleans < dates.
+_RANKS: dict[type, int] = {type(None): 1, int: 2, float: 2, str: 3, ObjectId: 7, bool: 8, datetime: 9}
+
+
+def _native_key(name: str) -> Callable[[dict[str, Any]], tuple[int, int, Any]]:
+    """mongomock's sort key (`filtering.resolve_sort_key`) as plain tuples, which sort a hundred times
+    faster than its wrapped values; raises _Unsortable for any other type."""
+
+    def key(document: dict[str, Any]) -> tuple[int, int, Any]:
+        value = document.get(name) if "." not in name else filtering.resolve_key(name, document)
+        outer = 1
+        if isinstance(value, list):
+            if not value:
+                return (0, 1, 0)
+            value = value[0]
+        rank = _RANKS.get(type(value))
+        if rank is None:
+            if value is filtering.NOTHING:
+                return (outer, 1, 0)
+            raise _Unsortable
+        return (outer, rank, 0 if value is None else value)
+
+    return key
+
+
+def _sorted(
+    documents: Iterable[dict[str, Any]], sort: tuple[Key, ...], wanted: int | None = None
+) -> Iterable[dict[str, Any]]:
+    """`documents` in `sort` order as mongomock sorts (stable, last key first); only the first `wanted`."""
+    if not sort:
+        return documents
+    documents = list(documents)
+    try:
+        keys = [_native_key(name) for name, _ in sort]
+        if wanted is not None and len({direction for _, direction in sort}) == 1:
+            pick = heapq.nlargest if sort[0][1] < 0 else heapq.nsmallest
+            return pick(wanted, documents, key=lambda doc: tuple(key(doc) for key in keys))
+        for (_, direction), key in reversed(list(zip(sort, keys, strict=True))):
+            documents = sorted(documents, key=key, reverse=direction < 0)
+        return documents
+    except _Unsortable:
+        for name, direction in reversed(sort):
+            documents = sorted(documents, key=_sort_key(name), reverse=direction < 0)
+        return documents
 
 
 def _sort_key(name: str) -> Callable[[dict[str, Any]], Any]:
@@ -210,11 +262,39 @@ def _sort_key(name: str) -> Callable[[dict[str, Any]], Any]:
 
 
 def _copy(collection: Any, document: dict[str, Any], projection: Any) -> dict[str, Any]:
-    """What a query returns of a stored document: a copy of the projected fields."""
-    if isinstance(projection, Mapping):
-        projection = dict(projection)  # mongomock consumes it
-    copied = collection._copy_only_fields(document, projection, dict)
-    return helpers.make_datetime_timezone_aware_in_document(copied)
+    """What a query returns of a stored document: its projected fields, copied, datetimes made aware (UTC),
+    in one pass. A projection of top-level fields is applied here; any other goes through mongomock's."""
+    if not projection:
+        return _thaw(document)
+    simple = isinstance(projection, Mapping) and all(
+        "." not in name and not name.startswith("$") and not isinstance(value, Mapping)
+        for name, value in projection.items()
+    )
+    if not simple:
+        consumed = dict(projection) if isinstance(projection, Mapping) else projection  # mongomock changes it
+        return _thaw(collection._copy_only_fields(document, consumed, dict))
+    keep_id = bool(projection.get("_id", True))
+    chosen = {name for name, value in projection.items() if value and name != "_id"}
+    if chosen:  # inclusion
+        names = [name for name in document if name in chosen or (name == "_id" and keep_id)]
+    else:  # exclusion
+        dropped = {name for name, value in projection.items() if not value}
+        names = [name for name in document if name not in dropped]
+    return {name: _thaw(document[name]) for name in names}
+
+
+def _thaw(value: Any) -> Any:
+    """A copy of a stored value as PyMongo (tz_aware) returns it: mongomock stores datetimes naive, in UTC."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _thaw(item) for key, item in value.items()}
+    if kind is list:
+        return [_thaw(item) for item in value]
+    if kind is datetime:
+        return value.replace(tzinfo=helpers.utc) if value.tzinfo is None else value
+    if isinstance(value, Mapping | list | tuple):
+        return helpers.make_datetime_timezone_aware_in_document(copy.deepcopy(value))
+    return value  # immutable: str, int, float, bool, None, ObjectId, bytes, Decimal128
 
 
 class MemoryCollection:
@@ -248,7 +328,7 @@ class MemoryCollection:
             raise TypeError(f"memory find_one does not support {sorted(kwargs.keys() - {'session'})}")
         if RECORDER is not None and (origin := _application_origin()):
             _record(origin, self.name, filter, sort)
-        document = next(iter(_matching(self._collection, self._lookup, filter, sort, first=True)), None)
+        document = next(iter(_matching(self._collection, self._lookup, filter, sort, wanted=1)), None)
         return None if document is None else _copy(self._collection, document, projection)
 
     async def find_one_and_update(
@@ -268,7 +348,7 @@ class MemoryCollection:
         keys = _sort_keys(sort)
         if RECORDER is not None and (origin := _application_origin()):
             _record(origin, self.name, filter, keys)
-        document = next(iter(_matching(self._collection, self._lookup, filter, keys, first=True)), None)
+        document = next(iter(_matching(self._collection, self._lookup, filter, keys, wanted=1)), None)
         if document is None:
             if not upsert:
                 return None

@@ -120,14 +120,16 @@ class Lookup:
 
     def iter_documents(self, query: Any) -> Iterator[dict[str, Any]]:
         """mongomock's `_iter_documents`: the stored documents matching `query`, in natural order."""
-        found = self.documents(query)
-        if found is None:
+        narrowed = self.narrow(query)
+        if narrowed is None:
             return self._scan(query)
-        return (doc for doc in found if filtering.filter_applies(query, doc))
+        found, exact = narrowed
+        return iter(found) if exact else (doc for doc in found if filtering.filter_applies(query, doc))
 
-    def documents(self, query: Any) -> list[dict[str, Any]] | None:
-        """The stored documents that may match `query` (not yet tested against it), in natural order; None
-        when no map narrows it (or the collection is small): then every document may."""
+    def narrow(self, query: Any) -> tuple[list[dict[str, Any]], bool] | None:
+        """The stored documents that may match `query`, in natural order, and whether all of them do (the
+        query is nothing but the equalities a map answered); None when no map narrows it (or the collection
+        is small): then every document may."""
         store = self._collection._store
         if len(store) < SCAN_BELOW or not isinstance(query, Mapping):
             return None
@@ -135,7 +137,21 @@ class Lookup:
         if keys is None:
             return None
         documents = store._documents  # expired documents were removed by len() above
-        return [doc for doc in map(documents.get, keys) if doc is not None]
+        return [doc for doc in map(documents.get, keys) if doc is not None], self._answered(query)
+
+    def _answered(self, query: Mapping[str, Any]) -> bool:
+        """Whether the maps answer `query` exactly: it binds one map's fields (or `_id`) and nothing else, to
+        strings or ObjectIds (whose equality is Python's; a number's is not: 1 == True)."""
+        fields = tuple(query)
+        if fields != ("_id",) and fields not in self._indexed():
+            return False
+        for condition in query.values():
+            if isinstance(condition, Mapping) and (len(condition) != 1 or not {"$eq", "$in"} & set(condition)):
+                return False
+            values = equality_values(condition)
+            if values is None or not all(type(value) in (str, ObjectId) for value in values):
+                return False
+        return not self._suspended
 
     def candidates(self, query: Mapping[str, Any]) -> list[Any] | None:
         """Store keys of the documents that may match, in natural order; None when no map narrows."""
@@ -242,25 +258,39 @@ class Lookup:
         # The documents the update can change, when few: their new values are added afterwards instead of
         # dropping the maps (the old entries stay, stale, until the map is rebuilt).
         keys = self.candidates(spec) if touched and self._maps and isinstance(spec, Mapping) else None
+        few = keys is not None and len(keys) <= _FEW and touched is not None
+        affected = [fields for fields in self._maps if touched is not None and _tops(fields) & touched]
+        documents = self._collection._store._documents
+        before = (
+            {  # the values the documents held: their lists are cleaned before the next use
+                fields: {value for key in keys for value in _values(documents.get(key) or {}, fields)}
+                for fields in affected
+            }
+            if few and keys is not None
+            else {}
+        )
         # mongomock queries in the middle of an update (its unique checks): the touched fields scan meanwhile.
         self._suspended = touched if touched is not None else {""}
         try:
             return self._update(spec, document, *args, **kwargs)
         finally:
             self._suspended = set()
-            if keys is None or len(keys) > _FEW or touched is None:
-                self._forget(touched)
+            if few and keys is not None:
+                self._refresh(keys, before)
             else:
-                self._refresh(keys, touched)
+                self._forget(touched)
 
-    def _refresh(self, keys: list[Any], touched: set[str]) -> None:
+    def _refresh(self, keys: list[Any], before: dict[Fields, set[Any]]) -> None:
+        """Add the updated documents' new values to the maps in `before`, whose old values' lists (and the
+        new ones) are marked to be cleaned."""
         documents = self._collection._store._documents
-        for name in [fields for fields in self._maps if _tops(fields) & touched]:
+        for name, old in before.items():
             self._stale[name] = self._stale.get(name, 0) + len(keys)
             if self._stale[name] > max(len(documents), SCAN_BELOW):
                 self._drop(name)  # mostly stale: rebuilt on the next query that needs it
                 continue
             by_value, dirty = self._maps[name], self._dirty.setdefault(name, set())
+            dirty |= old
             for key in keys:
                 document = documents.get(key)
                 for value in _values(document, name) if document is not None else ():
