@@ -26,7 +26,7 @@ from mongomock import filtering, helpers
 from pymongo import ReturnDocument
 
 from server.core import query_shapes
-from server.core.memindex import Lookup
+from server.core.memindex import Lookup, compile_filter
 from server.core.query_shapes import Key, Recorder, Shape, shapes_of
 
 _SHAPES_FILE = query_shapes.__file__
@@ -45,7 +45,6 @@ _PASSTHROUGH = (
     "delete_many",
     "count_documents",
     "estimated_document_count",
-    "distinct",
     "create_index",
     "create_indexes",
     "drop_index",
@@ -55,6 +54,11 @@ _PASSTHROUGH = (
 )
 
 
+# Passthrough methods that change documents.
+_WRITES = frozenset(
+    {"insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one", "delete_many", "drop"}
+)
+
 # Passthrough methods that take a filter, and the position of the filter among their arguments.
 _FILTERED = {
     "update_one": 0,
@@ -63,7 +67,6 @@ _FILTERED = {
     "delete_one": 0,
     "delete_many": 0,
     "count_documents": 0,
-    "distinct": 1,
 }
 
 
@@ -202,9 +205,17 @@ def _matching(
     if narrowed is None:  # not narrowed: most candidates may fail the test, so test them all first
         return _sorted(collection._iter_documents(query), sort, wanted)
     candidates, exact = narrowed
+    if exact and len(candidates) > _ORDER_KEPT_FROM:
+        ordered = lookup.in_order(query, sort, lambda documents: list(_sorted(documents, sort)))
+        if ordered is not None:
+            return ordered
     if exact:
         return _sorted(candidates, sort, wanted)
-    return (doc for doc in _sorted(candidates, sort) if filtering.filter_applies(query, doc))
+    applies = compile_filter(query) or (lambda doc: filtering.filter_applies(query, doc))
+    return (doc for doc in _sorted(candidates, sort) if applies(doc))
+
+
+_ORDER_KEPT_FROM = 500  # a sorted match this long is kept for the next read (until the collection changes)
 
 
 class _Unsortable(Exception):
@@ -312,6 +323,8 @@ class MemoryCollection:
         async def call(*args: Any, session: Any = None, **kwargs: Any) -> Any:
             await asyncio.sleep(0)  # yield like a network round trip, so concurrent requests interleave
             self._switch.check()
+            if name in _WRITES:
+                self._lookup.written()
             if name in _FILTERED and RECORDER is not None and (origin := _application_origin()):
                 _record(origin, self.name, _filter_of(args, kwargs, _FILTERED[name]), _sort_keys(kwargs.get("sort")))
             return method(*args, **kwargs)
@@ -331,6 +344,21 @@ class MemoryCollection:
         document = next(iter(_matching(self._collection, self._lookup, filter, sort, wanted=1)), None)
         return None if document is None else _copy(self._collection, document, projection)
 
+    async def distinct(self, key: str, filter: Any = None, session: Any = None) -> list[Any]:
+        """The distinct values of `key` among the matches, read from the stored documents (mongomock's copies
+        every match first)."""
+        await asyncio.sleep(0)
+        self._switch.check()
+        if RECORDER is not None and (origin := _application_origin()):
+            _record(origin, self.name, filter)
+        found: dict[Any, Any] = {}
+        for document in _matching(self._collection, self._lookup, filter):
+            for value in filtering.iter_key_candidates(key, document):
+                for item in value if isinstance(value, list) else [value]:
+                    if item is not filtering.NOTHING:
+                        found.setdefault(helpers.hashdict(item) if isinstance(item, dict) else item, item)
+        return [_thaw(item) for item in found.values()]
+
     async def find_one_and_update(
         self,
         filter: Mapping[str, Any],
@@ -348,6 +376,7 @@ class MemoryCollection:
         keys = _sort_keys(sort)
         if RECORDER is not None and (origin := _application_origin()):
             _record(origin, self.name, filter, keys)
+        self._lookup.written()
         document = next(iter(_matching(self._collection, self._lookup, filter, keys, wanted=1)), None)
         if document is None:
             if not upsert:

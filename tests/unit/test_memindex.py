@@ -5,16 +5,19 @@ counts and the same duplicate-key refusals."""
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from typing import Any
 
 import mongomock
 import pytest
 from bson import ObjectId
+from mongomock.filtering import filter_applies
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from server.core import memdb
 from server.core.memdb import MemoryClient
-from server.core.memindex import SCAN_BELOW, Lookup, equality_values, touched_fields
+from server.core.memindex import SCAN_BELOW, Lookup, compile_filter, equality_values, touched_fields
 
 STATES = ["draft", "registered", "assigned", "closed", None]
 TAGS = ["a", "b", "c", "d"]
@@ -87,8 +90,10 @@ def summary(result: Any) -> Any:
     return result
 
 
-@pytest.mark.parametrize("seed", range(4))
-async def test_the_adapter_answers_as_plain_mongomock_does(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "keep_sorted"), [(0, False), (1, False), (2, True), (3, True)])
+async def test_the_adapter_answers_as_plain_mongomock_does(seed: int, keep_sorted: bool, monkeypatch) -> None:
+    if keep_sorted:  # every sorted match is kept for the next read, as long ones are
+        monkeypatch.setattr(memdb, "_ORDER_KEPT_FROM", 0)
     rng = random.Random(seed)  # noqa: S311 - reproducible test data
     plain: Any = mongomock.MongoClient(tz_aware=True)["db"]["things"]
     ours = MemoryClient()["db"]["things"]
@@ -181,3 +186,42 @@ async def test_a_duplicate_is_refused_when_the_unique_field_is_found_through_its
     assert [d["_id"] for d in await things.find({"code": "new"}).to_list(None)] == [7]
     assert await things.count_documents({"code": "c7"}) == 0
     assert await things.find_one({"_id": ObjectId()}) is None
+
+
+def test_the_compiled_filter_judges_as_mongomock_does() -> None:
+    rng = random.Random(7)  # noqa: S311 - reproducible test data
+    ids = [ObjectId() for _ in range(3)]
+    when = [datetime(2026, 1, day) for day in (1, 2, 3)]
+    values: list[Any] = [None, "a", "b", 1, 2.5, True, [], ["a", "b"], [ids[0]], [1, "a"], {"a": 1}, *ids, *when]
+    queries: list[dict[str, Any]] = [
+        {"f": "a"},
+        {"f": ids[0]},
+        {"f": {"$in": ["a", ids[1]]}},
+        {"f": {"$ne": "a"}},
+        {"f": {"$gte": when[1]}},
+        {"f": {"$lt": 2}},
+        {"f": {"$gt": 1, "$lte": 2.5}},
+        {"f": "b", "g": {"$in": [ids[0], ids[2]]}},
+        {"f": {"$in": ["a"], "$ne": "b"}},
+    ]
+    for query in queries:
+        applies = compile_filter(query)
+        assert applies is not None, query
+        for _ in range(60):
+            document = {name: rng.choice(values) for name in ("f", "g") if rng.random() < 0.85}
+            assert applies(document) == filter_applies(query, document), (query, document)
+    assert compile_filter({"f.x": 1}) is None
+    assert compile_filter({"f": {"$regex": "a"}}) is None
+    assert compile_filter({"$or": [{"f": "a"}]}) is None
+
+
+async def test_distinct_reads_what_plain_mongomock_reads() -> None:
+    plain: Any = mongomock.MongoClient(tz_aware=True)["db"]["things"]
+    ours = MemoryClient()["db"]["things"]
+    rng = random.Random(3)  # noqa: S311 - reproducible test data
+    docs = [document(rng, n) for n in range(SCAN_BELOW * 2)]
+    plain.insert_many([dict(d) for d in docs])
+    await ours.insert_many([dict(d) for d in docs])
+    for key, selector in (("state", {}), ("path", {"due": {"$gte": 20}}), ("owner.id", {"state": "draft"})):
+        expected = plain.distinct(key, selector)
+        assert sorted(map(str, await ours.distinct(key, selector))) == sorted(map(str, expected))
