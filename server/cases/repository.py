@@ -50,7 +50,27 @@ indexes.declare(
 )
 indexes.declare(COUNTERS)
 
-LIST_PROJECTION = {"timeline": 0, "notifications": 0, "sessions": 0}
+# What a list row shows of a case (staff's `case_brief`, a resident's `resident_case_brief`): only this is read.
+LIST_PROJECTION = dict.fromkeys(
+    (
+        "number",
+        "state",
+        "category",
+        "source",
+        "tier",
+        "risk",
+        "assigned_org_id",
+        "next_due",
+        "warnings",
+        "supervised",
+        "suspended",
+        "outcome",
+        "description",
+        "created_at",
+        "updated_at",
+    ),
+    1,
+)
 # The warnings scan watches every state whose deadlines still run.
 WATCHED_STATES = ("registered", "assigned", "in_mediation", "concluded", "follow_up")
 # What the outbox relay needs of a case to address and word a notice.

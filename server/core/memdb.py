@@ -187,8 +187,9 @@ class FindCursor(MemoryCursor):
             matches = list(matches)
             _record(self._origin, self._name, self._query, self._sort, matches)
         stop = self._skip + abs(self._limit) if self._limit else None
+        copy_out = _copier(self._collection, self._projection)
         for document in itertools.islice(matches, self._skip, stop):
-            yield _copy(self._collection, document, self._projection)
+            yield copy_out(document)
 
 
 def _matching(
@@ -273,25 +274,33 @@ def _sort_key(name: str) -> Callable[[dict[str, Any]], Any]:
 
 
 def _copy(collection: Any, document: dict[str, Any], projection: Any) -> dict[str, Any]:
-    """What a query returns of a stored document: its projected fields, copied, datetimes made aware (UTC),
-    in one pass. A projection of top-level fields is applied here; any other goes through mongomock's."""
+    """What a query returns of a stored document (see `_copier`)."""
+    return _copier(collection, projection)(document)
+
+
+def _copier(collection: Any, projection: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """How a query returns stored documents: their projected fields, copied, datetimes made aware (UTC), in
+    one pass. A projection of top-level fields is applied here; any other goes through mongomock's."""
     if not projection:
-        return _thaw(document)
+        return _thaw
     simple = isinstance(projection, Mapping) and all(
         "." not in name and not name.startswith("$") and not isinstance(value, Mapping)
         for name, value in projection.items()
     )
     if not simple:
-        consumed = dict(projection) if isinstance(projection, Mapping) else projection  # mongomock changes it
-        return _thaw(collection._copy_only_fields(document, consumed, dict))
+
+        def through_mongomock(document: dict[str, Any]) -> dict[str, Any]:
+            consumed = dict(projection) if isinstance(projection, Mapping) else projection  # mongomock changes it
+            return _thaw(collection._copy_only_fields(document, consumed, dict))
+
+        return through_mongomock
     keep_id = bool(projection.get("_id", True))
     chosen = {name for name, value in projection.items() if value and name != "_id"}
     if chosen:  # inclusion
-        names = [name for name in document if name in chosen or (name == "_id" and keep_id)]
-    else:  # exclusion
-        dropped = {name for name, value in projection.items() if not value}
-        names = [name for name in document if name not in dropped]
-    return {name: _thaw(document[name]) for name in names}
+        chosen |= {"_id"} if keep_id else set()
+        return lambda document: {name: _thaw(value) for name, value in document.items() if name in chosen}
+    dropped = {name for name, value in projection.items() if not value}  # exclusion
+    return lambda document: {name: _thaw(value) for name, value in document.items() if name not in dropped}
 
 
 def _thaw(value: Any) -> Any:

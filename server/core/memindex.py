@@ -18,7 +18,7 @@ Keeping them current, with mongomock writing documents in place:
   in the middle of an update, when the maps are not yet current);
 - a delete leaves entries that no longer resolve to a document.
 
-Small collections (under `SCAN_BELOW` documents) are scanned as mongomock does, in its order. Results come
+Small collections (under `SCAN_BELOW` documents) are scanned as mongomock does, but for `_id` lookups. Results come
 in the collection's natural (insertion) order either way.
 
 Every write must go through the collection object the lookup was installed on: the adapter keeps one per
@@ -36,7 +36,7 @@ from typing import Any
 from bson import ObjectId
 from mongomock import filtering, helpers
 
-SCAN_BELOW = 64
+SCAN_BELOW = 16
 Fields = tuple[str, ...]  # what a map is on: one field, or a unique index's whole key
 _ORDERED_KEPT = 64  # sorted results kept per collection
 _FEW = 64  # an update that may change more documents than this drops the maps of the fields it touches
@@ -140,8 +140,8 @@ class Lookup:
         query is nothing but the equalities a map answered); None when no map narrows it (or the collection
         is small): then every document may."""
         store = self._collection._store
-        if len(store) < SCAN_BELOW or not isinstance(query, Mapping):
-            return None
+        if not isinstance(query, Mapping) or (len(store) < SCAN_BELOW and "_id" not in query):
+            return None  # a small collection is scanned, in its order; an `_id` is looked up whatever the size
         keys = self.candidates(query)
         if keys is None:
             return None

@@ -15,7 +15,6 @@ from pymongo.errors import DuplicateKeyError
 
 from server.core import indexes
 from server.core.auth import Principal
-from server.core.cache import copy_of
 from server.core.context import Context
 from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.core.references import org_in_use
@@ -62,6 +61,11 @@ indexes.declare(
     IndexModel([("parent_id", ASCENDING), ("name", ASCENDING)], name="parent_name", unique=True),
     IndexModel([("code", ASCENDING)], name="code", unique=True, sparse=True),
 )
+
+
+def _copy(unit: dict[str, Any]) -> dict[str, Any]:
+    """A unit from the cached tree, safe to change: its values are immutable but for `path`, a list of ids."""
+    return {key: list(value) if type(value) is list else value for key, value in unit.items()}
 
 
 class OrgService:
@@ -140,15 +144,16 @@ class OrgService:
 
     async def find(self, org_id: ObjectId) -> dict[str, Any] | None:
         unit = (await self._tree()).get(org_id)
-        return copy_of(unit) if unit is not None else None
+        return _copy(unit) if unit is not None else None
 
     async def find_unit(self, **attrs: Any) -> dict[str, Any] | None:
         """The first unit with all of `attrs` (kind, name, code, parent_id, center_type, committee_type…)."""
         unknown = set(attrs) - UNIT_ATTRS
         if unknown:
             raise TypeError(f"not a unit attribute: {sorted(unknown)}")
-        unit: dict[str, Any] | None = await self._units.find_one(attrs)
-        return unit
+        tree = await self._tree()
+        found = next((u for u in tree.values() if all(u.get(k) == v for k, v in attrs.items())), None)
+        return _copy(found) if found is not None else None
 
     async def of_kind(self, kind: str, *, under: ObjectId | None = None) -> list[dict[str, Any]]:
         """Every unit of `kind`, or only those under `under`."""
@@ -158,8 +163,8 @@ class OrgService:
         return await self._units.find(query).to_list(None)
 
     async def mediation_rooms(self, village_id: ObjectId) -> list[ObjectId]:
-        rooms = await self._units.find({"parent_id": village_id, "kind": "mediation_room"}, {"_id": 1}).to_list(None)
-        return [r["_id"] for r in rooms]
+        tree = await self._tree()
+        return [u["_id"] for u in tree.values() if u["parent_id"] == village_id and u["kind"] == "mediation_room"]
 
     async def names(self, kind: str, parent_id: ObjectId | None) -> list[dict[str, Any]]:
         """Units of `kind` (under `parent_id`, directly or not), id and name only: the public place list."""
@@ -193,7 +198,7 @@ class OrgService:
 
     async def by_ids(self, org_ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
         tree = await self._tree()
-        return {org_id: copy_of(tree[org_id]) for org_id in dict.fromkeys(org_ids) if org_id in tree}
+        return {org_id: _copy(tree[org_id]) for org_id in dict.fromkeys(org_ids) if org_id in tree}
 
     async def create(
         self,
