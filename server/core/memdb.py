@@ -17,6 +17,7 @@ import itertools
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -121,6 +122,30 @@ def _value_at(doc: dict[str, Any], dotted: str) -> Any:
     return value
 
 
+OFF_LOOP_FROM = 1000  # documents: from this size on, a collection's work runs in the emulation's own thread
+
+
+class Worker:
+    """Where a collection's emulation work runs. A small collection's runs on the event loop (a round trip
+    to a thread would cost more than the work); once a collection has grown to `OFF_LOOP_FROM` documents, all
+    of its work runs, in order, in one thread the client keeps for the purpose, so that a long query holds
+    up only the requests that wait for it, not the loop. A collection never moves back: its operations stay
+    in one order."""
+
+    def __init__(self, executor: ThreadPoolExecutor, collection: Any) -> None:
+        self._executor = executor
+        self._collection = collection
+        self.off_loop = False
+
+    async def run(self, work: Callable[[], Any]) -> Any:
+        if not self.off_loop and len(self._collection._store._documents) >= OFF_LOOP_FROM:
+            self.off_loop = True
+        if self.off_loop:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+        await asyncio.sleep(0)  # yield like a network round trip, so concurrent requests interleave
+        return work()
+
+
 class MemoryCursor:
     """A cursor over an iterable mongomock gives (aggregation results, index lists)."""
 
@@ -155,10 +180,13 @@ class FindCursor(MemoryCursor):
     documents, skip and limit, and only then copy the page with its projection. mongomock's own cursor
     deep-copies every match before sorting, so a page of 20 out of 2,000 copied 2,000 documents."""
 
-    def __init__(self, collection: Any, lookup: Lookup, switch: Switch, name: str, query: Any, projection: Any) -> None:
+    def __init__(
+        self, collection: Any, lookup: Lookup, worker: Worker, switch: Switch, name: str, query: Any, projection: Any
+    ) -> None:
         super().__init__((), switch)
         self._collection = collection
         self._lookup = lookup
+        self._worker = worker
         self._origin = (_application_origin() or "") if RECORDER is not None else ""
         self._name = name
         self._query = query
@@ -179,8 +207,18 @@ class FindCursor(MemoryCursor):
         self._limit = count
         return self
 
-    def _iter(self) -> Iterator[dict[str, Any]]:
+    async def to_list(self, length: int | None = None) -> list[dict[str, Any]]:
+        if length is not None and length < 1:
+            raise ValueError("to_list length must be a positive integer or None")
         self._switch.check()
+        documents: list[dict[str, Any]] = await self._worker.run(lambda: list(itertools.islice(self._iter(), length)))
+        return documents
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        for doc in await self.to_list(None):
+            yield doc
+
+    def _iter(self) -> Iterator[dict[str, Any]]:
         wanted = self._skip + abs(self._limit) if self._limit and not self._origin else None
         matches = _matching(self._collection, self._lookup, self._query, self._sort, wanted)
         if self._origin:  # the whole match, to see whether a sort field holds arrays
@@ -205,15 +243,18 @@ def _matching(
     narrowed = lookup.narrow(query)
     if narrowed is None:  # not narrowed: most candidates may fail the test, so test them all first
         return _sorted(collection._iter_documents(query), sort, wanted)
-    candidates, exact = narrowed
-    if exact and len(candidates) > _ORDER_KEPT_FROM:
-        ordered = lookup.in_order(query, sort, lambda documents: list(_sorted(documents, sort)))
-        if ordered is not None:
-            return ordered
+    kept = None
+    if len(narrowed[0]) > _ORDER_KEPT_FROM:  # sorted once, read again until the collection changes
+        kept = lookup.in_order(query, sort, lambda documents: list(_sorted(documents, sort)))
+    if kept is not None:
+        ordered, exact = kept
+    else:
+        candidates, exact = narrowed
+        ordered = list(_sorted(candidates, sort, wanted if exact else None))
     if exact:
-        return _sorted(candidates, sort, wanted)
+        return ordered
     applies = compile_filter(query) or (lambda doc: filtering.filter_applies(query, doc))
-    return (doc for doc in _sorted(candidates, sort) if applies(doc))
+    return (doc for doc in ordered if applies(doc))
 
 
 _ORDER_KEPT_FROM = 500  # a sorted match this long is kept for the next read (until the collection changes)
@@ -318,11 +359,12 @@ def _thaw(value: Any) -> Any:
 
 
 class MemoryCollection:
-    def __init__(self, collection: Any, switch: Switch) -> None:
+    def __init__(self, collection: Any, switch: Switch, executor: ThreadPoolExecutor) -> None:
         self._collection = collection
         self._switch = switch
         self.name: str = collection.name
         self._lookup = Lookup(collection)
+        self._worker = Worker(executor, collection)
 
     def __getattr__(self, name: str) -> Any:
         if name not in _PASSTHROUGH:
@@ -330,18 +372,20 @@ class MemoryCollection:
         method = getattr(self._collection, name)
 
         async def call(*args: Any, session: Any = None, **kwargs: Any) -> Any:
-            await asyncio.sleep(0)  # yield like a network round trip, so concurrent requests interleave
             self._switch.check()
-            if name in _WRITES:
-                self._lookup.written()
             if name in _FILTERED and RECORDER is not None and (origin := _application_origin()):
                 _record(origin, self.name, _filter_of(args, kwargs, _FILTERED[name]), _sort_keys(kwargs.get("sort")))
-            return method(*args, **kwargs)
+
+            def work() -> Any:
+                if name in _WRITES:
+                    self._lookup.written()
+                return method(*args, **kwargs)
+
+            return await self._worker.run(work)
 
         return call
 
     async def find_one(self, filter: Any = None, projection: Any = None, **kwargs: Any) -> Any:
-        await asyncio.sleep(0)
         self._switch.check()
         if filter is not None and not isinstance(filter, Mapping):
             filter = {"_id": filter}
@@ -350,23 +394,31 @@ class MemoryCollection:
             raise TypeError(f"memory find_one does not support {sorted(kwargs.keys() - {'session'})}")
         if RECORDER is not None and (origin := _application_origin()):
             _record(origin, self.name, filter, sort)
-        document = next(iter(_matching(self._collection, self._lookup, filter, sort, wanted=1)), None)
-        return None if document is None else _copy(self._collection, document, projection)
+
+        def work() -> Any:
+            document = next(iter(_matching(self._collection, self._lookup, filter, sort, wanted=1)), None)
+            return None if document is None else _copy(self._collection, document, projection)
+
+        return await self._worker.run(work)
 
     async def distinct(self, key: str, filter: Any = None, session: Any = None) -> list[Any]:
         """The distinct values of `key` among the matches, read from the stored documents (mongomock's copies
         every match first)."""
-        await asyncio.sleep(0)
         self._switch.check()
         if RECORDER is not None and (origin := _application_origin()):
             _record(origin, self.name, filter)
-        found: dict[Any, Any] = {}
-        for document in _matching(self._collection, self._lookup, filter):
-            for value in filtering.iter_key_candidates(key, document):
-                for item in value if isinstance(value, list) else [value]:
-                    if item is not filtering.NOTHING:
-                        found.setdefault(helpers.hashdict(item) if isinstance(item, dict) else item, item)
-        return [_thaw(item) for item in found.values()]
+
+        def work() -> list[Any]:
+            found: dict[Any, Any] = {}
+            for document in _matching(self._collection, self._lookup, filter):
+                for value in filtering.iter_key_candidates(key, document):
+                    for item in value if isinstance(value, list) else [value]:
+                        if item is not filtering.NOTHING:
+                            found.setdefault(helpers.hashdict(item) if isinstance(item, dict) else item, item)
+            return [_thaw(item) for item in found.values()]
+
+        values: list[Any] = await self._worker.run(work)
+        return values
 
     async def find_one_and_update(
         self,
@@ -380,11 +432,24 @@ class MemoryCollection:
     ) -> Any:
         """Find the first match, update it by `_id`, return it as it was or is. An upsert that inserts
         goes through mongomock's own."""
-        await asyncio.sleep(0)
         self._switch.check()
         keys = _sort_keys(sort)
         if RECORDER is not None and (origin := _application_origin()):
             _record(origin, self.name, filter, keys)
+        return await self._worker.run(
+            lambda: self._find_one_and_update(filter, update, projection, sort, keys, upsert, return_document)
+        )
+
+    def _find_one_and_update(
+        self,
+        filter: Mapping[str, Any],
+        update: Any,
+        projection: Any,
+        sort: Any,
+        keys: tuple[Key, ...],
+        upsert: bool,
+        return_document: bool,
+    ) -> Any:
         self._lookup.written()
         document = next(iter(_matching(self._collection, self._lookup, filter, keys, wanted=1)), None)
         if document is None:
@@ -403,7 +468,7 @@ class MemoryCollection:
     def find(self, filter: Any = None, projection: Any = None, *, session: Any = None) -> FindCursor:
         if filter is not None and not isinstance(filter, Mapping):
             raise TypeError("filter must be a mapping")
-        return FindCursor(self._collection, self._lookup, self._switch, self.name, filter, projection)
+        return FindCursor(self._collection, self._lookup, self._worker, self._switch, self.name, filter, projection)
 
     async def aggregate(self, pipeline: list[dict[str, Any]], session: Any = None, **kwargs: Any) -> MemoryCursor:
         self._switch.check()
@@ -419,15 +484,16 @@ class MemoryCollection:
 
 
 class MemoryDatabase:
-    def __init__(self, database: Any, switch: Switch) -> None:
+    def __init__(self, database: Any, switch: Switch, executor: ThreadPoolExecutor) -> None:
         self._database = database
         self._switch = switch
+        self._executor = executor
         self.name: str = database.name
         self._collections: dict[str, MemoryCollection] = {}
 
     def __getitem__(self, name: str) -> MemoryCollection:
         if name not in self._collections:
-            self._collections[name] = MemoryCollection(self._database[name], self._switch)
+            self._collections[name] = MemoryCollection(self._database[name], self._switch, self._executor)
         return self._collections[name]
 
     async def command(self, command: str | dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -445,10 +511,13 @@ class MemoryClient:
         self._client: Any = mongomock.MongoClient(tz_aware=True)
         self._databases: dict[str, MemoryDatabase] = {}
         self.switch = Switch()  # `client.switch.error = AutoReconnect(...)` simulates an outage
+        # One thread for the work of large collections (see Worker): one, so each collection's operations
+        # keep their order and never run at the same time.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memdb")
 
     def __getitem__(self, name: str) -> MemoryDatabase:
         if name not in self._databases:
-            self._databases[name] = MemoryDatabase(self._client[name], self.switch)
+            self._databases[name] = MemoryDatabase(self._client[name], self.switch, self._executor)
         return self._databases[name]
 
     async def drop_database(self, name: str) -> None:
@@ -457,3 +526,4 @@ class MemoryClient:
 
     async def close(self) -> None:
         self._databases.clear()
+        self._executor.shutdown(wait=True)

@@ -115,7 +115,7 @@ class Lookup:
         self._suspended: set[str] = set()  # fields an update in progress touches ("": all)
         self._indexed_for: tuple[tuple[str, ...], set[Fields]] = ((), set())
         self._writes = 0
-        self._ordered: dict[tuple[str, str], tuple[int, int, list[dict[str, Any]]]] = {}
+        self._ordered: dict[tuple[str, str], tuple[int, int, tuple[list[dict[str, Any]], bool]]] = {}
         self._order: dict[Any, int] | None = None  # store key -> position, for unions in natural order
         self._next = 0
         collection._iter_documents = self.iter_documents
@@ -230,18 +230,17 @@ class Lookup:
 
     def in_order(
         self, query: Mapping[str, Any], sort: Any, order: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-    ) -> list[dict[str, Any]] | None:
-        """All the documents matching `query`, ordered by `order`, kept until the collection is written to:
-        a list page read again and again (a town's visits, newest first) is then sliced, not sorted. Only
-        for a query the maps answer exactly; None otherwise."""
+    ) -> tuple[list[dict[str, Any]], bool] | None:
+        """`narrow(query)` with its candidates ordered by `order`, kept until the collection is written to:
+        a list page read again and again (a town's visits, newest first) is then sliced, not sorted."""
         key = (repr(query), repr(sort))
         held = self._ordered.get(key)
         if held is not None and self._writes == held[0] and len(self._collection._store) == held[1]:
             return held[2]
         narrowed = self.narrow(query)
-        if narrowed is None or not narrowed[1]:
+        if narrowed is None:
             return None
-        ordered = order(narrowed[0])
+        ordered = (order(narrowed[0]), narrowed[1])
         if len(self._ordered) > _ORDERED_KEPT:
             self._ordered.clear()
         self._ordered[key] = (self._writes, len(self._collection._store), ordered)

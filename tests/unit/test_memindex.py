@@ -4,7 +4,9 @@ counts and the same duplicate-key refusals."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -225,3 +227,27 @@ async def test_distinct_reads_what_plain_mongomock_reads() -> None:
     for key, selector in (("state", {}), ("path", {"due": {"$gte": 20}}), ("owner.id", {"state": "draft"})):
         expected = plain.distinct(key, selector)
         assert sorted(map(str, await ours.distinct(key, selector))) == sorted(map(str, expected))
+
+
+async def test_a_large_collections_work_runs_in_the_emulation_thread_in_order(monkeypatch) -> None:
+    monkeypatch.setattr(memdb, "OFF_LOOP_FROM", 50)
+    client = MemoryClient()
+    things = client["db"]["things"]
+    await things.insert_many([{"_id": n, "state": "draft"} for n in range(49)])
+    threads: list[str] = []
+    narrow = Lookup.narrow
+
+    def watched(self: Lookup, query: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return narrow(self, query)
+
+    monkeypatch.setattr(Lookup, "narrow", watched)
+    assert await things.count_documents({}) == 49
+    assert threads[-1] == threading.current_thread().name  # small: on the loop's own thread
+    await things.insert_one({"_id": 49, "state": "draft"})
+    updates = [things.update_one({"_id": n}, {"$set": {"state": "closed"}}) for n in range(0, 50, 2)]
+    counted = await asyncio.gather(*updates, things.count_documents({"state": "closed"}))
+    assert counted[-1] == 25  # issued after the updates, run after them
+    assert threads[-1].startswith("memdb")
+    assert [d["_id"] async for d in things.find({"state": "draft"}).sort("_id", -1).limit(2)] == [49, 47]
+    await client.close()
