@@ -210,6 +210,11 @@ class Lookup:
         order = self._positions()
         return sorted(merged, key=lambda key: order.get(key, -1))
 
+    def in_natural_order(self, documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Stored `documents` in the collection's natural (insertion) order, as a query without a sort gives."""
+        order = self._positions()
+        return sorted(documents, key=lambda document: order.get(_store_key(document["_id"]), -1))
+
     def _positions(self) -> dict[Any, int]:
         if self._order is None:
             self._order = {key: n for n, key in enumerate(self._collection._store._documents)}
@@ -393,9 +398,16 @@ def compile_filter(query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bo
     """A predicate equal to `filtering.filter_applies(query, ·)` for the queries requests make most (top-level
     fields bound to strings or ObjectIds by equality, `$in` or `$ne`, or compared with a date or number),
     about twenty times cheaper; a document it cannot judge that simply (another type, an array under a
-    range) is handed to mongomock. None when the query has anything else."""
+    range) is handed to mongomock; `$and` and `$or` of such queries combine theirs. None when the query has
+    anything else."""
     tests: list[Callable[[Any], bool | None]] = []
     for name, condition in query.items():
+        if name in ("$and", "$or") and isinstance(condition, list) and condition:
+            parts = [compile_filter(part) if isinstance(part, Mapping) else None for part in condition]
+            if any(part is None for part in parts):
+                return None
+            tests.append(_all_of(parts) if name == "$and" else _any_of(parts))  # type: ignore[arg-type]
+            continue
         if name.startswith("$") or "." in name:
             return None
         test = _field_test(condition)
@@ -413,6 +425,14 @@ def compile_filter(query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bo
         return True
 
     return applies
+
+
+def _all_of(parts: list[Callable[[Mapping[str, Any]], bool]]) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda document: all(part(document) for part in parts)
+
+
+def _any_of(parts: list[Callable[[Mapping[str, Any]], bool]]) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda document: any(part(document) for part in parts)
 
 
 def _on_field(name: str, test: Callable[[Any], bool | None]) -> Callable[[Mapping[str, Any]], bool | None]:

@@ -205,6 +205,8 @@ def test_the_compiled_filter_judges_as_mongomock_does() -> None:
         {"f": {"$gt": 1, "$lte": 2.5}},
         {"f": "b", "g": {"$in": [ids[0], ids[2]]}},
         {"f": {"$in": ["a"], "$ne": "b"}},
+        {"$and": [{"f": {"$in": ["a", "b"]}}, {"g": {"$ne": ids[0]}}]},
+        {"$or": [{"f": "a"}, {"g": {"$gte": when[1]}}], "f": {"$ne": "b"}},
     ]
     for query in queries:
         applies = compile_filter(query)
@@ -214,7 +216,7 @@ def test_the_compiled_filter_judges_as_mongomock_does() -> None:
             assert applies(document) == filter_applies(query, document), (query, document)
     assert compile_filter({"f.x": 1}) is None
     assert compile_filter({"f": {"$regex": "a"}}) is None
-    assert compile_filter({"$or": [{"f": "a"}]}) is None
+    assert compile_filter({"$or": [{"f": {"$regex": "a"}}]}) is None
 
 
 async def test_distinct_reads_what_plain_mongomock_reads() -> None:
@@ -251,3 +253,33 @@ async def test_a_large_collections_work_runs_in_the_emulation_thread_in_order(mo
     assert threads[-1].startswith("memdb")
     assert [d["_id"] async for d in things.find({"state": "draft"}).sort("_id", -1).limit(2)] == [49, 47]
     await client.close()
+
+
+async def test_a_range_within_exact_equalities_is_answered_as_mongomock_does() -> None:
+    plain: Any = mongomock.MongoClient(tz_aware=True)["db"]["visits"]
+    ours = MemoryClient()["db"]["visits"]
+    index = [IndexModel([("org", ASCENDING), ("at", DESCENDING)], name="org_at")]
+    plain.create_indexes(index)
+    await ours.create_indexes(index)
+    rng = random.Random(5)  # noqa: S311 - reproducible test data
+    orgs = [ObjectId() for _ in range(3)]
+    docs = []
+    for n in range(300):
+        at: Any = datetime(2026, rng.randrange(1, 13), rng.randrange(1, 28), rng.randrange(24))
+        at = rng.choice([at, at, at, None, 5]) if n % 7 == 0 else at
+        doc = {"_id": n, "org": [orgs[0], rng.choice(orgs)], "at": at, "h": rng.randrange(40)}
+        if n % 11 == 0:
+            del doc["at"]
+        docs.append(doc)
+    plain.insert_many([dict(d) for d in docs])
+    await ours.insert_many([dict(d) for d in docs])
+    for month in range(1, 12):
+        start, end = datetime(2026, month, 1), datetime(2026, month + 1, 1)
+        for selector in (
+            {"org": {"$in": [orgs[1]]}, "at": {"$gte": start, "$lt": end}},
+            {"org": orgs[2], "at": {"$gt": start}},
+            {"org": orgs[0], "at": {"$lte": end}},
+            {"org": orgs[1], "at": {"$gt": 2}},
+        ):
+            assert sorted(await ours.distinct("h", selector)) == sorted(plain.distinct("h", selector)), selector
+            assert await ours.find(selector).to_list(None) == list(plain.find(selector)), selector
