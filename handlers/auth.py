@@ -44,6 +44,7 @@ class LogoutHandler(BaseHandler):
 
 class TokenHandler(BaseHandler):
     uses_database = False
+
     @api(
         "当前访问令牌：用户、角色与到期时间",
         response=TokenOut,

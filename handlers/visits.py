@@ -95,18 +95,19 @@ class CoverageHandler(BaseHandler):
     @api("走访覆盖：本月未走访的住户", query=CoverageQuery, response=CoverageOut, tags=["visits"])
     async def get(self) -> None:
         query = self.read_query(CoverageQuery)
-        households, month, not_visited = await VisitService(self.ctx).coverage(
+        coverage = await VisitService(self.ctx).coverage(
             self.caller,
             parse_id(query.org_id, "单元") if query.org_id else None,
             parse_id(query.grid_worker_id, "网格员") if query.grid_worker_id else None,
             query.month,
+            skip=query.skip,
+            limit=query.page_size,
         )
-        page = not_visited[query.skip : query.skip + query.page_size]
         self.write_json(
             CoverageOut(
-                month=month,
-                households=households,
-                visited=households - len(not_visited),
+                month=coverage.month,
+                households=coverage.households,
+                visited=coverage.visited,
                 not_visited=[
                     UnvisitedOut(
                         id=str(h["_id"]),
@@ -114,9 +115,9 @@ class CoverageHandler(BaseHandler):
                         micro_grid_id=str(h["micro_grid_id"]),
                         tags=h.get("tags", []),
                     )
-                    for h in page
+                    for h in coverage.page
                 ],
-                total=len(not_visited),
+                total=coverage.not_visited,
                 page=query.page,
                 page_size=query.page_size,
             )

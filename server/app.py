@@ -7,6 +7,7 @@ Start-up is explicit and in order: configuration → logging → database client
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -137,6 +138,10 @@ async def serve(
     if seed is not None:
         for line in await seed(ctx):
             print(line, flush=True)
+        # The seeded town lives in this process's memory (the emulation): moved out of the collector's
+        # generations, so that a full collection does not walk all of it in the middle of a request.
+        gc.collect()
+        gc.freeze()
     server = Server(ctx, make_app(ctx))
     port = server.listen(config.http.port, config.http.host)
     loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -47,6 +48,15 @@ def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime.strptime(month, "%Y-%m").replace(tzinfo=tz)
     end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     return start, end
+
+
+@dataclass(frozen=True)
+class Coverage:
+    month: str
+    households: int
+    visited: int
+    not_visited: int
+    page: list[dict[str, Any]]  # of the households not visited, by unit and address
 
 
 class VisitService:
@@ -160,10 +170,18 @@ class VisitService:
         return await cursor.to_list(None)
 
     async def coverage(
-        self, principal: Principal, org_id: ObjectId | None, grid_worker_id: ObjectId | None, month: str | None
-    ) -> tuple[int, str, list[dict[str, Any]]]:
+        self,
+        principal: Principal,
+        org_id: ObjectId | None,
+        grid_worker_id: ObjectId | None,
+        month: str | None,
+        *,
+        skip: int = 0,
+        limit: int | None = None,
+    ) -> Coverage:
         """Households under `org_id` (default: the caller's area), or under a grid worker's grids within it,
-        and, of them, those nobody visited in `month` (local time; default: this month)."""
+        and, of them, those nobody visited in `month` (local time; default: this month): how many, and a
+        page of them by unit and address. Only the page's households are read whole."""
         org_ids = [org_id] if org_id else granted_orgs(principal, "visit.view")
         if grid_worker_id:
             org_ids = await self.grids_of(grid_worker_id, within=org_ids)
@@ -171,13 +189,17 @@ class VisitService:
         for org_id in org_ids:
             await OrgService(self._ctx).get_in_scope(principal, org_id, "visit.view")
         start, end = month_bounds(month, self._ctx.tz)
-        households = await HouseholdService(self._ctx).under(org_ids, ("address", "micro_grid_id", "org_path", "tags"))
+        households = HouseholdService(self._ctx)
+        in_area = [h["_id"] for h in await households.under(org_ids, ("_id",))]
         visited = set(
             await self._visits.distinct(
                 "household_id", {"org_path": {"$in": org_ids}, "visited_at": {"$gte": start, "$lt": end}}
             )
         )
-        return len(households), month, [h for h in households if h["_id"] not in visited]
+        not_visited = [h for h in in_area if h not in visited]
+        end_at = None if limit is None else skip + limit
+        page = await households.by_ids(not_visited[skip:end_at], ("address", "micro_grid_id", "org_path", "tags"))
+        return Coverage(month, len(in_area), len(in_area) - len(not_visited), len(not_visited), page)
 
     async def grids_of(self, user_id: ObjectId, *, within: list[ObjectId]) -> list[ObjectId]:
         """The units where a grid worker holds the role, as far as they overlap `within` (a grid inside the
