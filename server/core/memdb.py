@@ -384,7 +384,7 @@ def _copier(collection: Any, projection: Any) -> Callable[[dict[str, Any]], dict
         return through_mongomock
     keep_id = bool(projection.get("_id", True))
     chosen = {name for name, value in projection.items() if value and name != "_id"}
-    if chosen:  # inclusion
+    if chosen or all(projection.values()):  # inclusion (`{"_id": 1}` alone too)
         chosen |= {"_id"} if keep_id else set()
         return lambda document: {name: _thaw(value) for name, value in document.items() if name in chosen}
     dropped = {name for name, value in projection.items() if not value}  # exclusion

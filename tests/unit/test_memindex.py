@@ -138,7 +138,7 @@ async def test_the_adapter_answers_as_plain_mongomock_does(seed: int, keep_sorte
             assert await ours.find(selector).to_list(None) == list(plain.find(selector))
             sort = [("due", DESCENDING), ("state", ASCENDING)]
             skip, limit = rng.randrange(5), rng.randrange(1, 10)
-            projection = rng.choice([None, {"due": 1, "state": 1}, {"note": 0}, {"_id": 0, "path": 1}])
+            projection = rng.choice([None, {"due": 1, "state": 1}, {"note": 0}, {"_id": 0, "path": 1}, {"_id": 1}])
             expected_page = list(plain.find(selector, projection).sort(sort).skip(skip).limit(limit))
             page = await ours.find(selector, projection).sort(sort).skip(skip).limit(limit).to_list(None)
             assert page == expected_page
