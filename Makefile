@@ -9,6 +9,7 @@ STAMP  := $(VENV)/.installed
 CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 CJK_FONT_PACKAGE := fonts-wqy-microhei=0.2.0-beta-3.1
 PORT   ?= 8000
+SIZE   ?= demo
 
 .PHONY: setup demo test fuzz lint format bench indexes
 
@@ -28,7 +29,7 @@ $(CJK_FONT):
 setup: $(STAMP) $(CJK_FONT)
 
 demo: setup
-	$(BIN)/python -m server --demo --port $(PORT)
+	$(BIN)/python -m server --demo --demo-size $(SIZE) --port $(PORT)
 
 test: setup
 	$(BIN)/ruff check .
