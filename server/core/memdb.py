@@ -72,7 +72,6 @@ _PASSTHROUGH = (
     "replace_one",
     "delete_one",
     "delete_many",
-    "count_documents",
     "estimated_document_count",
     "create_index",
     "create_indexes",
@@ -95,7 +94,6 @@ _FILTERED = {
     "replace_one": 0,
     "delete_one": 0,
     "delete_many": 0,
-    "count_documents": 0,
 }
 
 
@@ -474,6 +472,26 @@ class MemoryCollection:
             return None if document is None else _copy(self._collection, document, projection)
 
         return await self._worker.run(work)
+
+    async def count_documents(
+        self, filter: Mapping[str, Any], *, skip: int = 0, limit: int | None = None, session: Any = None
+    ) -> int:
+        """How many documents match, counted without copying any, and kept until the collection is written
+        to (a list's total is read again with each of its pages)."""
+        self._switch.check()
+        if not isinstance(filter, Mapping):
+            raise TypeError("filter must be a mapping")
+        if RECORDER is not None and (origin := _application_origin()):
+            _record(origin, self.name, filter)
+
+        def work() -> int:
+            query = helpers.patch_datetime_awareness_in_document(filter)
+            total = self._lookup.count(query, lambda: sum(1 for _ in _matching(self._collection, self._lookup, query)))
+            found = max(total - skip, 0)
+            return found if limit is None else min(found, limit)
+
+        counted: int = await self._worker.run(work)
+        return counted
 
     async def distinct(self, key: str, filter: Any = None, session: Any = None) -> list[Any]:
         """The distinct values of `key` among the matches, read from the stored documents (mongomock's copies

@@ -116,6 +116,7 @@ class Lookup:
         self._indexed_for: tuple[tuple[str, ...], set[Fields]] = ((), set())
         self._writes = 0
         self._ordered: dict[tuple[str, str], tuple[int, int, tuple[list[dict[str, Any]], bool]]] = {}
+        self._counts: dict[str, tuple[int, int, int]] = {}
         self._order: dict[Any, int] | None = None  # store key -> position, for unions in natural order
         self._next = 0
         collection._iter_documents = self.iter_documents
@@ -251,10 +252,24 @@ class Lookup:
         self._ordered[key] = (self._writes, len(self._collection._store), ordered)
         return ordered
 
+    def count(self, query: Mapping[str, Any], count: Callable[[], int]) -> int:
+        """`count()`, kept for `query` until the collection is written to (a list's total, read with each
+        of its pages)."""
+        key = repr(query)
+        held = self._counts.get(key)
+        if held is not None and self._writes == held[0] and len(self._collection._store) == held[1]:
+            return held[2]
+        counted = count()
+        if len(self._counts) > _ORDERED_KEPT:
+            self._counts.clear()
+        self._counts[key] = (self._writes, len(self._collection._store), counted)
+        return counted
+
     def written(self) -> None:
-        """The collection was written to (any write: the sorted results may no longer hold)."""
+        """The collection was written to (any write: kept results may no longer hold)."""
         self._writes += 1
         self._ordered.clear()
+        self._counts.clear()
 
     def _map(self, fields: Fields) -> dict[Any, list[Any]]:
         by_value = self._maps.get(fields)
