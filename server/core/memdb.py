@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import copy
+import functools
 import heapq
 import itertools
 import os
@@ -257,7 +258,12 @@ class FindCursor(MemoryCursor):
 
 
 def _matching(
-    collection: Any, lookup: Lookup, query: Any, sort: tuple[Key, ...] = (), wanted: int | None = None
+    collection: Any,
+    lookup: Lookup,
+    query: Any,
+    sort: tuple[Key, ...] = (),
+    wanted: int | None = None,
+    any_order: bool = False,
 ) -> Iterable[dict[str, Any]]:
     """The stored documents (not copies) matching `query`, in `sort` order. `wanted`: only that many are
     read (skip + limit), so only those are picked out of the sort, and candidates that are not known to
@@ -265,7 +271,7 @@ def _matching(
     key: a page of 20 out of 2,000 candidates tests about 20)."""
     query = helpers.patch_datetime_awareness_in_document(query or {})
     if not sort and (in_range := _in_range(lookup, query)) is not None:
-        return in_range
+        return in_range if any_order else lookup.in_natural_order(in_range)
     if not sort or wanted is None:
         return _sorted(collection._iter_documents(query), sort)
     narrowed = lookup.narrow(query)
@@ -326,7 +332,7 @@ def _in_range(lookup: Lookup, query: Mapping[str, Any]) -> list[dict[str, Any]] 
         else:
             find = bisect.bisect_left if op == "$lt" else bisect.bisect_right
             high = min(high, find(ordered, (1, rank, value), key=key))
-    return lookup.in_natural_order(ordered[low:high])
+    return ordered[low:high]
 
 
 _SCALARS = frozenset({type(None), int, float, str, ObjectId, bool, datetime})
@@ -486,7 +492,8 @@ class MemoryCollection:
 
         def work() -> int:
             query = helpers.patch_datetime_awareness_in_document(filter)
-            total = self._lookup.count(query, lambda: sum(1 for _ in _matching(self._collection, self._lookup, query)))
+            matches = functools.partial(_matching, self._collection, self._lookup, query, any_order=True)
+            total = self._lookup.count(query, lambda: sum(1 for _ in matches()))
             found = max(total - skip, 0)
             return found if limit is None else min(found, limit)
 
@@ -502,7 +509,7 @@ class MemoryCollection:
 
         def work() -> list[Any]:
             found: dict[Any, Any] = {}
-            for document in _matching(self._collection, self._lookup, filter):
+            for document in _matching(self._collection, self._lookup, filter, any_order=True):
                 for value in filtering.iter_key_candidates(key, document):
                     for item in value if isinstance(value, list) else [value]:
                         if item is not filtering.NOTHING:
