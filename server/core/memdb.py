@@ -265,15 +265,16 @@ def _matching(
     wanted: int | None = None,
     any_order: bool = False,
 ) -> Iterable[dict[str, Any]]:
-    """The stored documents (not copies) matching `query`, in `sort` order. `wanted`: only that many are
-    read (skip + limit), so only those are picked out of the sort, and candidates that are not known to
-    match are sorted first and tested lazily (mongomock's test of a document costs far more than its sort
-    key: a page of 20 out of 2,000 candidates tests about 20)."""
+    """The stored documents (not copies) matching `query`, in `sort` order. Candidates the maps narrowed to
+    are sorted first and tested lazily (mongomock's test of a document costs far more than its sort key: a
+    page of 20 out of 2,000 candidates tests about 20); a long sorted list is kept for the next read until
+    the collection is written to. `wanted`: only that many are read (skip + limit), so when they need no
+    test only those are picked out of the sort."""
     query = helpers.patch_datetime_awareness_in_document(query or {})
     if not sort and (in_range := _in_range(lookup, query)) is not None:
         return in_range if any_order else lookup.in_natural_order(in_range)
-    if not sort or wanted is None:
-        return _sorted(collection._iter_documents(query), sort)
+    if not sort:
+        return collection._iter_documents(query)
     narrowed = lookup.narrow(query)
     if narrowed is None:  # not narrowed: most candidates may fail the test, so test them all first
         return _sorted(collection._iter_documents(query), sort, wanted)
