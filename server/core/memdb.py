@@ -416,9 +416,9 @@ def _copier(collection: Any, projection: Any) -> Callable[[dict[str, Any]], dict
         return through_mongomock
     keep_id = bool(projection.get("_id", True))
     chosen = {name for name, value in projection.items() if value and name != "_id"}
-    if chosen or all(projection.values()):  # inclusion (`{"_id": 1}` alone too)
-        chosen |= {"_id"} if keep_id else set()
-        return lambda document: {name: _thaw(value) for name, value in document.items() if name in chosen}
+    if chosen or all(projection.values()):  # inclusion (`{"_id": 1}` alone too): only those fields are read
+        names = (["_id"] if keep_id else []) + [name for name in projection if name in chosen]
+        return lambda document: {name: _thaw(document[name]) for name in names if name in document}
     dropped = {name for name, value in projection.items() if not value}  # exclusion
     return lambda document: {name: _thaw(value) for name, value in document.items() if name not in dropped}
 
