@@ -238,8 +238,8 @@ def handles_idempotency(method: F) -> F:
     return method
 
 
-# Sent with every answer.
-SECURITY_HEADERS = (
+# Sent with every answer (with `Strict-Transport-Security` as well when `http.hsts` is on: see `security_headers`).
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),
@@ -247,6 +247,11 @@ SECURITY_HEADERS = (
     ("Cross-Origin-Resource-Policy", "same-origin"),
     ("Cache-Control", "no-store"),
 )
+
+
+def security_headers(hsts: bool) -> tuple[tuple[str, str], ...]:
+    """The headers every answer carries, decided once per application."""
+    return SECURITY_HEADERS + ((("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),) if hsts else ())
 
 
 @stream_request_body
@@ -290,10 +295,8 @@ class BaseHandler(RequestHandler):
         self.set_header("X-Request-Id", self.request_id)
         # Constant and known to be valid: added as they are, without `set_header`'s check of each value.
         headers = self._headers
-        for name, value in SECURITY_HEADERS:
+        for name, value in self.settings.get("security_headers", SECURITY_HEADERS):
             headers[name] = value
-        if self.settings["ctx"].config.http.hsts:
-            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
 
     async def prepare(self) -> None:
         self.ctx.request_started()

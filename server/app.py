@@ -18,7 +18,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from handlers import all_handlers
-from handlers.base import NotFoundHandler
+from handlers.base import NotFoundHandler, security_headers
 from handlers.openapi import build_openapi
 from notify import outbox
 from notify.aliyun import AliyunSmsSender
@@ -45,6 +45,7 @@ def make_app(ctx: Context, extra_handlers: list[tuple[Any, ...]] | None = None) 
         log_function=log_request,
         compress_response=True,
         xsrf_cookies=False,  # token auth in a header; no cookies to forge
+        security_headers=security_headers(ctx.config.http.hsts),
     )
     # Built once, at start-up: an undocumented route stops the server here, not at the first request.
     app.settings["openapi"] = build_openapi(

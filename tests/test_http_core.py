@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from handlers.base import BaseHandler, api, public
+from server.app import Server, make_app
 from server.core.context import Context
+from tests.conftest import Api
 
 
 class BoomHandler(BaseHandler):
@@ -156,11 +158,25 @@ async def test_request_id_from_proxy_is_kept_when_well_formed(api) -> None:
     assert response.headers["X-Request-Id"] != "bad id <script>"
 
 
-async def test_every_response_carries_security_headers(api) -> None:
-    response = await api.get("/api/version")
-    assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert response.headers["X-Frame-Options"] == "DENY"
-    assert response.headers["Cache-Control"] == "no-store"
+async def test_every_response_carries_security_headers(api, ctx: Context) -> None:
+    for path in ("/api/version", "/api/no/such", "/api/me"):  # an answer, a 404, a 401
+        response = await api.get(path)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert response.headers["X-Frame-Options"] == "DENY", path
+        assert response.headers["Cache-Control"] == "no-store", path
+        assert "Strict-Transport-Security" not in response.headers, path  # `http.hsts` is off by default
+    ctx.config.http.hsts = True
+    server = Server(ctx, make_app(ctx))
+    server.listen(0, "127.0.0.1")
+    behind_tls = Api(server.base_url)
+    try:
+        response = await behind_tls.get("/api/version")
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+        assert response.headers["X-Frame-Options"] == "DENY"
+    finally:
+        server.http.stop()
+        behind_tls.client.close()
+        ctx.config.http.hsts = False
 
 
 async def test_access_log_scrubs_secrets_and_personal_data(api, caplog) -> None:
