@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 from typing import Any
 
@@ -194,3 +196,16 @@ async def test_access_log_scrubs_secrets_and_personal_data(api, caplog) -> None:
     assert lines[0].startswith("404 GET /api/no/such?")
     assert "(-@127.0.0.1)" in lines[0]
     assert lines[1].startswith("401 GET /api/me")
+
+
+async def test_answers_are_gzipped_for_clients_that_ask(api) -> None:
+    url = f"{api.base_url}/api/openapi.json"
+    asked = await api.client.fetch(url, headers={"Accept-Encoding": "gzip"}, decompress_response=False)
+    assert asked.headers["Content-Encoding"] == "gzip"
+    assert asked.headers["Vary"] == "Accept-Encoding"
+    document = json.loads(gzip.decompress(asked.body))
+    assert document["openapi"].startswith("3.1")
+    plain = await api.client.fetch(url, decompress_response=False)
+    assert "Content-Encoding" not in plain.headers
+    assert json.loads(plain.body) == document
+    assert len(asked.body) * 3 < len(plain.body)
