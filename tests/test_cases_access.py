@@ -215,3 +215,17 @@ async def test_text_is_length_checked_and_the_number_comes_at_once(api, town) ->
     assert too_short.json["error"]["details"][0]["field"] == "description"
     created = await new_case(api, town)
     assert created["number"].startswith("SY-")
+
+
+async def test_a_residents_list_never_shows_a_typed_number_even_where_the_summary_is_cut(api, town) -> None:
+    resident = town.people["resident_a"].token
+    for lead in range(34, 42):  # the 11 digits straddle the summary's 40th character, or fall just inside
+        text = "邻" * lead + "13812345678" + "，请尽快联系我，邻居装修堵住了通道。"
+        created = await api.post("/api/cases", resident_case(town, description=text), token=resident)
+        assert created.status == 201, created.json
+    listing = await api.get("/api/cases/mine?page_size=50", token=resident)
+    summaries = [case["summary"] for case in listing.json["items"]]
+    assert len(summaries) == 8
+    for summary in summaries:
+        digits = "".join(ch if ch.isdigit() else " " for ch in summary).split()
+        assert all(len(run) <= 4 for run in digits), summary  # at most the last four, as masking leaves
