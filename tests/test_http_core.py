@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -158,6 +159,9 @@ async def test_request_id_from_proxy_is_kept_when_well_formed(api) -> None:
     assert response.headers["X-Request-Id"] == "lb-0123456789"
     response = await api.get("/api/health", headers={"X-Request-Id": "bad id <script>"})
     assert response.headers["X-Request-Id"] != "bad id <script>"
+    made = {(await api.get("/api/health")).headers["X-Request-Id"] for _ in range(20)}
+    assert len(made) == 20  # our own: a new one for each request
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in made)
 
 
 async def test_every_response_carries_security_headers(api, ctx: Context) -> None:
