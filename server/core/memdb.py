@@ -270,6 +270,12 @@ def _matching(
     page of 20 out of 2,000 candidates tests about 20); a long sorted list is kept for the next read until
     the collection is written to. `wanted`: only that many are read (skip + limit), so when they need no
     test only those are picked out of the sort."""
+    if query and len(query) == 1 and type(query.get("_id")) in (ObjectId, str):  # the commonest read: by id
+        store = collection._store
+        if store._ttl_indexes:
+            store._remove_expired_documents()
+        document = store._documents.get(query["_id"])
+        return [document] if document is not None else []
     query = helpers.patch_datetime_awareness_in_document(query or {})
     if not sort and (in_range := _in_range(lookup, query)) is not None:
         return in_range if any_order else lookup.in_natural_order(in_range)

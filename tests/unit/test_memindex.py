@@ -283,3 +283,19 @@ async def test_a_range_within_exact_equalities_is_answered_as_mongomock_does() -
         ):
             assert sorted(await ours.distinct("h", selector)) == sorted(plain.distinct("h", selector)), selector
             assert await ours.find(selector).to_list(None) == list(plain.find(selector)), selector
+
+
+async def test_reads_by_id_answer_as_mongomock_does() -> None:
+    plain: Any = mongomock.MongoClient(tz_aware=True)["db"]["things"]
+    ours = MemoryClient()["db"]["things"]
+    ids: list[Any] = [ObjectId() for _ in range(5)] + [f"key:{n}" for n in range(5)]
+    docs = [{"_id": key, "n": n, "at": datetime(2026, 1, n + 1, 8, 30, 0, 123456)} for n, key in enumerate(ids)]
+    plain.insert_many([dict(d) for d in docs])
+    await ours.insert_many([dict(d) for d in docs])
+    await ours.delete_one({"_id": ids[2]})
+    plain.delete_one({"_id": ids[2]})
+    for key in [*ids, ObjectId(), "key:none"]:
+        assert await ours.find_one({"_id": key}) == plain.find_one({"_id": key})
+        assert await ours.find_one({"_id": key}, {"n": 1}) == plain.find_one({"_id": key}, {"n": 1})
+        assert await ours.find({"_id": key}).to_list(None) == list(plain.find({"_id": key}))
+        assert await ours.count_documents({"_id": key}) == plain.count_documents({"_id": key})
