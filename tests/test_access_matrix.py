@@ -35,7 +35,7 @@ from PIL import Image
 
 from notify.outbox import Relay
 from server.core.context import Context
-from tests.town import TOWN_PEOPLE, Town, build_twin_town, resident_case
+from tests.town import TOWN_PEOPLE, Town, build_twin_town, register_household, resident_case
 
 REFUSED = {403, 404}
 # A resident belongs to no town: they report a dispute wherever it is, and a plate on a door answers anyone
@@ -90,17 +90,8 @@ async def furnish(api: Any, ctx: Context, side: Side) -> None:
     )
     assert attached.status == 201, attached.json
     ids["attachment_id"] = attached.json["attachments"][0]["id"]
-    household = await api.post(
-        "/api/households",
-        {
-            "micro_grid_id": side.unit("甲村微网格"),
-            "address": f"{side.prefix}甲村1组1号",
-            "members": [{"name": "孙七", "relation": "户主"}],
-        },
-        token=grid,
-    )
-    assert household.status == 201, household.json
-    ids["household_id"] = household.json["id"]
+    household = await register_household(api, side.unit("甲村微网格"), f"{side.prefix}甲村1组1号", "孙七", grid)
+    ids["household_id"] = household["id"]
     member = await api.post(
         f"/api/households/{ids['household_id']}/members", {"name": "赵五", "relation": "户主"}, token=grid
     )

@@ -16,7 +16,7 @@ from PIL import Image
 
 from server.core.context import Context
 from tests.files import one_page_pdf
-from tests.town import resident_case
+from tests.town import register_household, resident_case
 
 COUNTED = ("cases", "households", "visits", "users", "org_units", "idempotency_keys", "outbox", "jobs")
 
@@ -93,20 +93,11 @@ async def counts(ctx: Context) -> dict[str, int]:
 async def path_values(api, ctx: Context, town) -> dict[str, str]:
     case = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
     assert case.status == 201
-    household = await api.post(
-        "/api/households",
-        {
-            "micro_grid_id": town.id("甲村微网格"),
-            "address": "甲村1组1号",
-            "members": [{"name": "张三", "relation": "户主"}],
-        },
-        token=town.people["office"].token,
-    )
-    assert household.status == 201
+    household = await register_household(api, town.id("甲村微网格"), "甲村1组1号", "张三", town.people["office"].token)
     return {
         "case_id": case.json["id"],
-        "household_id": household.json["id"],
-        "member_id": household.json["members"][0]["id"],
+        "household_id": household["id"],
+        "member_id": household["members"][0]["id"],
         "org_id": town.id("甲村"),
         "user_id": str(town.people["mediator_a"].user["_id"]),
         "action": "assign",

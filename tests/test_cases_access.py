@@ -8,7 +8,7 @@ import io
 from PIL import Image
 
 from server.core.context import Context
-from tests.town import resident_case
+from tests.town import register_household, resident_case
 
 
 def png() -> bytes:
@@ -107,19 +107,11 @@ async def test_a_referral_is_registered_once_per_reference(api, town) -> None:
 
 async def test_grid_worker_registers_a_case_found_on_a_visit(api, ctx: Context, town) -> None:
     worker = town.people["grid_a"]
-    household = await api.post(
-        "/api/households",
-        {
-            "micro_grid_id": town.id("甲村微网格"),
-            "address": "甲村5组3号",
-            "members": [{"name": "赵五", "relation": "户主"}],
-        },
-        token=worker.token,
-    )
-    body = resident_case(town, channel="grid_visit", household_id=household.json["id"], village_id=None, risk="medium")
+    household = await register_household(api, town.id("甲村微网格"), "甲村5组3号", "赵五", worker.token)
+    body = resident_case(town, channel="grid_visit", household_id=household["id"], village_id=None, risk="medium")
     response = await api.post("/api/cases", body, token=worker.token)
     assert response.status == 201
-    assert (response.json["household_id"], response.json["risk"]) == (household.json["id"], "medium")
+    assert (response.json["household_id"], response.json["risk"]) == (household["id"], "medium")
     scan_token = (await ctx.db["households"].find_one({"address": "甲村5组3号"}))["qr_token"]
     scan = await api.get(f"/api/scan/{scan_token}", token=worker.token)
     assert [c["id"] for c in scan.json["open_cases"]] == [response.json["id"]]

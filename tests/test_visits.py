@@ -9,6 +9,7 @@ import pytest
 
 from server.core.context import Context
 from tests.conftest import insert_households
+from tests.town import register_household
 
 
 @pytest.fixture
@@ -138,16 +139,7 @@ async def test_coverage_defaults_to_the_callers_area_and_intersects_a_grid_worke
     api, town, other_town
 ) -> None:
     grid = town.people["grid_a"]
-    made = await api.post(
-        "/api/households",
-        {
-            "micro_grid_id": town.id("甲村微网格"),
-            "address": "甲村2组1号",
-            "members": [{"name": "孙七", "relation": "户主"}],
-        },
-        token=grid.token,
-    )
-    assert made.status == 201
+    await register_household(api, town.id("甲村微网格"), "甲村2组1号", "孙七", grid.token)
 
     def households(answer) -> int:
         assert answer.status == 200, answer.json

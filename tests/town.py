@@ -142,3 +142,14 @@ async def add_second_town(ctx: Context, login: Any, town: Town) -> dict[str, Any
     staff = await login(("center_staff", center["_id"]), name="第二镇中心人员")
     admin = await login(("town_admin", second["_id"]), name="第二镇管理员")
     return {"town": second, "village": village, "staff": staff, "admin": admin}
+
+
+async def register_household(api: Any, micro_grid_id: str, address: str, head: str, token: str) -> dict[str, Any]:
+    """A household registered over the API with its head as the one member; the created household."""
+    made = await api.post(
+        "/api/households",
+        {"micro_grid_id": micro_grid_id, "address": address, "members": [{"name": head, "relation": "户主"}]},
+        token=token,
+    )
+    assert made.status == 201, made.json
+    return dict(made.json)
