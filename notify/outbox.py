@@ -356,7 +356,7 @@ class Dispatcher:
     async def process(self, message: dict[str, Any]) -> None:
         now = self._ctx.clock.now()
         try:
-            earlier = message.get("claimed_from", message["status"])
+            earlier = message["claimed_from"]
             if message["channel"] == "sms" and earlier in ("sending", "uncertain") and message["attempts"]:
                 found = await self._ctx.senders.sms.was_sent(
                     self._phone(message), message["attempt_days"][-1], str(message["_id"])

@@ -38,7 +38,7 @@ from mongomock import filtering, helpers
 
 SCAN_BELOW = 16
 Fields = tuple[str, ...]  # what a map is on: one field, or a unique index's whole key
-_ORDERED_KEPT = 64  # sorted results kept per collection
+_KEPT = 128  # sorted matches and counts kept per collection
 _FEW = 64  # an update that may change more documents than this drops the maps of the fields it touches
 
 _NOTHING = filtering.NOTHING
@@ -114,9 +114,7 @@ class Lookup:
         self._known: set[Any] = set()  # every key a map has named
         self._suspended: set[str] = set()  # fields an update in progress touches ("": all)
         self._indexed_for: tuple[tuple[str, ...], set[Fields]] = ((), set())
-        self._writes = 0
-        self._ordered: dict[tuple[str, str], tuple[int, int, tuple[list[dict[str, Any]], bool]]] = {}
-        self._counts: dict[str, tuple[int, int, int]] = {}
+        self._kept: dict[tuple[str, ...], tuple[int, Any]] = {}  # results kept until a write: (size, result)
         self._order: dict[Any, int] | None = None  # store key -> position, for unions in natural order
         self._next = 0
         collection._iter_documents = self.iter_documents
@@ -239,37 +237,37 @@ class Lookup:
     ) -> tuple[list[dict[str, Any]], bool] | None:
         """`narrow(query)` with its candidates ordered by `order`, kept until the collection is written to:
         a list page read again and again (a town's visits, newest first) is then sliced, not sorted."""
-        key = (repr(query), repr(sort))
-        held = self._ordered.get(key)
-        if held is not None and self._writes == held[0] and len(self._collection._store) == held[1]:
-            return held[2]
-        narrowed = self.narrow(query)
-        if narrowed is None:
-            return None
-        ordered = (order(narrowed[0]), narrowed[1])
-        if len(self._ordered) > _ORDERED_KEPT:
-            self._ordered.clear()
-        self._ordered[key] = (self._writes, len(self._collection._store), ordered)
-        return ordered
+
+        def ordered() -> tuple[list[dict[str, Any]], bool] | None:
+            narrowed = self.narrow(query)
+            return None if narrowed is None else (order(narrowed[0]), narrowed[1])
+
+        found: tuple[list[dict[str, Any]], bool] | None = self._keep(("order", repr(query), repr(sort)), ordered)
+        return found
 
     def count(self, query: Mapping[str, Any], count: Callable[[], int]) -> int:
         """`count()`, kept for `query` until the collection is written to (a list's total, read with each
         of its pages)."""
-        key = repr(query)
-        held = self._counts.get(key)
-        if held is not None and self._writes == held[0] and len(self._collection._store) == held[1]:
-            return held[2]
-        counted = count()
-        if len(self._counts) > _ORDERED_KEPT:
-            self._counts.clear()
-        self._counts[key] = (self._writes, len(self._collection._store), counted)
+        counted: int = self._keep(("count", repr(query)), count)
         return counted
+
+    def _keep(self, key: tuple[str, ...], compute: Callable[[], Any]) -> Any:
+        """`compute()`'s result (unless None), kept until the collection is written to (`written`) or changes
+        size without a write through the adapter (expired or dropped documents)."""
+        size = len(self._collection._store)
+        held = self._kept.get(key)
+        if held is not None and held[0] == size:
+            return held[1]
+        result = compute()
+        if result is not None:
+            if len(self._kept) > _KEPT:
+                self._kept.clear()
+            self._kept[key] = (size, result)
+        return result
 
     def written(self) -> None:
         """The collection was written to (any write: kept results may no longer hold)."""
-        self._writes += 1
-        self._ordered.clear()
-        self._counts.clear()
+        self._kept.clear()
 
     def _map(self, fields: Fields) -> dict[Any, list[Any]]:
         by_value = self._maps.get(fields)
