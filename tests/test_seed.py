@@ -7,7 +7,17 @@ from collections import Counter
 
 from bson import ObjectId
 
-from scripts.seed_demo import DEMO_USERS, seed_demo_town
+from scripts.seed_demo import (
+    DEMO_CASES,
+    DEMO_USERS,
+    HISTORY_STEPS,
+    MORE_VILLAGES,
+    SIZES,
+    VILLAGES,
+    Size,
+    seed_demo_town,
+)
+from server.__main__ import parse_args
 from server.core.context import Context
 from server.core.permissions import ROLES
 from server.core.pii import normalize_id_number
@@ -140,3 +150,38 @@ async def test_the_demo_queue_has_cases_in_every_state(ctx: Context) -> None:
     ]
     numbers = [c["number"] for c in cases]
     assert len(set(numbers)) == len(numbers)
+
+
+async def test_a_town_sized_demo_has_history_visits_and_messages(ctx: Context, monkeypatch) -> None:
+    """`--demo-size town`, scaled down here (the real one takes half a minute): more villages, each with its
+    mediator and grid workers, cases of every age through the case service, visits and messages of the past."""
+    small = Size(tuple(VILLAGES + MORE_VILLAGES[:2]), 3, history_cases=60, visits=300, messages=80)
+    monkeypatch.setitem(SIZES, "town", small)
+    ctx.clock.freeze()  # ages below are measured from the moment the seed ran
+    assert parse_args(["--demo", "--demo-size", "town"]).demo_size == "town"
+    lines = await seed_demo_town(ctx, "town")
+    assert lines[0].startswith("已生成示范镇：36 个微网格，108 户，73 件矛盾纠纷。另有 300 条走访记录、80 条消息。")
+    cases = await ctx.db["cases"].find({}).to_list(None)
+    assert len(cases) == len(DEMO_CASES) + 60
+    history = [c for c in cases if c["description"].startswith("历史纠纷")]
+    assert {c["channel"] for c in history} == {"miniprogram", "grid_visit", "police_referral"}
+    after = ["registered", "assigned", "in_mediation", "concluded", "follow_up", "closed"]  # by steps taken
+    for case in history:  # each taken as far as its age allows
+        age = (ctx.clock.now() - case["created_at"]).total_seconds() / 86400
+        steps = next(steps for older, steps in HISTORY_STEPS if age > older)
+        assert case["state"] == after[len(steps)], (age, case["state"])
+    assert {"closed", "registered"} <= {c["state"] for c in history}
+    assert len({c["village_id"] for c in history}) >= 5  # spread over the villages, new ones included
+    assert all(n["status"] != "pending" for c in cases for n in c["notifications"])  # delivered long ago
+    visits = await ctx.db["visits"].find({}).to_list(None)
+    users = {u["_id"]: u for u in await ctx.db["users"].find({"grants.role": "grid_worker"}).to_list(None)}
+    assert len(visits) == 300
+    for visit in visits:  # each by the grid worker of the household's grid
+        grants = users[visit["visitor_id"]]["grants"]
+        assert any(g["role"] == "grid_worker" and g["org_id"] in visit["org_path"] for g in grants)
+    outbox = await ctx.db["outbox"].find({}).to_list(None)
+    inbox = await ctx.db["inbox"].find({}).to_list(None)
+    assert len(outbox) == len(inbox) == 40
+    assert {m["status"] for m in outbox} == {"sent"}
+    assert await seed_demo_town(ctx, "town") != lines  # a second run leaves the town alone
+    assert await ctx.db["cases"].count_documents({}) == len(cases)
