@@ -16,6 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pymongo import ReturnDocument
+
 from server.core import indexes
 from server.core.db import Database
 
@@ -46,7 +48,7 @@ class Caches:
     async def changed(self, name: str) -> None:
         """`name` was written: drop this process's copy now, and tell the others through its version."""
         found = await self._versions.find_one_and_update(
-            {"_id": name}, {"$inc": {"version": 1}}, upsert=True, return_document=True
+            {"_id": name}, {"$inc": {"version": 1}}, upsert=True, return_document=ReturnDocument.AFTER
         )
         self._seen[name] = found["version"] if found else self._seen.get(name, 0) + 1
         self._copies.pop(name, None)
