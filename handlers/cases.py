@@ -35,6 +35,7 @@ from server.cases.queries import CaseFilter
 from server.cases.service import CaseService
 from server.core.ids import parse_id
 from server.core.vocabulary import STATE_LABELS
+from server.mediators.profiles import Roster
 
 
 class _CaseHandler(BaseHandler):
@@ -179,6 +180,10 @@ class MediationSessionsHandler(_CaseHandler):
     )
     async def post(self, case_id: str) -> None:
         session = self.read_json(SessionIn).model_dump()
+        if session["roster_ids"]:  # people of the roster who sat in: of the case's town or county
+            named = [parse_id(i, "名册人员") for i in session["roster_ids"]]
+            case = await self.cases.get(self.caller, parse_id(case_id, "案件"))
+            session["roster_ids"] = await Roster(self.ctx).session_members(named, case)
         case = await self.cases.add_session(self.caller, parse_id(case_id, "案件"), session)
         self.write_json(await self.view(case), status=201)
 

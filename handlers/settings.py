@@ -16,7 +16,7 @@ from schemas.settings import DeadlinesIn, DeadlinesOut, RoutingRulesIn, RoutingR
 from server.cases.routing import Routing
 from server.core.ids import parse_id
 from server.core.routing_rules import check_rules
-from server.orgs.settings import SettingsService
+from server.orgs.settings import Resolved, SettingsService
 
 
 class _SettingHandler(BaseHandler):
@@ -28,10 +28,13 @@ class _SettingHandler(BaseHandler):
         org_id = parse_id(query.org_id, "组织单元") if query.org_id else None
         return await SettingsService(self.ctx).place_for(self.caller, org_id, capability)
 
+    async def resolve(self, place: dict[str, Any]) -> Resolved:
+        return await Routing(self.ctx).setting(self.key, place["_id"])
+
     async def answer(self, place: dict[str, Any]) -> None:
-        setting = await Routing(self.ctx).setting(self.key, place["_id"])
+        setting = await self.resolve(place)
         meta = {"org_id": str(place["_id"]), "source": setting.source, "town_may_override": setting.town_may_override}
-        self.write_json(self.reply(setting.value, meta))
+        self.write_json(self.reply(setting.value, meta | {"version": setting.version}))
 
     def reply(self, value: Any, meta: dict[str, Any]) -> BaseModel:
         raise NotImplementedError

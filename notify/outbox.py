@@ -111,6 +111,16 @@ EVENT_TEXT: dict[str, dict[str, str]] = {
         "unit": "矛盾纠纷 {number} 已超过{deadline}期限，请立即处理。",
         "office": "矛盾纠纷 {number} 已超过{deadline}期限，请督促处理。",
     },
+    "consultation_requested": {"expert": "您收到矛盾纠纷 {number}（{category}）的咨询请求，请在期限内答复。"},
+    "consultation_answered": {"requester": "专家已答复矛盾纠纷 {number} 的咨询，请查看。"},
+    "consultation_yellow": {
+        "expert": "矛盾纠纷 {number} 的咨询即将到答复期限，请尽快答复。",
+        "requester": "矛盾纠纷 {number} 的专家咨询即将到期，尚未答复。",
+    },
+    "consultation_red": {
+        "expert": "矛盾纠纷 {number} 的咨询已超过答复期限，请尽快答复。",
+        "requester": "矛盾纠纷 {number} 的专家咨询已超期未答复，可另请专家。",
+    },
 }
 URGENT = {"warning_red", "risk_high"}  # not held by quiet hours
 SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
@@ -134,6 +144,8 @@ SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
         "case_escalated",
     },
     "liaison": {"case_accepted", "case_concluded"},
+    "expert": {"consultation_requested", "consultation_yellow", "consultation_red"},
+    "requester": set(),
 }
 
 

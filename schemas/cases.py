@@ -29,6 +29,7 @@ from server.core.vocabulary import (
     Category,
     Channel,
     ConcludeOutcome,
+    Difficulty,
     Outcome,
     PartyRole,
     ReferOutOutcome,
@@ -124,11 +125,17 @@ class EscalateIn(ReasonedActionIn):
 class ConcludeIn(ActionIn):
     outcome: ConcludeOutcome = Field(description="调解结果")
     agreement: AgreementIn | None = Field(None, description="调解成功（agreement）时必填")
+    difficulty: Difficulty | None = Field(None, description="案件难度（简易/一般/疑难/重大），核查时由办公室确认")
 
 
 class ReferOutIn(ReasonedActionIn):
     outcome: ReferOutOutcome = "transferred_admin"
     referred_to: str | None = Field(None, max_length=100, description="移交的机关或机构")
+    difficulty: Difficulty | None = Field(None, description="案件难度，核查时由办公室确认")
+
+
+class ReviewIn(ActionIn):
+    difficulty: Difficulty | None = Field(None, description="确认的案件难度；不填则采用调解员提出的难度")
 
 
 class ExtensionRequestIn(ReasonedActionIn):
@@ -145,6 +152,7 @@ _SPECIFIC: dict[str, type[ActionIn]] = {
     "escalate": EscalateIn,
     "conclude": ConcludeIn,
     "refer_out": ReferOutIn,
+    "review_pass": ReviewIn,
     "extension_request": ExtensionRequestIn,
     "supervise": SuperviseIn,
 }
@@ -160,7 +168,10 @@ class SessionIn(Schema):
     mediators: list[str] = Field(min_length=1, max_length=10)
     parties_present: list[str] = Field(default_factory=list, max_length=50)
     participants: list[ParticipantIn] = Field(default_factory=list, max_length=20)
-    experts: list[str] = Field(default_factory=list, max_length=10)
+    experts: list[str] = Field(default_factory=list, max_length=10, description="专家（自由填写）")
+    roster_ids: list[ObjectIdStr] = Field(
+        default_factory=list, max_length=20, description="参加调解的名册人员（调解员、社会力量）"
+    )
     notes: str = Field("", max_length=5000)
 
 
@@ -307,6 +318,13 @@ class ParticipantOut(Reply):
     social_role: SocialRole
 
 
+class OpinionOut(Reply):
+    consultation_id: str
+    expert: str
+    text: str
+    at: datetime
+
+
 class MediationSessionOut(Reply):
     id: str
     at: datetime
@@ -315,7 +333,14 @@ class MediationSessionOut(Reply):
     parties_present: list[str] = Field(default_factory=list)
     participants: list[ParticipantOut] = Field(default_factory=list)
     experts: list[str] = Field(default_factory=list)
+    roster_ids: list[str] = Field(default_factory=list, description="参加调解的调解力量（名册）")
+    opinions: list[OpinionOut] = Field(default_factory=list, description="咨询专家的意见")
     notes: str = ""
+
+
+class DifficultyOut(Reply):
+    proposed: Difficulty | None = None
+    confirmed: Difficulty | None = None
 
 
 class RatingOut(Reply):
@@ -375,6 +400,8 @@ class CaseOut(Schema):
     outcome: OutcomeOut | None
     external_ref: str | None
     judicial_confirmation: bool
+    difficulty: DifficultyOut | None
+    on_time: bool | None = Field(description="是否在办结期限内结束调解")
     sessions: list[MediationSessionOut]
     attachments: list[AttachmentOut]
     rating: RatingOut | None
@@ -641,6 +668,8 @@ def case_to_json(
         outcome=_typed(OutcomeOut, case.get("outcome")),
         external_ref=case.get("external_ref"),
         judicial_confirmation=case.get("judicial_confirmation", False),
+        difficulty=_typed(DifficultyOut, case.get("difficulty")),
+        on_time=case.get("on_time"),
         sessions=[MediationSessionOut.model_validate(_plain(x)) for x in case.get("sessions", [])],
         attachments=_attachments(case),
         rating=_typed(RatingOut, case.get("rating")),

@@ -18,6 +18,7 @@ class SettingMeta(Schema):
     org_id: str = Field(description="读取的是哪个镇或县的设置")
     source: Literal["town", "county", "default"] = Field(description="本镇自定、县统一设置或系统默认")
     town_may_override: bool = Field(description="县是否允许镇自行修改此设置")
+    version: str = Field(description="所读取的设置版本（单位:第几次保存；default 为系统默认）")
 
 
 class RuleWhen(Schema):

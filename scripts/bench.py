@@ -325,6 +325,85 @@ async def _outbox(
         await ctx.close()
 
 
+async def _incentives(count: int) -> None:
+    """A star rating run and a monthly 以案定补 statement over `count` cases of the demo town, in process on
+    the emulation: the cases are written straight through the case repository (concluded, reviewed,
+    followed up and closed in one month of last year, by the town's mediators), then each is timed once."""
+    import random
+    from datetime import datetime, timedelta
+
+    from scripts.seed_demo import TOWN_CODE, seed_demo_town
+    from server.app import open_context
+    from server.cases.model import new_case
+    from server.cases.repository import CaseRepository
+    from server.core.auth import Principal
+    from server.core.config import build_config, new_secret
+    from server.mediators.ratings import RatingService
+    from server.mediators.subsidies import SubsidyService
+    from server.orgs.tree import OrgService
+    from server.people.sessions import SessionService
+    from server.people.users import UserService
+
+    secrets = {
+        "SYGZ_AUTH__JWT_KEYS": f"b1:{new_secret()}",
+        "SYGZ_CRYPTO__KEYS": f"c1:{new_secret()}",
+        "SYGZ_CRYPTO__HASH_KEY": new_secret(),
+        "SYGZ_MONGODB__URI": "memory://",
+    }
+    ctx = await open_context(build_config({"log": {"level": "WARNING"}}, source="bench", environ=secrets).config)
+    try:
+        await seed_demo_town(ctx)
+        town = await OrgService(ctx).find_unit(code=TOWN_CODE)
+        assert town is not None
+        subtree = await OrgService(ctx).subtree_ids([town["_id"]])
+        mediators = [u["_id"] for u in await UserService(ctx).with_role_in("mediator", subtree)]
+        admin = (await UserService(ctx).with_role_in("town_admin", [town["_id"]]))[0]
+        office = Principal(str(admin["_id"]), "bench", tuple(await SessionService(ctx).grants_for(admin)), 1e18)
+        rng, year = random.Random(7), ctx.clock.now().astimezone(ctx.tz).year - 1
+        month_start = datetime(year, 6, 1, tzinfo=ctx.tz)
+        repository = CaseRepository(ctx.db)
+        for n in range(count):
+            closed = month_start + timedelta(minutes=rng.randrange(29 * 24 * 60))
+            concluded = closed - timedelta(days=rng.randrange(1, 20))
+            case = new_case(
+                state="closed",
+                channel="miniprogram",
+                source="resident",
+                now=concluded - timedelta(days=10),
+                number=f"BENCH-{n:06d}",
+                category="neighbour",
+                town_id=town["_id"],
+                org_path=town["path"],
+                mediator_ids=rng.sample(mediators, 2 if n % 7 == 0 else 1),
+                outcome={"type": "agreement" if n % 4 else "failed_litigation", "at": concluded},
+                difficulty={"proposed": None, "confirmed": rng.choice(["simple", "ordinary", "complex", "major"])},
+                on_time=n % 10 != 0,
+                judicial_confirmation=n % 5 == 0,
+            )
+            # What the lifecycle adds on its way: concluded, reviewed, followed up satisfied, closed.
+            case |= {"concluded_at": concluded, "reviewed_at": concluded + timedelta(days=1), "closed_at": closed}
+            await repository.insert(case | {"satisfied": True})
+        print(f"incentives over {count} cases of one town (in-process emulation, each timed once):")
+        started = time.perf_counter()
+        run, _ = await RatingService(ctx).run(office, None, f"{year}-H1")  # the year itself is seeded
+        elapsed = time.perf_counter() - started
+        goal = "ok" if elapsed < 2 else "MISSED"
+        print(
+            f"  star rating {year}-H1: {run['cases_counted']} cases, {len(run['results'])} mediators"
+            f" in {elapsed * 1000:.0f} ms (goal < 2 s {goal})"
+        )
+        started = time.perf_counter()
+        statement, _ = await SubsidyService(ctx).build(office, None, f"{year}-06")
+        elapsed = time.perf_counter() - started
+        goal = "ok" if elapsed < 2 else "MISSED"
+        print(
+            f"  statement {year}-06: {len(statement['lines'])} lines, {statement['totals']['total'] / 100:.2f} yuan"
+            f" in {elapsed * 1000:.0f} ms (goal < 2 s {goal})"
+        )
+    finally:
+        await ctx.close()
+
+
 def outbox_process(count: int, first: int, endpoint: str) -> None:
     """One dispatcher process of the two-process run: queue, say "ready", wait for "go", print the times."""
 
@@ -492,6 +571,8 @@ def main() -> None:
     parser.add_argument("--client", choices=["auto", "wrk", "asyncio"], default="auto")
     parser.add_argument("--outbox-messages", type=int, default=1000, help="外发消息基准的短信条数（0 跳过）")
     parser.add_argument("--outbox", action="store_true", help="只运行外发消息基准")
+    parser.add_argument("--incentive-cases", type=int, default=10000, help="星级评定与以案定补基准的案件数（0 跳过）")
+    parser.add_argument("--incentives", action="store_true", help="只运行星级评定与以案定补基准")
     parser.add_argument("--no-town", dest="town", action="store_false", help="跳过镇级规模（--demo-size town）的测量")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-fake-aliyun", action="store_true", help=argparse.SUPPRESS)
@@ -509,6 +590,9 @@ def main() -> None:
         return
     if args.outbox:
         outbox(args.outbox_messages)
+        return
+    if args.incentives:
+        asyncio.run(_incentives(args.incentive_cases))
         return
 
     from server.core.config import new_secret
@@ -558,6 +642,8 @@ def main() -> None:
         town_size(env, jwt_keys, args.seconds, load)
     if args.outbox_messages:
         outbox(args.outbox_messages)
+    if args.incentive_cases:
+        asyncio.run(_incentives(args.incentive_cases))
 
 
 if __name__ == "__main__":

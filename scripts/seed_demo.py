@@ -20,6 +20,7 @@ from bson import ObjectId
 
 from notify.inbox import InboxService
 from notify.outbox import enqueue, inbox_message, new_delivery
+from scripts.seed_incentives import seed_incentives
 from server.cases.repository import CaseRepository
 from server.cases.service import CaseService
 from server.core.auth import Principal
@@ -222,6 +223,7 @@ ON_DUTY: list[dict[str, Any]] = [
         )
     ),
     _on_duty("county_center", "袁振华", "13900000120", "mediator", ("county_center",)),
+    _on_duty("expert_town", "叶心怡", "13900000150", "expert", ("center", "mediation")),
     *(
         _on_duty(f"committee_{kind}", name, f"139000001{30 + n}", "mediator", ("committee", kind))
         for n, (kind, name) in enumerate(
@@ -594,6 +596,19 @@ async def _seed_cases(ctx: Context) -> int:
     return len(DEMO_CASES)
 
 
+async def _seed_incentives(ctx: Context) -> str:
+    async def who(key: str) -> Principal:
+        return await _principal(ctx, await UserService(ctx).get(demo_id("user", key)))
+
+    town = await OrgService(ctx).find_unit(code=TOWN_CODE)
+    assert town is not None
+    villages = {v: org_key_id(("village", v)) for v, _ in VILLAGES}
+    rooms = {v: org_key_id(("room", v)) for v, _ in VILLAGES}
+    summary = await seed_incentives(ctx, who, town, villages, rooms)
+    await CaseRepository(ctx.db).mark_all_notices("seeded")
+    return summary
+
+
 async def seed_demo_town(ctx: Context, size: str = "demo") -> list[str]:
     """Seed once; return the lines to show a person (the demo accounts)."""
     chosen = SIZES[size]
@@ -605,12 +620,14 @@ async def seed_demo_town(ctx: Context, size: str = "demo") -> list[str]:
         await _roll_up_population(ctx)
         await _create_users(ctx, chosen)
         cases = await _seed_cases(ctx)
+        incentives = await _seed_incentives(ctx)
         if chosen.history_cases:
             cases += await _seed_history(ctx, chosen, households)
         summary = f"已生成示范镇：{len(slots)} 个微网格，{len(households)} 户，{cases} 件矛盾纠纷。"
         if chosen.visits:
             visits, messages = await _seed_visits(ctx, chosen, households), await _seed_messages(ctx, chosen)
             summary += f"另有 {visits} 条走访记录、{messages} 条消息。"
+        summary += incentives
     else:
         summary = "示范镇已存在，未重复生成。"
     lines = [summary, "演示账号（用手机号 + 短信验证码登录；演示模式下验证码打印在本控制台）："]

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic import ValidationError
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPHeaders
 from tornado.netutil import bind_sockets
@@ -26,14 +27,18 @@ from notify.aliyun import AliyunSmsSender
 from notify.base import Senders, UnconfiguredSender
 from notify.console import console_senders
 from notify.wechat import WechatSubscribeSender
-from server.cases.warnings import WarningsJob
+from schemas.mediators import RatingScheme, SubsidyRules
+from server.cases.warnings import WarningsJob, scan
 from server.core import indexes
-from server.core.config import Config
+from server.core.config import Config, ConfigError
 from server.core.context import Context
 from server.core.db import connect, is_memory, redact_uri
+from server.core.errors import ValidationFailed
 from server.core.logs import log_request
 from server.core.looptime import LoopStats
 from server.core.outage import DATABASE_DOWN, DatabaseUnreachable
+from server.mediators import consultations
+from server.mediators.ratings import Schemes
 
 log = logging.getLogger("sanyuan")
 
@@ -80,8 +85,26 @@ def production_senders(ctx: Context) -> Senders:
     return Senders(sms=sms, wechat=wechat)
 
 
+def check_schemes(config: Config) -> None:
+    """The configured rating scheme and subsidy rules are checked like an admin's edit, at start-up."""
+    for key, model, value in (
+        ("rating_scheme", RatingScheme, config.mediators.rating_scheme),
+        ("subsidy_rules", SubsidyRules, config.mediators.subsidy_rules),
+    ):
+        if value is None:
+            continue
+        try:
+            if model is SubsidyRules:
+                Schemes.check(key, SubsidyRules.model_validate(SubsidyRules.wire(value)).data())
+            else:
+                Schemes.check(key, model.model_validate(value).model_dump())
+        except (ValidationError, ValidationFailed) as exc:
+            raise ConfigError(f"mediators.{key} is not valid: {exc}") from None
+
+
 async def open_context(config: Config, senders: Senders | None = None) -> Context:
     """The database client, services and senders (console ones in demo mode), with indexes ensured."""
+    check_schemes(config)
     client, db = connect(config.mongodb.uri, config.mongodb.database)
     ctx = Context(config=config, client=client, db=db, senders=senders or console_senders())
     if senders is None and not config.demo:
@@ -160,7 +183,8 @@ async def serve(
     server = Server(ctx, make_app(ctx))
     port = server.listen(config.http.port, config.http.host)
     loop = asyncio.get_running_loop()
-    ctx.background.add(loop.create_task(WarningsJob(ctx, config.cases.warning_interval_seconds).run_forever()))
+    warnings = WarningsJob(ctx, config.cases.warning_interval_seconds, scans=(scan, consultations.scan))
+    ctx.background.add(loop.create_task(warnings.run_forever()))
     if config.demo or config.notify.run_in_server:
         ctx.background.add(loop.create_task(outbox.run_forever(ctx)))
     where = "内存数据库（演示）" if is_memory(config.mongodb.uri) else redact_uri(config.mongodb.uri)

@@ -238,6 +238,9 @@ class Api:
     async def post(self, path: str, json_body: Any = None, **kwargs: Any) -> Response:
         return await self.request("POST", path, json_body=json_body, **kwargs)
 
+    async def put(self, path: str, json_body: Any = None, **kwargs: Any) -> Response:
+        return await self.request("PUT", path, json_body=json_body, **kwargs)
+
     async def delete(self, path: str, **kwargs: Any) -> Response:
         return await self.request("DELETE", path, **kwargs)
 

@@ -26,7 +26,7 @@ import io
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -56,6 +56,7 @@ class Side:
     prefix: str
     ids: dict[str, str] = field(default_factory=dict)
     markers: set[str] = field(default_factory=set)
+    county: str = ""  # the county admin's token: one county above both towns
 
     def unit(self, name: str) -> str:
         return self.town.id(name if name == self.name else self.prefix + name)
@@ -141,10 +142,45 @@ async def furnish(api: Any, ctx: Context, side: Side) -> None:
     sessions = await ctx.db["sessions"].find_one({"user_id": side.town.people["supervisor"].user["_id"]})
     ids["session_id"] = str(sessions["_id"])
     ids["town_id"] = side.unit(side.name)
+    await furnish_incentives(api, side)
+    side.markers |= {ids[k] for k in ("mediator_id", "expert_id", "rating_id", "statement_id", "consultation_id")}
     side.markers |= {ids["household_id"], ids["visit_id"], ids["org_id"], ids["user_id"], ids["job_id"]}
     side.markers |= {str(p.user["_id"]) for p in side.town.people.values()}
     town_id = side.town.units[side.name]["_id"]
     side.markers |= {str(u["_id"]) for u in await ctx.db["org_units"].find({"path": town_id}).to_list(None)}
+
+
+async def furnish_incentives(api: Any, side: Side) -> None:
+    """A social force in the roster, the town's expert, a rating run, a statement and a consultation."""
+    ids, office = side.ids, side.token("office")
+    force = {"name": f"{side.prefix}乡贤甲", "force": "乡贤", "org_ids": [side.unit("甲村")]}
+    made = await api.post("/api/mediators", force, token=office)
+    assert made.status == 201, made.json
+    ids["mediator_id"] = made.json["id"]
+    experts = await api.get("/api/experts", token=office)
+    ids["expert_id"] = next(e["id"] for e in experts.json["items"] if e["town_id"] == ids["town_id"])
+    rating = await api.post("/api/ratings", {"period": "2025"}, token=office)
+    assert rating.status == 201, rating.json
+    ids["rating_id"] = rating.json["id"]
+    statement = await api.post("/api/subsidies/statements", {"month": "2026-10"}, token=office)
+    assert statement.status == 201, statement.json
+    ids["statement_id"] = statement.json["id"]
+    asked = await api.post(f"/api/cases/{ids['case_id']}/consultations", consultation(side), token=office)
+    assert asked.status == 201, asked.json
+    ids["consultation_id"] = asked.json["id"]
+    filed = await api.post(
+        f"/api/consultations/{ids['consultation_id']}/files",
+        body=png(),
+        token=side.token("expert"),
+        headers={"Content-Type": "image/png"},
+    )
+    assert filed.status == 201, filed.json
+    ids["file_id"] = filed.json["files"][-1]["id"]
+
+
+def consultation(side: Side) -> dict[str, Any]:
+    deadline = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    return {"expert_id": side.ids["expert_id"], "question": "请就赔偿标准提供意见", "deadline": deadline}
 
 
 def path_ids(path: str, side: Side) -> dict[str, str]:
@@ -165,7 +201,7 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
     """A request body whose references point into `side`'s town: (JSON or bytes, content type)."""
     if method in ("get", "delete"):
         return None, None
-    if path.endswith("/attachments"):
+    if path.endswith(("/attachments", "/files")):
         return png(), "image/png"
     if path.startswith("/api/cases/") and "/actions/" in path:
         action = path.rsplit("/", 1)[1]
@@ -181,6 +217,22 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
         "/api/users/{user_id}/grants": {"role": "mediator", "org_id": side.unit("甲村调解室")},
         "/api/users/{user_id}/grants/revoke": {"role": "mediator", "org_id": side.unit("乙村调解室")},
         "/api/cases": resident_case(side.town, village_id=side.unit("甲村")),
+        "/api/mediators": {"name": "五老乙", "force": "五老", "org_ids": [side.unit("乙村")]},
+        "/api/mediators/{mediator_id}": {"training_hours": 12},
+        "/api/mediators/{mediator_id}/gold": {"period": "2025", "reason": "矩阵测试"},
+        "/api/experts/{expert_id}": {"title": "主任医师"},
+        "/api/ratings": {"period": "2025-H2", "town_id": side.ids["town_id"]},
+        "/api/ratings/{rating_id}/propose": {"overrides": []},
+        "/api/ratings/{rating_id}/confirm": {"overrides": []},
+        "/api/ratings/{rating_id}/return": {"reason": "矩阵测试"},
+        "/api/subsidies/statements": {"month": "2026-09", "town_id": side.ids["town_id"]},
+        "/api/subsidies/statements/{statement_id}/corrections": {
+            "profile_id": side.ids["mediator_id"],
+            "amount": 100,
+            "reason": "矩阵测试",
+        },
+        "/api/cases/{case_id}/consultations": consultation(side),
+        "/api/consultations/{consultation_id}/answer": {"text": "建议依法协商赔偿"},
         "/api/households": {
             "micro_grid_id": side.unit("甲村微网格"),
             "address": f"{uuid.uuid4().hex[:6]}号",
@@ -212,7 +264,9 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
     }
     if path in samples:
         return samples[path], None
-    if path.endswith(("/activate", "/deactivate", "/retry", "/qr/replace", "/read")):
+    if path.endswith(("/activate", "/deactivate", "/retry", "/qr/replace", "/read", "/approve")):
+        return None, None
+    if path.startswith("/api/subsidies/statements/{statement_id}/confirm"):
         return None, None
     pytest.fail(f"the access matrix has no body for {method.upper()} {path}: add one to `body_for`")
 
@@ -244,6 +298,8 @@ NOT_PLACED = {
     "/api/households/import": "tests/test_households.py",
     "/api/settings/deadlines": "tests/test_settings.py",
     "/api/settings/routing-rules": "tests/test_settings.py",
+    "/api/settings/rating-scheme": "tests/test_mediators.py",
+    "/api/settings/subsidy-rules": "tests/test_mediators.py",
 }
 
 
@@ -274,7 +330,8 @@ async def call(api: Any, method: str, path: str, token: str, body: Any, content_
 @pytest.fixture
 async def sides(api, ctx: Context, login, town) -> tuple[Side, Side]:
     twin = await build_twin_town(ctx, login, town)
-    first, second = Side(town, "测试镇", ""), Side(twin, "第二镇", "二")
+    county = town.people["county"].token
+    first, second = Side(town, "测试镇", "", county=county), Side(twin, "第二镇", "二", county=county)
     await furnish(api, ctx, first)
     await furnish(api, ctx, second)
     return first, second
@@ -312,6 +369,10 @@ async def try_operation(
     try:
         for who in TOWN_PEOPLE:
             await try_as(api, who, method, path, operation, mine, theirs, out)
+        if operation.get("x-roles") == ["county_admin"]:
+            # The county's own decisions (confirming, honours): no town role gets through (above), and the
+            # county, whose grant spans both towns, does.
+            await county_gets_through(api, method, path, mine, out)
     finally:
         mine.ids["case_id"] = furnished_case
 
@@ -337,6 +398,13 @@ async def try_as(
     out.passed.setdefault(name, set())
     if own.status in PASSED:
         out.passed[name].add(who)
+
+
+async def county_gets_through(api: Any, method: str, path: str, mine: Side, out: Outcome) -> None:
+    body, content_type = body_for(method, path, mine)
+    own = await call(api, method, path.format(**path_ids(path, mine)), mine.county, body, content_type)
+    if own.status in PASSED:
+        out.passed.setdefault(f"{method.upper()} {path}", set()).add("county")
 
 
 ID_QUERY = {"org_id": "town_id", "household_id": "household_id", "parent_id": "town_id", "visitor_id": "user_id"}

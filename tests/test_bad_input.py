@@ -18,7 +18,8 @@ from server.core.context import Context
 from tests.files import one_page_pdf
 from tests.town import register_household, resident_case
 
-COUNTED = ("cases", "households", "visits", "users", "org_units", "idempotency_keys", "outbox", "jobs")
+COUNTED: tuple[str, ...] = ("cases", "households", "visits", "users", "org_units", "idempotency_keys", "outbox", "jobs")
+COUNTED += ("roster", "experts", "rating_runs", "subsidy_statements", "consultations")
 
 # What a bad JSON body can be, and the status each must get (any endpoint that takes JSON).
 JSON_CORPUS: list[tuple[str, bytes, str, set[int]]] = [
@@ -108,6 +109,12 @@ async def path_values(api, ctx: Context, town) -> dict[str, str]:
         "job_id": "0" * 24,
         "attachment_id": "0" * 24,
         "token": "no-such-plate",
+        # Ids of the mediators' records: the bad input is refused before any of them is looked up.
+        "mediator_id": "0" * 24,
+        "expert_id": "0" * 24,
+        "rating_id": "0" * 24,
+        "statement_id": "0" * 24,
+        "consultation_id": "0" * 24,
     }
 
 

@@ -17,6 +17,7 @@ from scripts.seed_demo import (
     Size,
     seed_demo_town,
 )
+from scripts.seed_incentives import CASES as INCENTIVE_CASES
 from server.__main__ import parse_args
 from server.core.context import Context
 from server.core.permissions import ROLES
@@ -48,7 +49,31 @@ async def test_seed_builds_the_town(ctx: Context) -> None:
     for unit in units:  # every path is its parent's path plus itself
         parent = by_id.get(unit["parent_id"])
         assert unit["path"] == [*(parent["path"] if parent else []), unit["_id"]]
-    assert lines[0] == "已生成示范镇：24 个微网格，288 户，13 件矛盾纠纷。"
+    year = ctx.clock.now().astimezone(ctx.tz).year - 1
+    assert lines[0] == (
+        f"已生成示范镇：24 个微网格，288 户，13 件矛盾纠纷。调解名册 5 名社会力量；{year} 年度星级已确认；"
+        "以案定补结算单 2 份；专家咨询 2 件（据另外 42 件案件）。"
+    )
+
+
+async def test_the_demo_has_its_incentives(ctx: Context) -> None:
+    """A roster with social forces, last year's stars with one 金牌调解员, a locked and an open statement, an
+    answered and a pending consultation, all made from cases the services took through their lifecycle."""
+    await seed_demo_town(ctx)
+    roster = await ctx.db["roster"].find({}).to_list(None)
+    assert sorted(p["force"] for p in roster if p.get("force")) == sorted(
+        ["五老", "党员干部", "人大代表", "乡贤", "志愿者"]
+    )
+    gold = [p for p in roster if p.get("gold")]
+    assert [(p["name"], p["star"]["level"]) for p in gold] == [("王桂兰", 5)]
+    (run,) = await ctx.db["rating_runs"].find({}).to_list(None)
+    assert run["state"] == "confirmed"
+    assert {r["name"]: r["level"] for r in run["results"]}["王桂兰"] == 5
+    statements = await ctx.db["subsidy_statements"].find({}).sort("month", 1).to_list(None)
+    assert [s["state"] for s in statements] == ["locked", "open"]
+    assert all(s["totals"]["total"] > 0 for s in statements)
+    consultations = await ctx.db["consultations"].find({}).to_list(None)
+    assert sorted(c["state"] for c in consultations) == ["answered", "pending"]
 
 
 async def test_every_unit_a_case_can_be_sent_to_has_someone_to_accept_it(ctx: Context) -> None:
@@ -162,7 +187,7 @@ async def test_a_town_sized_demo_has_history_visits_and_messages(ctx: Context, m
     lines = await seed_demo_town(ctx, "town")
     assert lines[0].startswith("已生成示范镇：36 个微网格，108 户，73 件矛盾纠纷。另有 300 条走访记录、80 条消息。")
     cases = await ctx.db["cases"].find({}).to_list(None)
-    assert len(cases) == len(DEMO_CASES) + 60
+    assert len(cases) == len(DEMO_CASES) + 60 + INCENTIVE_CASES
     history = [c for c in cases if c["description"].startswith("历史纠纷")]
     assert {c["channel"] for c in history} == {"miniprogram", "grid_visit", "police_referral"}
     after = ["registered", "assigned", "in_mediation", "concluded", "follow_up", "closed"]  # by steps taken
@@ -180,7 +205,8 @@ async def test_a_town_sized_demo_has_history_visits_and_messages(ctx: Context, m
         grants = users[visit["visitor_id"]]["grants"]
         assert any(g["role"] == "grid_worker" and g["org_id"] in visit["org_path"] for g in grants)
     outbox = await ctx.db["outbox"].find({}).to_list(None)
-    inbox = await ctx.db["inbox"].find({}).to_list(None)
+    # The invented history's messages, beside the star ratings published to each rated mediator.
+    inbox = await ctx.db["inbox"].find({"event": {"$ne": "rating_published"}}).to_list(None)
     assert len(outbox) == len(inbox) == 40
     assert {m["status"] for m in outbox} == {"sent"}
     assert await seed_demo_town(ctx, "town") != lines  # a second run leaves the town alone

@@ -64,6 +64,7 @@ TOWN_PEOPLE = (
     "grid_a",
     "supervisor",
     "walk_in",
+    "expert",
 )
 
 
@@ -107,6 +108,7 @@ async def _people_of(ctx: Context, login: Any, town_name: str, prefix: str) -> T
         "grid_a": [("grid_worker", at("甲村网格"))],
         "supervisor": [("supervisor", at(town_name))],
         "walk_in": [("center_staff", at("office中心"))],
+        "expert": [("expert", at("mediation中心"))],  # the town center's consulting expert (咨询专家库)
     }
     if prefix:  # the county's people exist once
         grants = {who: g for who, g in grants.items() if who in TOWN_PEOPLE}

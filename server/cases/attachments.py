@@ -23,8 +23,10 @@ import re
 import struct
 import warnings
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
+from bson import ObjectId
 from PIL import Image, ImageOps
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
@@ -38,6 +40,23 @@ MAX_SIDE = 2048
 MAX_PDF_OBJECTS = 200_000
 
 _HTML = re.compile(rb"<(?:!doctype\s+html|html|head|body|script|iframe|svg|object|embed|meta|a\s)[\s>/]", re.I)
+
+
+def file_record(
+    folder: str, kind: str, content_type: str, cleaned: bytes, by: ObjectId, at: datetime
+) -> dict[str, Any]:
+    """How a checked file is recorded (a case attachment, an expert's opinion file): its id, what it is, and
+    the storage key under `folder` where its bytes are put."""
+    file_id = ObjectId()
+    return {
+        "id": file_id,
+        "kind": kind,
+        "content_type": content_type,
+        "size": len(cleaned),
+        "key": f"{folder}/{file_id}",
+        "by": by,
+        "at": at,
+    }
 
 
 def sniff(data: bytes) -> tuple[str, str]:

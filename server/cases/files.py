@@ -16,7 +16,7 @@ from bson import ObjectId
 
 from server.cases import policy
 from server.cases.agreement_pdf import AgreementSheet, PartyLine, render_agreement
-from server.cases.attachments import clean
+from server.cases.attachments import clean, file_record
 from server.cases.model import Case
 from server.cases.names import CaseNames
 from server.cases.service import CaseService
@@ -55,18 +55,9 @@ class CaseFiles:
         if not data:
             raise UnsupportedMediaType("请上传文件内容")
         kind, content_type, cleaned = await self._heavy(clean, data)
-        attachment_id = ObjectId()
-        key = f"cases/{case['_id']}/{attachment_id}"
-        await self._off_loop(self._ctx.storage.put, key, cleaned)
-        attachment = {
-            "id": attachment_id,
-            "kind": kind,
-            "content_type": content_type,
-            "size": len(cleaned),
-            "key": key,
-            "by": ObjectId(principal.user_id),
-            "at": self._ctx.clock.now(),
-        }
+        by, now = ObjectId(principal.user_id), self._ctx.clock.now()
+        attachment = file_record(f"cases/{case['_id']}", kind, content_type, cleaned, by, now)
+        await self._off_loop(self._ctx.storage.put, attachment["key"], cleaned)
         return await self._cases.add_attachment(principal, case, attachment)
 
     async def read(self, principal: Principal, case_id: ObjectId, attachment_id: ObjectId) -> tuple[bytes, str]:

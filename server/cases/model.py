@@ -127,6 +127,8 @@ def addressees(case: Case, audience: str) -> dict[str, Any]:
         return {"user_ids": [case["registered_by"]] if case["channel"] in REFERRAL_CHANNELS else []}
     if audience == "office":
         return {"org_id": case.get("town_id"), "user_ids": []}
+    if audience in ("expert", "requester"):
+        return {"user_ids": []}  # named by whoever records the notice (`notice(..., user_ids=[...])`)
     raise ValueError(f"unknown audience {audience!r}")
 
 
@@ -176,6 +178,9 @@ def new_case(*, state: str, channel: str, source: str, now: datetime, **fields: 
         "attachments": [],
         "rating": None,
         "judicial_confirmation": False,
+        "difficulty": None,  # {"proposed", "confirmed"}: set at conclusion and at review
+        "on_time": None,  # concluded within the conclusion deadline
+        "complaints": 0,  # follow-ups that found the resident unsatisfied (a complaint upheld)
         "timeline": [],
         "notifications": [],
         "created_at": now,

@@ -7,6 +7,7 @@ the queries that need an index are visible in one file.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -47,6 +48,12 @@ indexes.declare(
     ),
     IndexModel([("parties.phone_hash", ASCENDING)], name="party_phone"),
     IndexModel([("notifications.status", ASCENDING)], name="notification_status"),  # the outbox relay's query
+    # The mediators' figures: a town's cases concluded (star ratings) or closed (subsidies) in a period, a
+    # mediator's cases concluded this year, the sessions a roster member sat in.
+    IndexModel([("town_id", ASCENDING), ("concluded_at", ASCENDING)], name="town_concluded"),
+    IndexModel([("town_id", ASCENDING), ("closed_at", ASCENDING)], name="town_closed"),
+    IndexModel([("mediator_ids", ASCENDING), ("concluded_at", ASCENDING)], name="mediator_concluded"),
+    IndexModel([("sessions.roster_ids", ASCENDING), ("created_at", ASCENDING)], name="roster_sessions"),
 )
 indexes.declare(COUNTERS)
 
@@ -90,6 +97,28 @@ RELAY_PROJECTION = {
     "registered_by": 1,
     "external_ref": 1,
 }
+
+# What the mediators' figures, ratings and subsidies read of a case.
+FACTS_PROJECTION = dict.fromkeys(
+    (
+        "number",
+        "state",
+        "mediator_ids",
+        "assigned_org_id",
+        "outcome",
+        "concluded_at",
+        "closed_at",
+        "reviewed_at",
+        "on_time",
+        "satisfied",
+        "rating",
+        "difficulty",
+        "judicial_confirmation",
+        "complaints",
+    ),
+    1,
+)
+OPEN_FOR_MEDIATORS = ("assigned", "in_mediation")
 
 Sort = list[tuple[str, int]]
 BY_DEADLINE: Sort = [("next_due", ASCENDING), ("created_at", ASCENDING)]
@@ -179,6 +208,56 @@ class CaseRepository:
     async def mark_relayed(self, case_id: ObjectId, notice_id: ObjectId) -> None:
         await self._cases.update_one(
             {"_id": case_id, "notifications.id": notice_id}, {"$set": {"notifications.$.status": "relayed"}}
+        )
+
+    # ---- for the mediators' figures ------------------------------------------------------------------------
+    async def reviewed_concluded_in(self, town_id: ObjectId, start: datetime, end: datetime) -> list[Case]:
+        """A town's cases concluded in [start, end) that passed review (a star rating's basis)."""
+        query = {"town_id": town_id, "concluded_at": {"$gte": start, "$lt": end}, "reviewed_at": {"$ne": None}}
+        return await self._cases.find(query, FACTS_PROJECTION).to_list(None)
+
+    async def closed_after_follow_up_in(self, town_id: ObjectId, start: datetime, end: datetime) -> list[Case]:
+        """A town's cases closed in [start, end) after review and a satisfied follow-up (以案定补's basis),
+        in the order they closed."""
+        query = {
+            "town_id": town_id,
+            "closed_at": {"$gte": start, "$lt": end},
+            "state": "closed",
+            "reviewed_at": {"$ne": None},
+            "satisfied": True,
+        }
+        found = await self._cases.find(query, FACTS_PROJECTION).to_list(None)
+        return sorted(found, key=lambda case: (case["closed_at"], case["number"]))
+
+    async def of_mediators(self, user_ids: list[ObjectId], since: datetime) -> tuple[list[Case], list[Case]]:
+        """The mediators' open cases, and their cases concluded since `since`."""
+        open_cases = self._cases.find(
+            {"mediator_ids": {"$in": user_ids}, "state": {"$in": list(OPEN_FOR_MEDIATORS)}}, {"mediator_ids": 1}
+        )
+        concluded = self._cases.find(
+            {"mediator_ids": {"$in": user_ids}, "concluded_at": {"$gte": since}}, FACTS_PROJECTION
+        )
+        return await open_cases.to_list(None), await concluded.to_list(None)
+
+    async def sessions_with(self, roster_ids: list[ObjectId], since: datetime) -> list[Case]:
+        """Cases (since `since`) with a session that named any of the roster entries."""
+        query = {"sessions.roster_ids": {"$in": roster_ids}, "created_at": {"$gte": since}}
+        return await self._cases.find(query, {"sessions": 1}).to_list(None)
+
+    async def note(self, case_id: ObjectId, update: dict[str, Any]) -> Case | None:
+        """Add to a case's record whatever its state (an expert's request or opinion, which waits for nothing)."""
+        updated: Case | None = await self._cases.find_one_and_update(
+            {"_id": case_id}, {**update, "$inc": {"version": 1}}, return_document=ReturnDocument.AFTER
+        )
+        return updated
+
+    async def note_on_session(self, case: Case, session_id: ObjectId, field: str, item: dict[str, Any]) -> None:
+        """Add `item` to a list of one of the case's sessions (an expert's opinion on the session record).
+        Sessions are only ever appended, so the position read stays right; the filter checks it anyway."""
+        index = next(i for i, s in enumerate(case["sessions"]) if s["id"] == session_id)
+        await self._cases.update_one(
+            {"_id": case["_id"], f"sessions.{index}.id": session_id},
+            {"$push": {f"sessions.{index}.{field}": item}, "$inc": {"version": 1}},
         )
 
     # ---- for the demo seed ---------------------------------------------------------------------------------

@@ -111,8 +111,19 @@ def unassigned(case: Case) -> dict[str, Any]:
     }
 
 
-def concluded(outcome: dict[str, Any], now: datetime) -> dict[str, Any]:
-    return {"outcome": outcome, "concluded_at": now, "deadlines": {}, "warnings": {}, "suspended": None}
+def concluded(case: Case, step: Step, outcome: dict[str, Any]) -> dict[str, Any]:
+    """The end of mediation: the outcome, whether it came within the conclusion deadline, and the difficulty
+    the mediator proposes (the office confirms it at review)."""
+    due = (case["deadlines"].get("conclude") or {}).get("due")
+    return {
+        "outcome": outcome,
+        "concluded_at": step.now,
+        "on_time": due is None or step.now <= due,
+        "difficulty": {"proposed": step.body.get("difficulty"), "confirmed": None},
+        "deadlines": {},
+        "warnings": {},
+        "suspended": None,
+    }
 
 
 def redo(case: Case, step: Step) -> dict[str, Any]:
@@ -188,7 +199,7 @@ def conclude(case: Case, step: Step) -> Change:
             )
         record["agreement"] = agreement | {"performance_deadline": agreement["performance_deadline"].isoformat()}
     notices = [("case_concluded", "resident"), ("case_concluded", "office"), ("case_concluded", "liaison")]
-    return Change(concluded(record, step.now), notices)
+    return Change(concluded(case, step, record), notices)
 
 
 @transition("refer_out")
@@ -197,15 +208,16 @@ def refer_out(case: Case, step: Step) -> Change:
     if outcome not in REFER_OUT_OUTCOMES:
         raise ValidationFailed(details=[{"field": "outcome", "message": "移交须选择诉讼、仲裁或行政机关"}])
     record = {"type": outcome, "note": step.reason, "referred_to": step.body.get("referred_to") or "", "at": step.now}
-    return Change(concluded(record, step.now), [("case_concluded", "resident"), ("case_concluded", "liaison")])
+    return Change(concluded(case, step, record), [("case_concluded", "resident"), ("case_concluded", "liaison")])
 
 
 @transition("review_pass")
 def review_pass(case: Case, step: Step) -> Change:
     follow_up = step.deadline("follow_up", case["tier"] or "village", case["channel"])
-    return Change(
-        {"deadlines": {"follow_up": follow_up}, "warnings": {}, "reviewed_at": step.now}, [("case_follow_up", "office")]
-    )
+    proposed = (case.get("difficulty") or {}).get("proposed")
+    difficulty = {"proposed": proposed, "confirmed": step.body.get("difficulty") or proposed}
+    changes = {"deadlines": {"follow_up": follow_up}, "warnings": {}, "reviewed_at": step.now, "difficulty": difficulty}
+    return Change(changes, [("case_follow_up", "office")])
 
 
 @transition("review_fail")
@@ -221,7 +233,8 @@ def follow_up_satisfied(case: Case, step: Step) -> Change:
 
 @transition("follow_up_unsatisfied")
 def follow_up_unsatisfied(case: Case, step: Step) -> Change:
-    return Change(redo(case, step) | {"satisfied": False}, [("case_redo", "unit")])
+    changes = redo(case, step) | {"satisfied": False, "complaints": case.get("complaints", 0) + 1}
+    return Change(changes, [("case_redo", "unit")])
 
 
 @transition("withdraw")

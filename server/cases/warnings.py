@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -82,17 +83,24 @@ async def scan(ctx: Context) -> int:
     return raised
 
 
+Scan = Callable[["Context"], Awaitable[int]]
+
+
 class WarningsJob:
-    def __init__(self, ctx: Context, interval: float) -> None:
+    """Every deadline scan, one round at a time: the cases' own (`scan`) and any the assembly adds (an
+    expert's consultation, `server.mediators.consultations.scan`)."""
+
+    def __init__(self, ctx: Context, interval: float, scans: tuple[Scan, ...] = (scan,)) -> None:
         self._ctx = ctx
         self._interval = interval
+        self._scans = scans
         self._holder = f"{socket.gethostname()}:{os.getpid()}"
 
     async def run_once(self) -> int | None:
         """One round: None if another process holds the lease."""
         if not await acquire_lease(self._ctx, "warnings", self._holder, timedelta(seconds=self._interval * 2)):
             return None
-        return await scan(self._ctx)
+        return sum([await each(self._ctx) for each in self._scans])
 
     async def run_forever(self) -> None:
         while True:

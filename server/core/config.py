@@ -240,6 +240,14 @@ class CasesConfig(_Section):
         return rules
 
 
+class MediatorsConfig(_Section):
+    """The county's default star-rating scheme and subsidy rules (towns may keep their own as settings);
+    empty: the built-in ones (`server/mediators/terms.py`). Checked at start-up."""
+
+    rating_scheme: dict[str, Any] | None = None
+    subsidy_rules: dict[str, Any] | None = None
+
+
 class NotifyConfig(_Section):
     quiet_hours: str = Field("22:00-07:00", pattern=r"^(\d{2}:\d{2}-\d{2}:\d{2})?$", description="empty: none")
     lease_seconds: float = Field(60.0, ge=1)
@@ -269,6 +277,7 @@ class Config(_Section):
     login: LoginConfig = LoginConfig()
     plates: PlatesConfig = PlatesConfig()
     cases: CasesConfig = CasesConfig()
+    mediators: MediatorsConfig = MediatorsConfig()
     notify: NotifyConfig = NotifyConfig()
     log: LogConfig = LogConfig()
     demo: bool = False

@@ -57,6 +57,23 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "settings.edit": ADMINS,
         "job.view": ADMINS,  # anyone's background jobs in scope (one's own are always visible)
         "outbox.admin": ADMINS,
+        # Mediators, experts and their incentives (待遇 + 荣誉)
+        "mediator.view": (*ADMINS, "center_staff", "supervisor"),  # the roster with live figures
+        "mediator.manage": ADMINS,  # profiles and social forces
+        "mediator.honour": ("county_admin",),  # 金牌调解员
+        "mediator.self": ("mediator",),  # one's own profile, figures, stars and subsidy slips
+        "expert.view": (*ADMINS, "center_staff", "mediator"),
+        "expert.manage": ADMINS,
+        "rating.view": (*ADMINS, "supervisor"),
+        "rating.run": ADMINS,  # compute a period, propose the levels
+        "rating.confirm": ("county_admin",),
+        "subsidy.view": (*ADMINS, "supervisor"),
+        "subsidy.manage": ADMINS,  # build, approve, correct a statement
+        "subsidy.confirm": ("county_admin",),  # confirming locks it
+        "consultation.request": ("mediator", "center_staff", *ADMINS),  # the case's handlers
+        "consultation.view": ("mediator", "center_staff", *ADMINS, "supervisor"),  # consultations in scope
+        "consultation.list": ("mediator", "center_staff", *ADMINS, "supervisor", "expert"),  # experts: their own
+        "consultation.answer": ("expert",),
     }
 )
 

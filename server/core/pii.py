@@ -81,6 +81,11 @@ def mask_id_number(id_number: str) -> str:
     return f"{id_number[:3]}{'*' * (len(id_number) - 7)}{id_number[-4:]}" if len(id_number) > 7 else "****"
 
 
+def mask_name(name: str) -> str:
+    """A person's name for someone who needs the matter, not the person: the surname kept (张**)."""
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _ID_IN_TEXT = re.compile(r"(?<![\dXx])\d{17}[\dXx](?![\dXx])")
 

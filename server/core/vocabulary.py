@@ -51,6 +51,13 @@ PartyRole = Literal["applicant", "respondent"]
 Sex = Literal["male", "female"]
 SEX_LABELS: dict[Sex, str] = {"male": "男", "female": "女"}
 SocialRole = Literal["党员干部", "人大代表", "政协委员", "乡贤", "五老", "志愿者", "律师", "其他"]
+SOCIAL_ROLES: tuple[SocialRole, ...] = get_args(SocialRole)
+
+# How hard a case was (the mediator proposes it at conclusion, the office confirms it at review): it weighs
+# a mediator's volume in the star rating and sets the case's subsidy (以案定补).
+Difficulty = Literal["simple", "ordinary", "complex", "major"]
+DIFFICULTIES: tuple[Difficulty, ...] = get_args(Difficulty)
+DIFFICULTY_LABELS: dict[str, str] = {"simple": "简易", "ordinary": "一般", "complex": "疑难", "major": "重大"}
 
 Outcome = Literal[
     "agreement", "withdrawn", "failed_litigation", "failed_arbitration", "transferred_admin", "not_accepted"

@@ -42,6 +42,11 @@ class Resolved:
     source: Source
     org_id: ObjectId | None  # the town or county the value is read for
     town_may_override: bool
+    version: str = "default"  # which saved value: "<unit id>:<n>", n counting that unit's saves
+
+
+def _version(doc: dict[str, Any]) -> str:
+    return f"{doc.get('org_id', '')}:{doc.get('version', 0)}"
 
 
 class SettingsService:
@@ -65,9 +70,9 @@ class SettingsService:
         may_override = bool(county.get("town_may_override", True)) if county else True
         own = docs.get(f"{key}:{town_id}")
         if own is not None and may_override:
-            return Resolved(copy_of(own["value"]), "town", place["_id"], may_override)
+            return Resolved(copy_of(own["value"]), "town", place["_id"], may_override, _version(own))
         if county is not None:
-            return Resolved(copy_of(county["value"]), "county", place["_id"], may_override)
+            return Resolved(copy_of(county["value"]), "county", place["_id"], may_override, _version(county))
         return Resolved(default, "default", place["_id"], may_override)
 
     async def _documents(self) -> dict[str, dict[str, Any]]:
@@ -106,7 +111,9 @@ class SettingsService:
         elif town_may_override is not None:
             raise ValidationFailed(details=[{"field": "town_may_override", "message": "只能在县级设置"}])
         fields |= {"updated_at": self._ctx.clock.now(), "updated_by": ObjectId(principal.user_id)}
-        await self._settings.update_one({"_id": f"{key}:{place['_id']}"}, {"$set": fields}, upsert=True)
+        await self._settings.update_one(
+            {"_id": f"{key}:{place['_id']}"}, {"$set": fields, "$inc": {"version": 1}}, upsert=True
+        )
         await self._ctx.caches.changed(SETTINGS)
         await self._audit(principal, key, place, "saved")
 

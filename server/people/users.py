@@ -200,6 +200,11 @@ class UserService:
         }
         return len(await self._users.find(query, {"_id": 1}).to_list(None)) == len(set(user_ids))
 
+    async def with_role_in(self, role: str, scope: list[ObjectId]) -> list[dict[str, Any]]:
+        """Everyone granted `role` at a unit of `scope` (names and grants only)."""
+        query = {"grants": {"$elemMatch": {"role": role, "org_id": {"$in": scope}}}}
+        return await self._users.find(query, {"name": 1, "grants": 1, "active": 1}).to_list(None)
+
     async def granted_at(self, org_id: ObjectId) -> bool:
         """Whether anybody holds a role at the unit (it cannot be deleted then)."""
         return bool(await self._users.count_documents({"grants.org_id": org_id}, limit=1))

@@ -17,6 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("places", ("server.places",)),
     ("cases", ("server.cases",)),
     ("notify", ("notify",)),
+    ("mediators", ("server.mediators",)),
     ("schemas", ("schemas",)),
     ("handlers", ("handlers",)),
     ("app", ("server.app",)),
