@@ -119,6 +119,7 @@ def api(
     description: str = "",
     media: Sequence[str] = (),
     upload: Sequence[str] = (),
+    also: Sequence[int] = (),
 ) -> Callable[[F], F]:
     """Describe a handler method for the OpenAPI document; the document is built from these.
 
@@ -136,6 +137,7 @@ def api(
             "description": description,
             "media": list(media),
             "upload": list(upload),
+            "also": list(also),  # other success statuses with the same answer (200 beside a 201)
         }
         return method
 

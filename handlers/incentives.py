@@ -47,6 +47,7 @@ class RatingsHandler(BaseHandler):
         request=RatingRunIn,
         response=RatingOut,
         status=201,
+        also=[200],
         tags=["ratings"],
         description="只计入核查通过的案件，按结束调解的日期归入周期。新建返回 201，已有返回 200。",
     )
@@ -110,6 +111,7 @@ class StatementsHandler(BaseHandler):
         request=StatementIn,
         response=StatementOut,
         status=201,
+        also=[200],
         tags=["subsidies"],
         description="计入当月经核查、回访满意后办结的案件。新建返回 201，已有返回 200。金额单位为分。",
     )

@@ -145,6 +145,8 @@ def build_openapi(rules: list[Rule], vocabularies: dict[str, list[str]] | None =
             responses[status]["content"] = {
                 m: {"schema": {"type": "string", "format": "binary"}} for m in meta["media"]
             }
+        for code in meta.get("also", []):
+            responses[str(code)] = responses[status] | {"description": meta["description"] or meta["summary"]}
         error_content = {"application/json": {"schema": schema(ERROR_SCHEMA, "serialization")}}
         wanted = [] if is_public else ["401"]
         if roles:

@@ -29,7 +29,7 @@ class MediatorQuery(PageParams):
     specialty: Category | None = Field(None, description="擅长的纠纷类别")
     kind: MediatorKind | None = None
     force: SocialRole | None = Field(None, description="社会力量类别")
-    star: Level | None = Field(None, description="当前星级")
+    star: int | None = Field(None, ge=0, le=5, description="当前星级（0 为无星级）")
     status: ProfileStatus | None = None
     account: bool | None = Field(None, description="true 只看有账号的调解员，false 只看社会力量")
     q: str | None = Field(None, min_length=1, max_length=30, description="姓名（部分）")
