@@ -71,9 +71,9 @@ class AnswerHandler(BaseHandler):
     )
     async def post(self, consultation_id: str) -> None:
         body = self.read_json(AnswerIn)
-        service = ConsultationService(self.ctx)
-        await service.answer(self.caller, parse_id(consultation_id, "咨询"), body.text)
-        consultation, case = await service.get(self.caller, parse_id(consultation_id, "咨询"))
+        consultation, case = await ConsultationService(self.ctx).answer(
+            self.caller, parse_id(consultation_id, "咨询"), body.text
+        )
         self.write_json(consultation_to_json(consultation, case))
 
 

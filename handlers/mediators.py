@@ -248,8 +248,7 @@ class RatingSchemeHandler(_SchemeHandler):
     )
     async def put(self) -> None:
         body = self.read_json(RatingSchemeIn)
-        value = Schemes.check(self.key, body.model_dump(exclude={"town_may_override"}))
-        await self.save(value, body.town_may_override)
+        await self.save(Schemes.check(self.key, body.data()), body.town_may_override)
 
 
 class SubsidyRulesHandler(_SchemeHandler):

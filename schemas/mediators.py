@@ -213,6 +213,14 @@ class RatingScheme(Schema):
     thresholds: list[int] = Field(min_length=5, max_length=5, description="1 至 5 星的综合得分线，依次递增")
     min_cases: int = Field(ge=0, le=1000, description="办结案件少于此数不评星级")
 
+    def data(self) -> dict[str, Any]:
+        """As stored."""
+        return self.model_dump(exclude={"town_may_override"})
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> RatingScheme:
+        return cls.model_validate(stored)
+
 
 class RatingSchemeIn(RatingScheme):
     town_may_override: bool | None = Field(None, description="只在县级设置：是否允许各镇自行修改")
@@ -266,6 +274,10 @@ class SubsidyRules(Schema):
     def wire(stored: dict[str, Any]) -> dict[str, Any]:
         """Stored rules as the API shows them."""
         return stored | {"star_factors": {f"star{level}": f for level, f in stored["star_factors"].items()}}
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> SubsidyRules:
+        return cls.model_validate(cls.wire(stored))
 
 
 class SubsidyRulesIn(SubsidyRules):

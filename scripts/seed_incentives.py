@@ -107,16 +107,15 @@ async def seed_incentives(
     # The roster: the mediators' profiles filled in, and the social forces who sit in sessions.
     office, county = await who("town_admin"), await who("county_admin")
     roster = Roster(ctx)
-    for profile in await roster.all_in(town["_id"], {}):
-        if profile.get("user_id") == ObjectId((await who("mediator")).user_id):
-            changes = {
-                "kind": "full_time",
-                "specialties": ["neighbour", "family"],
-                "certificate": "TJY-2019-0317",
-                "training_hours": 96,
-                "tier": "village",
-            }
-            await roster.change(office, "mediator.manage", profile["_id"], changes)
+    demo_mediator = await roster.mine(await who("mediator"))
+    changes = {
+        "kind": "full_time",
+        "specialties": ["neighbour", "family"],
+        "certificate": "TJY-2019-0317",
+        "training_hours": 96,
+        "tier": "village",
+    }
+    await roster.change(office, "mediator.manage", demo_mediator["_id"], changes)
     for name, force, specialties in SOCIAL_FORCES:
         fields = {
             "name": name,

@@ -27,6 +27,7 @@ from notify.aliyun import AliyunSmsSender
 from notify.base import Senders, UnconfiguredSender
 from notify.console import console_senders
 from notify.wechat import WechatSubscribeSender
+from schemas.base import field_errors
 from schemas.mediators import RatingScheme, SubsidyRules
 from server.cases.warnings import WarningsJob, scan
 from server.core import indexes
@@ -85,21 +86,26 @@ def production_senders(ctx: Context) -> Senders:
     return Senders(sms=sms, wechat=wechat)
 
 
+# The deadline scans of the warnings job: the cases' own and the expert consultations'.
+WARNING_SCANS = (scan, consultations.scan)
+
+
 def check_schemes(config: Config) -> None:
     """The configured rating scheme and subsidy rules are checked like an admin's edit, at start-up."""
-    for key, model, value in (
-        ("rating_scheme", RatingScheme, config.mediators.rating_scheme),
-        ("subsidy_rules", SubsidyRules, config.mediators.subsidy_rules),
-    ):
+    models: dict[str, type[RatingScheme] | type[SubsidyRules]] = {
+        "rating_scheme": RatingScheme,
+        "subsidy_rules": SubsidyRules,
+    }
+    for key, model in models.items():
+        value = getattr(config.mediators, key)
         if value is None:
             continue
         try:
-            if model is SubsidyRules:
-                Schemes.check(key, SubsidyRules.model_validate(SubsidyRules.wire(value)).data())
-            else:
-                Schemes.check(key, model.model_validate(value).model_dump())
+            Schemes.check(key, model.from_stored(value).data())
         except (ValidationError, ValidationFailed) as exc:
-            raise ConfigError(f"mediators.{key} is not valid: {exc}") from None
+            errors = field_errors(exc) if isinstance(exc, ValidationError) else exc.details
+            named = "; ".join(f"mediators.{key}.{e['field']}: {e['message']}" for e in errors)
+            raise ConfigError(f"配置无效：{named}") from None
 
 
 async def open_context(config: Config, senders: Senders | None = None) -> Context:
@@ -183,7 +189,7 @@ async def serve(
     server = Server(ctx, make_app(ctx))
     port = server.listen(config.http.port, config.http.host)
     loop = asyncio.get_running_loop()
-    warnings = WarningsJob(ctx, config.cases.warning_interval_seconds, scans=(scan, consultations.scan))
+    warnings = WarningsJob(ctx, config.cases.warning_interval_seconds, scans=WARNING_SCANS)
     ctx.background.add(loop.create_task(warnings.run_forever()))
     if config.demo or config.notify.run_in_server:
         ctx.background.add(loop.create_task(outbox.run_forever(ctx)))

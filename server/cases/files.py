@@ -7,10 +7,8 @@ file follows the same access rules as reading its case.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
@@ -25,13 +23,25 @@ from server.core.errors import Conflict, Forbidden, NotFound, UnsupportedMediaTy
 from server.core.identity import unseal
 from server.core.pii import mask_address, mask_id_number, mask_phone
 from server.core.vocabulary import SEX_LABELS
-from server.core.workers import heavy_pool
 from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
     from server.core.context import Context
 
-T = TypeVar("T")
+
+async def store_upload(
+    ctx: Context, folder: str, data: bytes, by: ObjectId, allowed: tuple[str, ...] = (), refused: str = ""
+) -> dict[str, Any]:
+    """Check and clean an uploaded file (in a worker process), keep it under `folder`, and return its record
+    (`file_record`): a case attachment, an expert's opinion file. `allowed` narrows the cleaned types."""
+    if not data:
+        raise UnsupportedMediaType("请上传文件内容")
+    kind, content_type, cleaned = await ctx.heavy(clean, data)
+    if allowed and content_type not in allowed:
+        raise UnsupportedMediaType(refused)
+    record = file_record(folder, kind, content_type, cleaned, by, ctx.clock.now())
+    await ctx.in_thread(ctx.storage.put, record["key"], cleaned)
+    return record
 
 
 class CaseFiles:
@@ -39,25 +49,11 @@ class CaseFiles:
         self._ctx = ctx
         self._cases = CaseService(ctx)
 
-    async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
-        """File I/O in a thread."""
-        return await asyncio.get_running_loop().run_in_executor(None, work, *args)
-
-    async def _heavy(self, work: Callable[..., T], *args: Any) -> T:
-        """CPU-heavy work in a worker process, at most `ctx.heavy_work` at once (waiting on the loop)."""
-        async with self._ctx.heavy_work:
-            return await asyncio.get_running_loop().run_in_executor(heavy_pool(), work, *args)
-
     async def attach(self, principal: Principal, case_id: ObjectId, data: bytes) -> dict[str, Any]:
         case = await self._cases.get(principal, case_id)
         if not self._cases.can_attach(principal, case):
             raise Forbidden("案件已办结或您不能为该案件上传材料", code="attach_forbidden")
-        if not data:
-            raise UnsupportedMediaType("请上传文件内容")
-        kind, content_type, cleaned = await self._heavy(clean, data)
-        by, now = ObjectId(principal.user_id), self._ctx.clock.now()
-        attachment = file_record(f"cases/{case['_id']}", kind, content_type, cleaned, by, now)
-        await self._off_loop(self._ctx.storage.put, attachment["key"], cleaned)
+        attachment = await store_upload(self._ctx, f"cases/{case['_id']}", data, ObjectId(principal.user_id))
         return await self._cases.add_attachment(principal, case, attachment)
 
     async def read(self, principal: Principal, case_id: ObjectId, attachment_id: ObjectId) -> tuple[bytes, str]:
@@ -65,7 +61,7 @@ class CaseFiles:
         attachment = next((a for a in case.get("attachments", []) if a["id"] == attachment_id), None)
         if attachment is None:
             raise NotFound("找不到该附件")
-        return await self._off_loop(self._ctx.storage.get, attachment["key"]), attachment["content_type"]
+        return await self._ctx.in_thread(self._ctx.storage.get, attachment["key"]), attachment["content_type"]
 
     async def agreement_pdf(self, principal: Principal, case_id: ObjectId) -> tuple[bytes, str]:
         """The 人民调解协议书 and a file name for it: the original with full numbers for the people handling the
@@ -89,7 +85,7 @@ class CaseFiles:
             signed_on=case["outcome"]["at"].astimezone(self._ctx.tz).date(),
             original=original,
         )
-        pdf = await self._heavy(render_agreement, sheet)
+        pdf = await self._ctx.heavy(render_agreement, sheet)
         return pdf, f"人民调解协议书-{case['number']}{'' if original else '-副本'}.pdf"
 
     async def _committee(self, case: Case) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from notify.base import Senders
@@ -20,6 +21,9 @@ from server.core.db import Database
 from server.core.outage import OutageWatch
 from server.core.storage import LocalStorage, Storage
 from server.core.wechat import WechatClient
+from server.core.workers import heavy_pool
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,6 +64,16 @@ class Context:
     @property
     def storage(self) -> Storage:
         return LocalStorage(self.config.plates.storage_dir)
+
+    async def heavy(self, work: Callable[..., T], *args: Any) -> T:
+        """CPU-heavy work (checking an upload, rendering a document) in a worker process, at most
+        `heavy_work` at once (the rest wait on the loop, not in the pool's queue)."""
+        async with self.heavy_work:
+            return await asyncio.get_running_loop().run_in_executor(heavy_pool(), work, *args)
+
+    async def in_thread(self, work: Callable[..., T], *args: Any) -> T:
+        """Blocking I/O (the file store) in a thread, off the loop."""
+        return await asyncio.get_running_loop().run_in_executor(None, work, *args)
 
     def process_pool(self) -> ProcessPoolExecutor:
         """One worker process for CPU-heavy rendering (plates), started on first use; spawned, not forked,

@@ -51,7 +51,6 @@ PartyRole = Literal["applicant", "respondent"]
 Sex = Literal["male", "female"]
 SEX_LABELS: dict[Sex, str] = {"male": "男", "female": "女"}
 SocialRole = Literal["党员干部", "人大代表", "政协委员", "乡贤", "五老", "志愿者", "律师", "其他"]
-SOCIAL_ROLES: tuple[SocialRole, ...] = get_args(SocialRole)
 
 # How hard a case was (the mediator proposes it at conclusion, the office confirms it at review): it weighs
 # a mediator's volume in the star rating and sets the case's subsidy (以案定补).

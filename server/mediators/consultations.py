@@ -10,7 +10,6 @@ the town's warning ratio of its time, red once it has passed (`scan`, a round of
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from server.cases import policy
-from server.cases.attachments import clean, file_record
+from server.cases.files import store_upload
 from server.cases.model import Case, notice, timeline_event
 from server.cases.repository import CaseRepository
 from server.cases.routing import Routing
@@ -26,9 +25,8 @@ from server.cases.service import CaseService
 from server.cases.warnings import LEVELS, level_of
 from server.core import indexes
 from server.core.auth import Principal
-from server.core.errors import Conflict, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed
+from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.core.scope import in_org_scope, org_scope_filter
-from server.core.workers import heavy_pool
 from server.mediators.profiles import Experts
 
 if TYPE_CHECKING:
@@ -148,24 +146,23 @@ class ConsultationService:
         return await cursor.to_list(None), total
 
     async def get(self, principal: Principal, consultation_id: ObjectId) -> tuple[dict[str, Any], Case]:
-        """A consultation and its case, for its expert or for staff who see the case's area."""
-        consultation = await self._consultations.find_one({"_id": consultation_id})
-        if consultation is None or not self._may_see(principal, consultation):
-            raise NotFound("找不到该咨询")
+        """A consultation and its case."""
+        consultation = await self._find(principal, consultation_id)
         case = await self._cases.get(consultation["case_id"])
         if case is None:
             raise NotFound("找不到该咨询")
         return consultation, case
 
-    def _may_see(self, principal: Principal, consultation: dict[str, Any]) -> bool:
-        if consultation["expert_user_id"] == ObjectId(principal.user_id):
-            return True
-        return in_org_scope(principal, consultation["org_path"], "consultation.view")
+    async def _find(self, principal: Principal, consultation_id: ObjectId) -> dict[str, Any]:
+        """A consultation, for its expert or for staff who see the case's area."""
+        consultation: dict[str, Any] | None = await self._consultations.find_one({"_id": consultation_id})
+        mine = consultation is not None and consultation["expert_user_id"] == ObjectId(principal.user_id)
+        if consultation is None or not (mine or in_org_scope(principal, consultation["org_path"], "consultation.view")):
+            raise NotFound("找不到该咨询")
+        return consultation
 
     async def _own_pending(self, principal: Principal, consultation_id: ObjectId) -> dict[str, Any]:
-        consultation = await self._consultations.find_one({"_id": consultation_id})
-        if consultation is None or not self._may_see(principal, consultation):
-            raise NotFound("找不到该咨询")
+        consultation = await self._find(principal, consultation_id)
         if consultation["expert_user_id"] != ObjectId(principal.user_id):
             raise Forbidden("只有被咨询的专家可以答复", code="action_forbidden")
         if consultation["state"] != "pending":
@@ -177,16 +174,8 @@ class ConsultationService:
         consultation = await self._own_pending(principal, consultation_id)
         if len(consultation["opinion_files"]) >= MAX_OPINION_FILES:
             raise Conflict(f"最多上传 {MAX_OPINION_FILES} 个文件", code="too_many_files")
-        if not data:
-            raise UnsupportedMediaType("请上传文件内容")
-        loop = asyncio.get_running_loop()
-        async with self._ctx.heavy_work:
-            kind, content_type, cleaned = await loop.run_in_executor(heavy_pool(), clean, data)
-        if content_type not in OPINION_TYPES:
-            raise UnsupportedMediaType("专家意见附件请上传图片或 PDF")
-        by, now = ObjectId(principal.user_id), self._ctx.clock.now()
-        item = file_record(f"consultations/{consultation['_id']}", kind, content_type, cleaned, by, now)
-        await loop.run_in_executor(None, self._ctx.storage.put, item["key"], cleaned)
+        folder, by = f"consultations/{consultation['_id']}", ObjectId(principal.user_id)
+        item = await store_upload(self._ctx, folder, data, by, OPINION_TYPES, "专家意见附件请上传图片或 PDF")
         updated: dict[str, Any] | None = await self._consultations.find_one_and_update(
             {"_id": consultation["_id"], "state": "pending"},
             {"$push": {"opinion_files": item}},
@@ -198,16 +187,19 @@ class ConsultationService:
 
     async def read_file(self, principal: Principal, consultation_id: ObjectId, file_id: ObjectId) -> tuple[bytes, str]:
         """A file of the consultation: one of the case's attachments chosen for it, or one of the opinion's."""
-        consultation, _ = await self.get(principal, consultation_id)
+        consultation = await self._find(principal, consultation_id)
         found = next(
             (f for f in [*consultation["attachments"], *consultation["opinion_files"]] if f["id"] == file_id), None
         )
         if found is None:
             raise NotFound("找不到该文件")
-        data = await asyncio.get_running_loop().run_in_executor(None, self._ctx.storage.get, found["key"])
+        data = await self._ctx.in_thread(self._ctx.storage.get, found["key"])
         return data, found["content_type"]
 
-    async def answer(self, principal: Principal, consultation_id: ObjectId, text: str) -> dict[str, Any]:
+    async def answer(
+        self, principal: Principal, consultation_id: ObjectId, text: str
+    ) -> tuple[dict[str, Any], Case | None]:
+        """The expert's one answer; the consultation answered and its case with the opinion on record."""
         consultation = await self._own_pending(principal, consultation_id)
         now = self._ctx.clock.now()
         opinion = {"text": text, "at": now}
@@ -230,16 +222,16 @@ class ConsultationService:
                 public=False,
             )
             told = notice("consultation_answered", "requester", now, case, user_ids=[consultation["requested_by"]])
-            await self._cases.note(case["_id"], {"$push": {"timeline": event, "notifications": told}})
-            if consultation["session_id"] is not None:
-                on_record = {
-                    "consultation_id": consultation["_id"],
-                    "expert": consultation["expert_name"],
-                    "text": text,
-                    "at": now,
-                }
-                await self._cases.note_on_session(case, consultation["session_id"], "opinions", on_record)
-        return answered
+            case = await self._cases.note(case["_id"], {"$push": {"timeline": event, "notifications": told}})
+        if case is not None and consultation["session_id"] is not None:
+            on_record = {
+                "consultation_id": consultation["_id"],
+                "expert": consultation["expert_name"],
+                "text": text,
+                "at": now,
+            }
+            await self._cases.note_on_session(case, consultation["session_id"], "opinions", on_record)
+        return answered, case
 
 
 async def scan(ctx: Context) -> int:

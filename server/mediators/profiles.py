@@ -178,6 +178,7 @@ class Directory:
         self, principal: Principal, capability: str, profile_id: ObjectId, changes: dict[str, Any]
     ) -> dict[str, Any]:
         profile = await self.get(principal, profile_id, capability)
+        # Seeing is not editing: a town sees the county's experts but does not edit them.
         if not in_org_scope(principal, profile["org_path"], capability):
             raise Forbidden(f"只能修改本人管辖范围内的{self.what}", code="action_forbidden")
         if "org_ids" in changes:

@@ -38,6 +38,18 @@ indexes.declare(
     IndexModel([("town_id", ASCENDING), ("period", ASCENDING)], name="town_period", unique=True),
     IndexModel([("org_path", ASCENDING), ("period", DESCENDING), ("_id", ASCENDING)], name="scope_period_id"),
 )
+# Live figures: an account's case figures, a social force's sessions; what does not apply is None.
+NO_FIGURES: dict[str, Any] = dict.fromkeys(
+    (
+        "open",
+        "concluded_this_year",
+        "agreement_rate",
+        "on_time_rate",
+        "satisfaction",
+        "average_rating",
+        "sessions_this_year",
+    )
+)
 STAR_WORDS = ("无星级", "一星", "二星", "三星", "四星", "五星")
 
 
@@ -101,14 +113,13 @@ async def live_figures(ctx: Context, profiles: list[dict[str, Any]]) -> dict[Obj
                 open_count[user_id] = open_count.get(user_id, 0) + 1
         for user_id, profile_id in accounts.items():
             t = tallies.get(user_id, Tally())
-            figures[profile_id] = {
+            figures[profile_id] = NO_FIGURES | {
                 "open": open_count.get(user_id, 0),
                 "concluded_this_year": t.concluded,
                 "agreement_rate": t.agreement_rate,
                 "on_time_rate": t.on_time_rate,
                 "satisfaction": t.satisfaction,
                 "average_rating": t.average_rating,
-                "sessions_this_year": None,
             }
     others = [p["_id"] for p in profiles if not p.get("user_id")]
     if others:
@@ -119,15 +130,7 @@ async def live_figures(ctx: Context, profiles: list[dict[str, Any]]) -> dict[Obj
                     if roster_id in sessions and session["at"] >= since:
                         sessions[roster_id] += 1
         for profile_id in others:
-            figures[profile_id] = {
-                "open": None,
-                "concluded_this_year": None,
-                "agreement_rate": None,
-                "on_time_rate": None,
-                "satisfaction": None,
-                "average_rating": None,
-                "sessions_this_year": sessions[profile_id],
-            }
+            figures[profile_id] = NO_FIGURES | {"sessions_this_year": sessions[profile_id]}
     return figures
 
 

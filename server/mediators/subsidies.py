@@ -10,7 +10,6 @@ Building a month again while it is open recomputes its case lines (its adjustmen
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,6 @@ from server.core import indexes
 from server.core.auth import Principal
 from server.core.errors import Conflict, NotFound, ValidationFailed
 from server.core.scope import in_org_scope, org_scope_filter
-from server.core.workers import heavy_pool
 from server.mediators.profiles import Roster
 from server.mediators.ratings import Schemes, town_for
 from server.mediators.scoring import subsidy_lines
@@ -185,14 +183,12 @@ class SubsidyService:
         if statement["state"] != "locked":
             raise Conflict("未锁定的结算单请重新生成，不需要更正", code="statement_not_locked")
         profile = await self._roster.get(principal, profile_id, "subsidy.manage")
-        if (
-            not in_org_scope(principal, profile["org_path"], "subsidy.manage")
-            or profile["town_id"] != statement["town_id"]
-        ):
+        if profile["town_id"] != statement["town_id"]:  # `get` checked the caller's scope
             raise ValidationFailed(details=[{"field": "profile_id", "message": "须是本镇名册中的调解员"}])
-        if case_id is not None and not any(line["case_id"] == case_id for line in statement["lines"]):
+        lines = [line for line in statement["lines"] if case_id is not None and line["case_id"] == case_id]
+        case_line = lines[0] if lines else None
+        if case_id is not None and case_line is None:
             raise ValidationFailed(details=[{"field": "case_id", "message": "该案件不在被更正的结算单中"}])
-        case_line = next((line for line in statement["lines"] if line["case_id"] == case_id), None)
         line = {
             "id": ObjectId(),
             "kind": "adjustment",
@@ -270,10 +266,7 @@ class SubsidyService:
         town = await OrgService(self._ctx).get(statement["town_id"])
         units = await OrgService(self._ctx).by_ids([line["unit_id"] for line in statement["lines"] if line["unit_id"]])
         unit_names = {str(k): v["name"] for k, v in units.items()}
-        async with self._ctx.heavy_work:
-            data = await asyncio.get_running_loop().run_in_executor(
-                heavy_pool(), render_statement, statement, town["name"], unit_names
-            )
+        data = await self._ctx.heavy(render_statement, statement, town["name"], unit_names)
         await self._audit(principal, "subsidy.export", statement, {"format": "xlsx"})
         return data, f"以案定补结算单-{town['name']}-{statement['month']}.xlsx"
 

@@ -11,49 +11,23 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import datetime, timedelta
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from server.core.errors import ValidationFailed
 from server.core.vocabulary import DIFFICULTIES
 
+# 人民调解员 / 行业调解 / 专业调解 / 律师调解 / 专职调解员
 MediatorKind = Literal["people", "industry", "professional", "lawyer", "full_time"]
-KIND_LABELS: dict[str, str] = {
-    "people": "人民调解员",
-    "industry": "行业调解",
-    "professional": "专业调解",
-    "lawyer": "律师调解",
-    "full_time": "专职调解员",
-}
+# 在职 / 暂停 / 退出
 ProfileStatus = Literal["active", "suspended", "retired"]
-STATUS_LABELS: dict[str, str] = {"active": "在职", "suspended": "暂停", "retired": "退出"}
+# 法律 / 医疗 / 心理 / 土地 / 劳动 / 建设工程 / 财会 / 其他
 ExpertField = Literal["law", "medical", "psychology", "land", "labour", "construction", "finance", "other"]
-FIELD_LABELS: dict[str, str] = {
-    "law": "法律",
-    "medical": "医疗",
-    "psychology": "心理",
-    "land": "土地",
-    "labour": "劳动",
-    "construction": "建设工程",
-    "finance": "财会",
-    "other": "其他",
-}
-assert tuple(KIND_LABELS) == get_args(MediatorKind)
-assert tuple(FIELD_LABELS) == get_args(ExpertField)
 
+# 办结案件数 / 调解成功率 / 按期办结率 / 回访满意率 / 难度加权案件量 / 司法确认数 / 投诉成立数
 Indicator = Literal[
     "concluded", "agreement_rate", "on_time_rate", "satisfaction", "weighted_volume", "judicial", "complaints"
 ]
-INDICATORS: tuple[Indicator, ...] = get_args(Indicator)
-INDICATOR_LABELS: dict[str, str] = {
-    "concluded": "办结案件数",
-    "agreement_rate": "调解成功率",
-    "on_time_rate": "按期办结率",
-    "satisfaction": "回访满意率",
-    "weighted_volume": "难度加权案件量",
-    "judicial": "司法确认数",
-    "complaints": "投诉成立数",
-}
 RATES = frozenset({"agreement_rate", "on_time_rate", "satisfaction"})  # 0..1, worth their share in full at 1
 PENALTIES = frozenset({"complaints"})  # full points at 0, none at `full_at`
 # The others are counts, worth their share in full at `full_at`.
@@ -124,12 +98,6 @@ def subsidy_errors(rules: dict[str, Any]) -> list[dict[str, str]]:
     if set(rules.get("star_factors") or {}) != {str(n) for n in range(6)}:
         errors.append(_error("star_factors", "须为 0 至 5 星各定系数"))
     return errors
-
-
-def checked(errors: list[dict[str, str]], value: dict[str, Any]) -> dict[str, Any]:
-    if errors:
-        raise ValidationFailed(details=errors)
-    return value
 
 
 # ---- periods ---------------------------------------------------------------------------------------------
