@@ -134,3 +134,28 @@ def test_routing_rules_in_config_are_checked_at_start_up(tmp_path: Path) -> None
     )
     with pytest.raises(ConfigError, match=r"cases\.routing_rules.*分流规则无效"):
         load_config(write(tmp_path, bad), environ={})
+
+
+@pytest.mark.parametrize(
+    ("scheme", "named"),
+    [
+        ("rating_scheme", "thresholds"),  # out of order
+        ("subsidy_rules", "star_factors"),  # a level without a factor
+    ],
+)
+def test_a_configured_scheme_is_checked_at_start_up(tmp_path: Path, scheme: str, named: str) -> None:
+    from server.app import check_schemes
+    from server.mediators.terms import DEFAULT_SCHEME, DEFAULT_SUBSIDY
+
+    good = {"rating_scheme": DEFAULT_SCHEME, "subsidy_rules": DEFAULT_SUBSIDY}
+    bad = {
+        "rating_scheme": DEFAULT_SCHEME | {"thresholds": [50, 40, 60, 70, 80]},
+        "subsidy_rules": DEFAULT_SUBSIDY | {"star_factors": {"0": 100, "1": 100}},
+    }
+    loaded = load_config(write(tmp_path, GOOD_FILE), environ={})
+    check_schemes(loaded.config.model_copy(update={"mediators": loaded.config.mediators.model_copy(update=good)}))
+    config = loaded.config.model_copy(
+        update={"mediators": loaded.config.mediators.model_copy(update={scheme: bad[scheme]})}
+    )
+    with pytest.raises(ConfigError, match=f"mediators\\.{scheme}\\.{named}"):
+        check_schemes(config)

@@ -12,8 +12,10 @@ from typing import Any
 from openpyxl import load_workbook
 
 from notify.outbox import Relay
+from server.app import WARNING_SCANS
+from server.cases.warnings import WarningsJob
 from server.core.context import Context
-from server.mediators import consultations
+from tests.test_access_matrix import png
 from tests.town import Town, build_twin_town, resident_case
 
 NOW = datetime(2026, 11, 15, 4, 0, tzinfo=UTC)  # 12:00 in the town: November 2026, the year 2026
@@ -127,6 +129,27 @@ async def test_roster_rating_and_statement_over_http(api, ctx: Context, login, t
     assert force_figures["figures"]["sessions_this_year"] == 1
     assert (await api.get("/api/mediators?account=false", token=office)).json["total"] == 1
 
+    # The office fills in a profile, filters the roster by it, and is offered mediators for the open case
+    # (category 婚姻家庭: +3 for the specialty, −½ for the one case mediator_a has open).
+    profile = f"/api/mediators/{mine['id']}"
+    filled = await api.request(
+        "PATCH", profile, json_body={"specialties": ["family"], "training_hours": 40}, token=office
+    )
+    assert (filled.status, filled.json["specialties"], filled.json["training_hours"]) == (200, ["family"], 40)
+    assert (
+        await api.request("PATCH", profile, json_body={"training_hours": 1}, token=twin.people["office"].token)
+    ).status == 404
+    by_specialty = await api.get("/api/mediators?specialty=family", token=office)
+    assert [m["name"] for m in by_specialty.json["items"]] == ["mediator_a"]
+    offered = await api.get(f"/api/cases/{open_case}/mediator-suggestions", token=office)
+    assert offered.status == 200, offered.json
+    (first_choice,) = offered.json["items"]  # 甲村调解室 has one mediator
+    assert (first_choice["mediator"]["name"], first_choice["score"]) == ("mediator_a", 2.5)
+    assert first_choice["reasons"] == ["擅长婚姻家庭纠纷", "在办 1 件"]
+    assert (
+        await api.get(f"/api/cases/{open_case}/mediator-suggestions", token=twin.people["office"].token)
+    ).status == 404
+
     # The scheme is the town's setting, checked field by field, each save a new version.
     bad = await api.put("/api/settings/rating-scheme", SCHEME | {"thresholds": [10, 30, 20, 70, 90]}, token=office)
     assert bad.status == 422
@@ -172,6 +195,13 @@ async def test_roster_rating_and_statement_over_http(api, ctx: Context, login, t
     assert (await api.post(f"{rating}/propose", {}, token=office)).status == 409
     assert (await api.post(f"{rating}/confirm", {}, token=office)).status == 403
     assert (await api.post(f"{rating}/confirm", {}, token=twin.people["office"].token)).status == 403
+    # The county returns it once (a reason required), and the office proposes it again.
+    assert (await api.post(f"{rating}/return", {"reason": ""}, token=county)).status == 422
+    returned = await api.post(f"{rating}/return", {"reason": "请核实重大纠纷的认定"}, token=county)
+    assert (returned.json["state"], returned.json["returned_reason"]) == ("draft", "请核实重大纠纷的认定")
+    assert (await api.post(f"{rating}/return", {"reason": "再退"}, token=county)).status == 409
+    again_proposed = await api.post(f"{rating}/propose", {"overrides": [raise_a | {"reason": "已核实"}]}, token=office)
+    assert again_proposed.json["state"] == "proposed"
     confirmed = await api.post(f"{rating}/confirm", {}, token=county)
     assert confirmed.status == 200
     assert confirmed.json["state"] == "confirmed"
@@ -181,6 +211,7 @@ async def test_roster_rating_and_statement_over_http(api, ctx: Context, login, t
     assert (rerun.status, rerun.json["state"], rerun.json["results"]) == (200, "confirmed", confirmed.json["results"])
     me = await api.get("/api/mediators/me", token=mediator)
     assert (me.json["star"]["level"], me.json["star"]["period"]) == (5, "2026")
+    assert [m["name"] for m in (await api.get("/api/mediators?star=5", token=office)).json["items"]] == ["mediator_a"]
     told = await api.get("/api/notifications", token=mediator)
     assert any(item["event"] == "rating_published" and "五星" in item["text"] for item in told.json["items"])
     actions = {r["action"] async for r in ctx.db["audit_log"].find({"target_type": "rating_runs"})}
@@ -308,10 +339,24 @@ async def test_a_consultation_is_asked_answered_and_warned_about(api, ctx: Conte
         await api.post(f"{consultation}/answer", {"text": "冒名答复"}, token=twin.people["expert"].token)
     ).status == 404
 
+    # A file for the opinion: the expert's alone to add, readable by the asker, not by the other town's expert.
+    filed = await api.post(f"{consultation}/files", body=png(), token=expert, headers={"Content-Type": "image/png"})
+    assert filed.status == 201, filed.json
+    (opinion_file,) = filed.json["files"]
+    assert opinion_file["content_type"] == "image/jpeg"  # re-encoded like a case photo
+    assert (
+        await api.post(f"{consultation}/files", body=png(), token=mediator, headers={"Content-Type": "image/png"})
+    ).status == 403
+    download = await api.get(opinion_file["url"], token=mediator)
+    assert (download.status, download.headers["Content-Type"]) == (200, "image/jpeg")
+    assert (await api.get(opinion_file["url"], token=twin.people["expert"].token)).status == 404
+
     answered = await api.post(f"{consultation}/answer", {"text": "以土地确权登记为准。"}, token=expert)
     assert answered.status == 200
     assert answered.json["state"] == "answered"
     assert (await api.post(f"{consultation}/answer", {"text": "再答"}, token=expert)).status == 409
+    late_file = await api.post(f"{consultation}/files", body=png(), token=expert, headers={"Content-Type": "image/png"})
+    assert late_file.status == 409  # the opinion is given: nothing more is added to it
     case = (await api.get(f"/api/cases/{case_id}", token=mediator)).json
     assert case["timeline"][-1]["action"] == "expert_opinion"
     assert case["sessions"][-1]["opinions"][0]["text"] == "以土地确权登记为准。"
@@ -324,8 +369,9 @@ async def test_a_consultation_is_asked_answered_and_warned_about(api, ctx: Conte
     # Unanswered past its deadline: warned once, red, to the expert and the one who asked.
     late = await api.post(f"/api/cases/{case_id}/consultations", ask | {"session_id": None}, token=mediator)
     ctx.clock.advance(timedelta(days=3))
-    assert await consultations.scan(ctx) == 1
-    assert await consultations.scan(ctx) == 0
+    job = WarningsJob(ctx, 60, WARNING_SCANS)  # the rounds the server runs
+    assert await job.run_once() == 1
+    assert await job.run_once() == 0
     assert (await api.get(f"/api/consultations/{late.json['id']}", token=expert)).json["warning"] == "red"
     await Relay(ctx).run_once()
     red = await ctx.db["outbox"].find_one({"user_id": expert_user, "event": "consultation_red"})
