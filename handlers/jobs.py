@@ -8,6 +8,7 @@ from handlers.base import BaseHandler, api, requires
 from schemas.visits import JobOut, PlatesIn
 from server.core.ids import parse_id
 from server.core.jobs import JobService
+from server.core.tables import XLSX_TYPE
 from server.places.plate_jobs import PlatePrinting
 
 
@@ -50,10 +51,10 @@ class JobHandler(BaseHandler):
 
 
 class JobFileHandler(BaseHandler):
-    @api("下载任务结果文件", media=["application/pdf"], tags=["jobs"])
+    @api("下载任务结果文件（门牌 PDF、考核报表 XLSX）", media=["application/pdf", XLSX_TYPE], tags=["jobs"])
     async def get(self, job_id: str) -> None:
-        data, filename = await JobService(self.ctx).result_file(self.caller, parse_id(job_id, "任务"))
-        self.write_bytes(data, "application/pdf", filename=filename)
+        data, filename, content_type = await JobService(self.ctx).result_file(self.caller, parse_id(job_id, "任务"))
+        self.write_bytes(data, content_type, filename=filename)
 
 
 default_handlers = [

@@ -121,6 +121,7 @@ EVENT_TEXT: dict[str, dict[str, str]] = {
         "expert": "矛盾纠纷 {number} 的咨询已超过答复期限，请尽快答复。",
         "requester": "矛盾纠纷 {number} 的专家咨询已超期未答复，可另请专家。",
     },
+    "spot_check_mismatch": {"office": "抽查回访发现矛盾纠纷 {number} 的当事人不认可记录的办理结果，请核实。"},
 }
 URGENT = {"warning_red", "risk_high"}  # not held by quiet hours
 SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)

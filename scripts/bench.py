@@ -325,24 +325,11 @@ async def _outbox(
         await ctx.close()
 
 
-async def _incentives(count: int) -> None:
-    """A star rating run and a monthly 以案定补 statement over `count` cases of the demo town, in process on
-    the emulation: the cases are written straight through the case repository (concluded, reviewed,
-    followed up and closed in one month of last year, by the town's mediators), then each is timed once."""
-    import random
-    from datetime import datetime, timedelta
-
-    from scripts.seed_demo import TOWN_CODE, seed_demo_town
+async def _demo_context() -> Any:
+    """The demo town seeded in this process, on the emulation."""
+    from scripts.seed_demo import seed_demo_town
     from server.app import open_context
-    from server.cases.model import new_case
-    from server.cases.repository import CaseRepository
-    from server.core.auth import Principal
     from server.core.config import build_config, new_secret
-    from server.mediators.ratings import RatingService
-    from server.mediators.subsidies import SubsidyService
-    from server.orgs.tree import OrgService
-    from server.people.sessions import SessionService
-    from server.people.users import UserService
 
     secrets = {
         "SYGZ_AUTH__JWT_KEYS": f"b1:{new_secret()}",
@@ -351,8 +338,114 @@ async def _incentives(count: int) -> None:
         "SYGZ_MONGODB__URI": "memory://",
     }
     ctx = await open_context(build_config({"log": {"level": "WARNING"}}, source="bench", environ=secrets).config)
+    await seed_demo_town(ctx)
+    return ctx
+
+
+async def _assessment(count: int) -> None:
+    """The assessment's figures of the demo town over one month with `count` more cases in it (written
+    straight through the case repository, spread over the villages and the lifecycle), each figure timed
+    once on the emulation; then the whole figures page and a run scoring the villages."""
+    import random
+    from datetime import datetime, timedelta
+
+    from scripts.seed_demo import TOWN_CODE
+    from server.assessment.figures import BREAKDOWNS, CASE_FIGURES, FigureService
+    from server.assessment.periods import month_period
+    from server.assessment.runs import RunService
+    from server.cases.model import new_case
+    from server.cases.repository import CaseRepository
+    from server.core.auth import Principal
+    from server.orgs.tree import OrgService
+    from server.people.sessions import SessionService
+    from server.people.users import UserService
+
+    ctx = await _demo_context()
     try:
-        await seed_demo_town(ctx)
+        orgs = OrgService(ctx)
+        town = await orgs.find_unit(code=TOWN_CODE)
+        assert town is not None
+        villages = await orgs.of_kind("village", under=town["_id"])
+        admin = (await UserService(ctx).with_role_in("town_admin", [town["_id"]]))[0]
+        office = Principal(str(admin["_id"]), "bench", tuple(await SessionService(ctx).grants_for(admin)), 1e18)
+        rng, year = random.Random(11), ctx.clock.now().astimezone(ctx.tz).year - 1
+        start = datetime(year, 6, 1, tzinfo=ctx.tz)
+        repository = CaseRepository(ctx.db)
+        for n in range(count):
+            village = villages[n % len(villages)]
+            created = start + timedelta(minutes=rng.randrange(29 * 24 * 60))
+            case = new_case(
+                state=rng.choice(["in_mediation", "concluded", "closed", "closed", "closed"]),
+                channel=rng.choice(["miniprogram", "grid_visit", "police_referral", "walk_in"]),
+                source="grassroots",
+                now=created,
+                number=f"BENCH-{n:06d}",
+                category=rng.choice(["neighbour", "family", "land", "debt"]),
+                town_id=town["_id"],
+                village_id=village["_id"],
+                location_path=village["path"],
+                org_path=village["path"],
+                tier=rng.choice(["village", "village", "town", "county"]),
+            )
+            if case["state"] != "in_mediation":
+                concluded = created + timedelta(days=rng.randrange(1, 15))
+                case |= {
+                    "accepted_at": created + timedelta(hours=5),
+                    "accept_on_time": n % 9 != 0,
+                    "concluded_at": concluded,
+                    "on_time": n % 10 != 0,
+                    "outcome": {"type": "agreement" if n % 4 else "failed_litigation", "at": concluded},
+                }
+            if case["state"] == "closed":
+                case |= {"followed_up_at": case["concluded_at"] + timedelta(days=2), "satisfied": n % 12 != 0}
+                case |= {"closed_at": case["followed_up_at"], "rating": {"stars": 3 + n % 3}}
+            await repository.insert(case)
+        period = month_period(start.date(), ctx.tz)
+        figures = FigureService(ctx)
+        print(f"assessment figures of the town over {period.label} with {count} cases in it (emulation, each once):")
+        slowest = 0.0
+        for figure in CASE_FIGURES:
+            started = time.perf_counter()
+            found = await figures.case_figure(figure, town["_id"], period, ctx.clock.now())
+            elapsed = time.perf_counter() - started
+            slowest = max(slowest, elapsed)
+            print(f"  {figure.key:<24}{found['numerator']!s:>7} / {found['denominator']!s:<7}{elapsed * 1000:>8.0f} ms")
+        for breakdown in BREAKDOWNS:
+            started = time.perf_counter()
+            rows = await figures.breakdown(breakdown.key, town["_id"], period)
+            elapsed = time.perf_counter() - started
+            slowest = max(slowest, elapsed)
+            print(f"  by {breakdown.key:<21}{len(rows):>7} rows{'':<8}{elapsed * 1000:>8.0f} ms")
+        print(f"  slowest figure {slowest * 1000:.0f} ms (goal < 1 s {'ok' if slowest < 1 else 'MISSED'})")
+        started = time.perf_counter()
+        every = await figures.all(town, period)
+        print(f"  every figure of the page ({len(every)}) in {(time.perf_counter() - started) * 1000:.0f} ms")
+        started = time.perf_counter()
+        run, _ = await RunService(ctx).run(office, town["_id"], period)
+        print(f"  a run scoring {len(run['units'])} villages in {(time.perf_counter() - started) * 1000:.0f} ms")
+    finally:
+        await ctx.close()
+
+
+async def _incentives(count: int) -> None:
+    """A star rating run and a monthly 以案定补 statement over `count` cases of the demo town, in process on
+    the emulation: the cases are written straight through the case repository (concluded, reviewed,
+    followed up and closed in one month of last year, by the town's mediators), then each is timed once."""
+    import random
+    from datetime import datetime, timedelta
+
+    from scripts.seed_demo import TOWN_CODE
+    from server.cases.model import new_case
+    from server.cases.repository import CaseRepository
+    from server.core.auth import Principal
+    from server.mediators.ratings import RatingService
+    from server.mediators.subsidies import SubsidyService
+    from server.orgs.tree import OrgService
+    from server.people.sessions import SessionService
+    from server.people.users import UserService
+
+    ctx = await _demo_context()
+    try:
         town = await OrgService(ctx).find_unit(code=TOWN_CODE)
         assert town is not None
         subtree = await OrgService(ctx).subtree_ids([town["_id"]])
@@ -573,6 +666,8 @@ def main() -> None:
     parser.add_argument("--outbox", action="store_true", help="只运行外发消息基准")
     parser.add_argument("--incentive-cases", type=int, default=10000, help="星级评定与以案定补基准的案件数（0 跳过）")
     parser.add_argument("--incentives", action="store_true", help="只运行星级评定与以案定补基准")
+    parser.add_argument("--assessment-cases", type=int, default=10000, help="考核指标基准的案件数（0 跳过）")
+    parser.add_argument("--assessment", action="store_true", help="只运行考核指标基准")
     parser.add_argument("--no-town", dest="town", action="store_false", help="跳过镇级规模（--demo-size town）的测量")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-fake-aliyun", action="store_true", help=argparse.SUPPRESS)
@@ -593,6 +688,9 @@ def main() -> None:
         return
     if args.incentives:
         asyncio.run(_incentives(args.incentive_cases))
+        return
+    if args.assessment:
+        asyncio.run(_assessment(args.assessment_cases))
         return
 
     from server.core.config import new_secret
@@ -644,6 +742,8 @@ def main() -> None:
         outbox(args.outbox_messages)
     if args.incentive_cases:
         asyncio.run(_incentives(args.incentive_cases))
+    if args.assessment_cases:
+        asyncio.run(_assessment(args.assessment_cases))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import hashlib
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from bson import ObjectId
 
 from notify.inbox import InboxService
 from notify.outbox import enqueue, inbox_message, new_delivery
+from scripts.seed_assessment import seed_assessment
 from scripts.seed_incentives import seed_incentives
 from server.cases.repository import CaseRepository
 from server.cases.service import CaseService
@@ -596,15 +598,31 @@ async def _seed_cases(ctx: Context) -> int:
     return len(DEMO_CASES)
 
 
-async def _seed_incentives(ctx: Context) -> str:
+def _demo_people(ctx: Context) -> Callable[[str], Awaitable[Principal]]:
+    """A demo account, by its key, as a signed-in caller."""
+
     async def who(key: str) -> Principal:
         return await _principal(ctx, await UserService(ctx).get(demo_id("user", key)))
 
+    return who
+
+
+async def _seed_incentives(ctx: Context) -> str:
     town = await OrgService(ctx).find_unit(code=TOWN_CODE)
     assert town is not None
     villages = {v: org_key_id(("village", v)) for v, _ in VILLAGES}
     rooms = {v: org_key_id(("room", v)) for v, _ in VILLAGES}
-    summary = await seed_incentives(ctx, who, town, villages, rooms)
+    summary = await seed_incentives(ctx, _demo_people(ctx), town, villages, rooms)
+    await CaseRepository(ctx.db).mark_all_notices("seeded")
+    return summary
+
+
+async def _seed_assessment(ctx: Context) -> str:
+    town = await OrgService(ctx).find_unit(code=TOWN_CODE)
+    assert town is not None
+    villages = {v: org_key_id(("village", v)) for v, _ in VILLAGES}
+    rooms = {v: org_key_id(("room", v)) for v, _ in VILLAGES}
+    summary = await seed_assessment(ctx, _demo_people(ctx), town, villages, rooms)
     await CaseRepository(ctx.db).mark_all_notices("seeded")
     return summary
 
@@ -627,7 +645,7 @@ async def seed_demo_town(ctx: Context, size: str = "demo") -> list[str]:
         if chosen.visits:
             visits, messages = await _seed_visits(ctx, chosen, households), await _seed_messages(ctx, chosen)
             summary += f"另有 {visits} 条走访记录、{messages} 条消息。"
-        summary += incentives
+        summary += incentives + await _seed_assessment(ctx)
     else:
         summary = "示范镇已存在，未重复生成。"
     lines = [summary, "演示账号（用手机号 + 短信验证码登录；演示模式下验证码打印在本控制台）："]

@@ -35,7 +35,7 @@ DIFFICULTY_CYCLE = ["ordinary", "complex", "simple", "major", "ordinary"]
 CASES = 30 + 5 + 4 + 2 + 1
 
 
-async def _closed_case(
+async def closed_case(
     ctx: Context, who: Who, village_id: ObjectId, room_id: ObjectId, mediator: str, at: datetime, n: int
 ) -> dict[str, Any]:
     """A case registered at `at`, mediated to an agreement by `mediator` within the day, reviewed and
@@ -94,15 +94,15 @@ async def seed_incentives(
     # The work behind the numbers: last year's cases (王桂兰 many, 魏国平 a few), last month's and this month's.
     for n in range(30):  # a busy village mediator's year: enough for five stars under the default scheme
         at = datetime(last_year, 1 + n % 11, 3 + n % 25, 9, tzinfo=tz)
-        await _closed_case(ctx, who, villages["东风村"], rooms["东风村"], "mediator", at, n)
+        await closed_case(ctx, who, villages["东风村"], rooms["东风村"], "mediator", at, n)
     for n in range(5):
         at = datetime(last_year, 4 + n, 12, 9, tzinfo=tz)
-        await _closed_case(ctx, who, villages["红旗村"], rooms["红旗村"], "room_红旗村", at, n + 1)
+        await closed_case(ctx, who, villages["红旗村"], rooms["红旗村"], "room_红旗村", at, n + 1)
     for n in range(4):
-        await _closed_case(ctx, who, villages["东风村"], rooms["东风村"], "mediator", last_month + timedelta(days=n), n)
+        await closed_case(ctx, who, villages["东风村"], rooms["东风村"], "mediator", last_month + timedelta(days=n), n)
     this_month_at = max(this_month, now - timedelta(hours=6))
     for n in range(2):
-        await _closed_case(ctx, who, villages["东风村"], rooms["东风村"], "mediator", this_month_at, n + 3)
+        await closed_case(ctx, who, villages["东风村"], rooms["东风村"], "mediator", this_month_at, n + 3)
 
     # The roster: the mediators' profiles filled in, and the social forces who sit in sessions.
     office, county = await who("town_admin"), await who("county_admin")

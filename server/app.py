@@ -29,6 +29,7 @@ from notify.console import console_senders
 from notify.wechat import WechatSubscribeSender
 from schemas.base import field_errors
 from schemas.mediators import RatingScheme, SubsidyRules
+from server.assessment import supervision
 from server.cases.warnings import WarningsJob, scan
 from server.core import indexes
 from server.core.config import Config, ConfigError
@@ -86,8 +87,8 @@ def production_senders(ctx: Context) -> Senders:
     return Senders(sms=sms, wechat=wechat)
 
 
-# The deadline scans of the warnings job: the cases' own and the expert consultations'.
-WARNING_SCANS = (scan, consultations.scan)
+# The deadline scans of the warnings job: the cases' own, the expert consultations' and the supervision notices'.
+WARNING_SCANS = (scan, consultations.scan, supervision.scan)
 
 
 def check_schemes(config: Config) -> None:

@@ -143,7 +143,9 @@ async def furnish(api: Any, ctx: Context, side: Side) -> None:
     ids["session_id"] = str(sessions["_id"])
     ids["town_id"] = side.unit(side.name)
     await furnish_incentives(api, side)
+    await furnish_assessment(api, side)
     side.markers |= {ids[k] for k in ("mediator_id", "expert_id", "rating_id", "statement_id", "consultation_id")}
+    side.markers |= {ids[k] for k in ("row_id", "run_id", "check_id", "notice_id")}
     side.markers |= {ids["household_id"], ids["visit_id"], ids["org_id"], ids["user_id"], ids["job_id"]}
     side.markers |= {str(p.user["_id"]) for p in side.town.people.values()}
     town_id = side.town.units[side.name]["_id"]
@@ -176,6 +178,38 @@ async def furnish_incentives(api: Any, side: Side) -> None:
     )
     assert filed.status == 201, filed.json
     ids["file_id"] = filed.json["files"][-1]["id"]
+
+
+async def furnish_assessment(api: Any, side: Side) -> None:
+    """A month of police statistics, a run over the town's villages, a spot check of a closed case, and a
+    supervision notice to 甲村."""
+    ids, office = side.ids, side.token("office")
+    row = {"unit_id": ids["town_id"], "month": "2026-09", "source": "police", "counts": {"dispute_calls": 3}}
+    entered = await api.post("/api/source-statistics", row, token=side.token("police"))
+    assert entered.status == 201, entered.json
+    ids["row_id"] = entered.json["id"]
+    run = await api.post("/api/assessment/runs", {"period": "2026-10"}, token=office)
+    assert run.status == 201, run.json
+    ids["run_id"] = run.json["id"]
+    closed = await fresh_case(api, side)
+    for who, action, body in (
+        ("mediator_a", "accept", {}),
+        ("mediator_a", "conclude", {"outcome": "failed_litigation"}),
+        ("office", "review_pass", {}),
+        ("office", "follow_up_satisfied", {}),
+    ):
+        done = await api.post(f"/api/cases/{closed}/actions/{action}", body, token=side.token(who))
+        assert done.status == 200, (action, done.json)
+    ids["closed_case_id"] = closed
+    month = datetime.now(UTC).strftime("%Y-%m")
+    check = await api.post("/api/spot-checks", {"period": month, "size": 1, "seed": 1}, token=office)
+    assert check.status == 201, check.json
+    ids["check_id"] = check.json["id"]
+    notice = {"unit_id": side.unit("甲村"), "finding": "矩阵测试发现的问题", "deadline": consultation(side)["deadline"]}
+    issued = await api.post("/api/supervision-notices", notice, token=side.token("supervisor"))
+    assert issued.status == 201, issued.json
+    ids["notice_id"] = issued.json["id"]
+    ids["key"], ids["year"] = "agreement_rate", "2026"
 
 
 def consultation(side: Side) -> dict[str, Any]:
@@ -232,6 +266,46 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
             "reason": "矩阵测试",
         },
         "/api/cases/{case_id}/consultations": consultation(side),
+        "/api/source-statistics": {
+            "unit_id": side.ids["town_id"],
+            "month": f"20{uuid.uuid4().int % 10:02d}-0{uuid.uuid4().int % 9 + 1}",
+            "source": "police",
+            "counts": {"dispute_calls": 1},
+        },
+        "/api/source-statistics/{row_id}": {"counts": {"dispute_calls": 4}, "reason": "矩阵测试"},
+        "/api/criminal-incidents": {
+            "unit_id": side.unit("甲村"),
+            "date": "2026-10-01",
+            "place": "村口",
+            "summary": "矩阵测试的民转刑记录",
+        },
+        "/api/assessment/bonuses": {
+            "unit_id": side.unit("甲村"),
+            "period": "2026-10",
+            "points": 1,
+            "reason": "矩阵测试",
+            "evidence": "文件第1号",
+        },
+        "/api/assessment/runs": {"scope_id": side.ids["town_id"], "period": "2026-10"},
+        "/api/assessment/schemes/{year}": {
+            "indicators": [{"figure": "agreement_rate", "weight": 10, "target": 0.9, "rule": "pass_fail"}]
+        },
+        "/api/spot-checks": {"unit_id": side.ids["town_id"], "period": datetime.now(UTC).strftime("%Y-%m"), "size": 1},
+        "/api/spot-checks/{check_id}/results": {"case_id": side.ids["closed_case_id"], "reached": False},
+        "/api/supervision-notices": {
+            "unit_id": side.unit("乙村"),
+            "finding": "矩阵测试发现的问题",
+            "deadline": consultation(side)["deadline"],
+        },
+        "/api/supervision-notices/{notice_id}/answer": {"text": "已按要求整改完毕"},
+        "/api/supervision-notices/{notice_id}/accept": {},
+        "/api/supervision-notices/{notice_id}/return": {"reason": "矩阵测试"},
+        "/api/inspections": {
+            "kind": "regular",
+            "unit_id": side.unit("甲村"),
+            "date": "2026-10-01",
+            "findings": ["台账不全"],
+        },
         "/api/consultations/{consultation_id}/answer": {"text": "建议依法协商赔偿"},
         "/api/households": {
             "micro_grid_id": side.unit("甲村微网格"),
@@ -264,7 +338,7 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
     }
     if path in samples:
         return samples[path], None
-    if path.endswith(("/activate", "/deactivate", "/retry", "/qr/replace", "/read", "/approve")):
+    if path.endswith(("/activate", "/deactivate", "/retry", "/qr/replace", "/read", "/approve", "/report")):
         return None, None
     if path.startswith("/api/subsidies/statements/{statement_id}/confirm"):
         return None, None
@@ -300,7 +374,12 @@ NOT_PLACED = {
     "/api/settings/routing-rules": "tests/test_settings.py",
     "/api/settings/rating-scheme": "tests/test_mediators.py",
     "/api/settings/subsidy-rules": "tests/test_mediators.py",
+    "/api/source-statistics/import": "tests/test_assessment.py",
 }
+# Read alike by both towns: the county's assessment scheme is the same for every town in it.
+COUNTY_WIDE = {"GET /api/assessment/schemes/{year}": "the county's scheme for the year, one for all its towns"}
+# Required query parameters of a list or a figure, pointing into a town where they name one.
+QUERY_SAMPLES = {"period": lambda side: "2026-10", "unit_id": lambda side: side.ids["town_id"]}
 
 
 def refused(answer: Any, *also: int) -> bool:
@@ -386,10 +465,16 @@ async def try_as(
         await check_list(api, name, path, operation, token, who, mine, theirs, out)
         return
     url, own_url = path.format(**path_ids(path, theirs)), path.format(**path_ids(path, mine))
+    if query := required_query(operation, theirs):
+        url, own_url = f"{url}?{query}", f"{own_url}?{required_query(operation, mine)}"
+        if "unit_id" not in query:  # a unit named nowhere is the caller's own: name the other town's
+            url += f"&unit_id={theirs.ids['town_id']}"
     body, content_type = body_for(method, path, theirs)
     answer = await call(api, method, url, token, body, content_type)
     # A write that names its place in the body may also be refused as invalid: the reference is not in reach.
-    if not anywhere and not refused(answer, *(() if "{" in path else (422,))):
+    if name in COUNTY_WIDE:
+        pass
+    elif not anywhere and not refused(answer, *(() if "{" in path else (422,))):
         out.problems.append(f"{name}: {mine.prefix or '一'}镇 {who} reaching the other town → {answer.status}")
     if path.startswith(PERSONAL):
         return  # someone else's session or message; the caller's own are theirs by construction
@@ -408,7 +493,17 @@ async def county_gets_through(api: Any, method: str, path: str, mine: Side, out:
 
 
 ID_QUERY = {"org_id": "town_id", "household_id": "household_id", "parent_id": "town_id", "visitor_id": "user_id"}
-ID_QUERY |= {"grid_worker_id": "user_id"}
+ID_QUERY |= {"grid_worker_id": "user_id", "unit_id": "town_id", "scope_id": "town_id", "county_id": "town_id"}
+
+
+def required_query(operation: dict[str, Any], side: Side) -> str:
+    """The operation's required query parameters, filled for `side`'s town."""
+    pairs = [
+        f"{p['name']}={QUERY_SAMPLES[p['name']](side)}"
+        for p in operation.get("parameters", [])
+        if p["in"] == "query" and p.get("required")
+    ]
+    return "&".join(pairs)
 
 
 async def check_list(
@@ -422,10 +517,12 @@ async def check_list(
     theirs: Side,
     out: Outcome,
 ) -> None:
-    queries = [""]
+    required = required_query(operation, mine)
+    queries = [f"?{required}" if required else ""]
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "query" and parameter["name"] in ID_QUERY:
-            queries.append(f"?{parameter['name']}={theirs.ids[ID_QUERY[parameter['name']]]}")
+            other = f"{parameter['name']}={theirs.ids[ID_QUERY[parameter['name']]]}"
+            queries.append(f"?{required}&{other}" if required else f"?{other}")
         elif parameter["in"] == "query" and parameter["name"].endswith("_id"):
             pytest.fail(f"the access matrix does not know the query parameter {parameter['name']} of {path}")
     for query in queries:
@@ -434,6 +531,10 @@ async def check_list(
             continue
         if answer.status != 200:
             out.problems.append(f"{name}{query}: {who} → {answer.status}")
+            continue
+        if not answer.headers.get("Content-Type", "").startswith("application/json"):
+            if query != queries[0]:  # a file about the other town's unit
+                out.problems.append(f"{name}{query}: {mine.prefix or '一'}镇 {who} got the other town's file")
             continue
         text = answer.body.decode()
         leaked = sorted(m for m in theirs.markers if m in text)

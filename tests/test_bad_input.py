@@ -20,6 +20,8 @@ from tests.town import register_household, resident_case
 
 COUNTED: tuple[str, ...] = ("cases", "households", "visits", "users", "org_units", "idempotency_keys", "outbox", "jobs")
 COUNTED += ("roster", "experts", "rating_runs", "subsidy_statements", "consultations")
+COUNTED += ("source_statistics", "criminal_incidents", "assessment_schemes", "assessment_bonuses", "assessment_runs")
+COUNTED += ("spot_checks", "spot_check_items", "supervision_notices", "inspections")
 
 # What a bad JSON body can be, and the status each must get (any endpoint that takes JSON).
 JSON_CORPUS: list[tuple[str, bytes, str, set[int]]] = [
@@ -115,6 +117,13 @@ async def path_values(api, ctx: Context, town) -> dict[str, str]:
         "rating_id": "0" * 24,
         "statement_id": "0" * 24,
         "consultation_id": "0" * 24,
+        # The assessment's and supervision's records, likewise.
+        "row_id": "0" * 24,
+        "run_id": "0" * 24,
+        "check_id": "0" * 24,
+        "notice_id": "0" * 24,
+        "key": "agreement_rate",
+        "year": "2026",
     }
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 
 from bson import ObjectId
 
+from scripts.seed_assessment import CASES as ASSESSMENT_CASES
 from scripts.seed_demo import (
     DEMO_CASES,
     DEMO_USERS,
@@ -50,10 +51,11 @@ async def test_seed_builds_the_town(ctx: Context) -> None:
         parent = by_id.get(unit["parent_id"])
         assert unit["path"] == [*(parent["path"] if parent else []), unit["_id"]]
     year = ctx.clock.now().astimezone(ctx.tz).year - 1
-    assert lines[0] == (
+    assert lines[0].startswith(
         f"已生成示范镇：24 个微网格，288 户，13 件矛盾纠纷。调解名册 5 名社会力量；{year} 年度星级已确认；"
         "以案定补结算单 2 份；专家咨询 2 件（据另外 42 件案件）。"
     )
+    assert lines[0].endswith("抽查回访 4 件（1 件与记录不符）；督查通报 1 件待整改。")
 
 
 async def test_the_demo_has_its_incentives(ctx: Context) -> None:
@@ -187,7 +189,7 @@ async def test_a_town_sized_demo_has_history_visits_and_messages(ctx: Context, m
     lines = await seed_demo_town(ctx, "town")
     assert lines[0].startswith("已生成示范镇：36 个微网格，108 户，73 件矛盾纠纷。另有 300 条走访记录、80 条消息。")
     cases = await ctx.db["cases"].find({}).to_list(None)
-    assert len(cases) == len(DEMO_CASES) + 60 + INCENTIVE_CASES
+    assert len(cases) == len(DEMO_CASES) + 60 + INCENTIVE_CASES + ASSESSMENT_CASES
     history = [c for c in cases if c["description"].startswith("历史纠纷")]
     assert {c["channel"] for c in history} == {"miniprogram", "grid_visit", "police_referral"}
     after = ["registered", "assigned", "in_mediation", "concluded", "follow_up", "closed"]  # by steps taken
@@ -205,9 +207,37 @@ async def test_a_town_sized_demo_has_history_visits_and_messages(ctx: Context, m
         grants = users[visit["visitor_id"]]["grants"]
         assert any(g["role"] == "grid_worker" and g["org_id"] in visit["org_path"] for g in grants)
     outbox = await ctx.db["outbox"].find({}).to_list(None)
-    # The invented history's messages, beside the star ratings published to each rated mediator.
-    inbox = await ctx.db["inbox"].find({"event": {"$ne": "rating_published"}}).to_list(None)
+    # The invented history's messages, beside the star ratings published to each rated mediator and the
+    # supervision notice's to the village room.
+    seeded = ["rating_published", "supervision_issued"]
+    inbox = await ctx.db["inbox"].find({"event": {"$nin": seeded}}).to_list(None)
     assert len(outbox) == len(inbox) == 40
     assert {m["status"] for m in outbox} == {"sent"}
     assert await seed_demo_town(ctx, "town") != lines  # a second run leaves the town alone
     assert await ctx.db["cases"].count_documents({}) == len(cases)
+
+
+async def test_the_demo_has_a_year_of_statistics_a_scored_quarter_a_spot_check_and_an_open_notice(ctx: Context) -> None:
+    from scripts.seed_assessment import POLICE_CALLS
+
+    await seed_demo_town(ctx)
+    town_rows = {"source": "police", "unit_kind": "town"}
+    police = await ctx.db["source_statistics"].find(town_rows).sort([("month", 1)]).to_list(None)
+    calls = [row["counts"]["dispute_calls"] for row in police]
+    assert len(police) == 24
+    assert calls[12:] == POLICE_CALLS
+    rises = [n for n in range(13, 24) if calls[n] > calls[n - 1]]
+    assert len(rises) == 1  # declining, with one month up
+    assert all(calls[n] > calls[n + 12] for n in range(12))  # below the same month last year
+    assert await ctx.db["assessment_schemes"].count_documents({}) == 1
+    runs = await ctx.db["assessment_runs"].find({}).to_list(None)
+    assert sorted(r["scope_kind"] for r in runs) == ["county", "town"]
+    assert all(r["final"] and r["period"].count("-Q") == 1 for r in runs)
+    villages = next(r for r in runs if r["scope_kind"] == "town")["units"]
+    assert [u["rank"] for u in villages] == sorted(u["rank"] for u in villages)
+    assert len(villages) == 4
+    results = [i["result"] for i in await ctx.db["spot_check_items"].find({}).to_list(None)]
+    assert len(results) == 4
+    assert sum(r["mismatch"] for r in results) == 1
+    notices = await ctx.db["supervision_notices"].find({}).to_list(None)
+    assert [(n["state"], n["unit_name"]) for n in notices] == [("issued", "东风村")]

@@ -180,6 +180,10 @@ def new_case(*, state: str, channel: str, source: str, now: datetime, **fields: 
         "judicial_confirmation": False,
         "difficulty": None,  # {"proposed", "confirmed"}: set at conclusion and at review
         "on_time": None,  # concluded within the conclusion deadline
+        "accept_on_time": None,  # accepted (签收) within the accept deadline
+        "supervised_on_time": None,  # a 督办 case concluded by the supervisor's deadline
+        "followed_up_at": None,  # the last follow-up (回访), satisfied or not
+        "spot_check": None,  # the last 抽查回访 that did not confirm the recorded outcome
         "complaints": 0,  # follow-ups that found the resident unsatisfied (a complaint upheld)
         "timeline": [],
         "notifications": [],

@@ -19,6 +19,14 @@ from server.core.db import Database
 from server.core.vocabulary import OPEN_STATES
 
 COLLECTION = "cases"
+# The dates the assessment counts a unit's cases by (server/assessment/figures.py), each with its index.
+FIGURE_DATES = {
+    "created_at": "created",
+    "accepted_at": "accepted",
+    "concluded_at": "concluded",
+    "followed_up_at": "followed_up",
+    "closed_at": "closed",
+}
 COUNTERS = "counters"
 
 indexes.declare(
@@ -54,6 +62,16 @@ indexes.declare(
     IndexModel([("town_id", ASCENDING), ("closed_at", ASCENDING)], name="town_closed"),
     IndexModel([("mediator_ids", ASCENDING), ("concluded_at", ASCENDING)], name="mediator_concluded"),
     IndexModel([("sessions.roster_ids", ASCENDING), ("created_at", ASCENDING)], name="roster_sessions"),
+    # The assessment's figures: a unit's cases (where the dispute arose) by the date a figure counts them,
+    # and its open cases now; `_id` last, so a figure's list of cases pages in a stable order.
+    *(
+        IndexModel([("location_path", ASCENDING), (field, ASCENDING), ("_id", ASCENDING)], name=f"location_{name}")
+        for field, name in FIGURE_DATES.items()
+    ),
+    IndexModel(
+        [("location_path", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
+        name="location_state_created",
+    ),
 )
 indexes.declare(COUNTERS)
 
@@ -259,6 +277,49 @@ class CaseRepository:
             {"_id": case["_id"], f"sessions.{index}.id": session_id},
             {"$push": {f"sessions.{index}.{field}": item}, "$inc": {"version": 1}},
         )
+
+    # ---- for the assessment's figures (one aggregation each) ----------------------------------------------
+    async def count_with(
+        self, match: dict[str, Any], hit: dict[str, Any] | None, fields: list[str], average: Any = None
+    ) -> dict[str, Any]:
+        """How many cases `match` finds (`total`), how many of them `hit` also finds (`hits`), and the mean
+        of the `average` expression over them (`mean`): one aggregation, reading `fields` only."""
+        facets: dict[str, Any] = {"all": [{"$group": {"_id": None, "n": {"$sum": 1}, "mean": {"$avg": average}}}]}
+        if hit is not None:
+            facets["hit"] = [{"$match": hit}, {"$count": "n"}]
+        pipeline = [{"$match": match}, {"$project": dict.fromkeys(fields or ["_id"], 1)}, {"$facet": facets}]
+        found = (await (await self._cases.aggregate(pipeline)).to_list(None))[0]
+        total = found["all"][0] if found["all"] else {"n": 0, "mean": None}
+        hits = found["hit"][0]["n"] if found.get("hit") else 0
+        return {"total": total["n"], "hits": hits if hit is not None else None, "mean": total["mean"]}
+
+    async def count_by(self, match: dict[str, Any], field: str, *, each: bool = False) -> dict[Any, int]:
+        """How many cases `match` finds for each value of `field` (`each`: an array field, every item counted)."""
+        top = field.split(".")[0]
+        pipeline: list[dict[str, Any]] = [{"$match": match}, {"$project": {top: 1}}]
+        if each:
+            pipeline.append({"$unwind": f"${field}"})
+        pipeline.append({"$group": {"_id": f"${field}", "n": {"$sum": 1}}})
+        return {row["_id"]: row["n"] async for row in await self._cases.aggregate(pipeline)}
+
+    async def listed(self, match: dict[str, Any], order: str, *, skip: int, limit: int) -> tuple[list[Case], int]:
+        """A page of the cases `match` finds, as list rows, in `order` (then id), and how many there are."""
+        total = await self._cases.count_documents(match)
+        sort = [(order, ASCENDING), ("_id", ASCENDING)] if order != "_id" else [("_id", ASCENDING)]
+        cursor = self._cases.find(match, LIST_PROJECTION).sort(sort)
+        return await cursor.skip(skip).limit(limit).to_list(None), total
+
+    async def most_urgent(self, unit_id: ObjectId, extra: dict[str, Any], limit: int) -> list[Case]:
+        """The unit's open cases matching `extra`, nearest (or longest passed) deadline first."""
+        query = {"org_path": unit_id, "state": {"$in": list(WATCHED_STATES)}, **extra}
+        cursor = self._cases.find(query, LIST_PROJECTION).sort(BY_DEADLINE)
+        return await cursor.limit(limit).to_list(None)
+
+    async def closed_in(self, unit_id: ObjectId, start: datetime, end: datetime) -> list[Case]:
+        """The cases of a unit closed (办结) in [start, end): a spot check's population."""
+        query = {"location_path": unit_id, "closed_at": {"$gte": start, "$lt": end}, "state": "closed"}
+        fields = {"number": 1, "village_id": 1, "outcome": 1, "location_path": 1, "satisfied": 1}
+        return await self._cases.find(query, fields).to_list(None)
 
     # ---- for the demo seed ---------------------------------------------------------------------------------
     async def summaries(self) -> list[Case]:

@@ -115,10 +115,13 @@ def concluded(case: Case, step: Step, outcome: dict[str, Any]) -> dict[str, Any]
     """The end of mediation: the outcome, whether it came within the conclusion deadline, and the difficulty
     the mediator proposes (the office confirms it at review)."""
     due = (case["deadlines"].get("conclude") or {}).get("due")
+    supervised = case.get("supervised")
     return {
         "outcome": outcome,
         "concluded_at": step.now,
         "on_time": due is None or step.now <= due,
+        # Whether a 督办 case ended by the supervisor's deadline (an assessment figure), fixed when it ends.
+        "supervised_on_time": step.now <= supervised["deadline"] if supervised else None,
         "difficulty": {"proposed": step.body.get("difficulty"), "confirmed": None},
         "deadlines": {},
         "warnings": {},
@@ -154,7 +157,9 @@ def assign(case: Case, step: Step) -> Change:
 
 @transition("accept")
 def accept(case: Case, step: Step) -> Change:
+    due = (case["deadlines"].get("accept") or {}).get("due")
     changes = {
+        "accept_on_time": due is None or step.now <= due,
         "deadlines": {k: v for k, v in case["deadlines"].items() if k != "accept"},
         "warnings": {k: v for k, v in case["warnings"].items() if k != "accept"},
         "accepted_at": step.now,
@@ -227,13 +232,17 @@ def review_fail(case: Case, step: Step) -> Change:
 
 @transition("follow_up_satisfied")
 def follow_up_satisfied(case: Case, step: Step) -> Change:
-    changes = {"deadlines": {}, "warnings": {}, "closed_at": step.now, "satisfied": True}
+    changes = {"deadlines": {}, "warnings": {}, "closed_at": step.now, "satisfied": True, "followed_up_at": step.now}
     return Change(changes, [("case_closed", "resident")])
 
 
 @transition("follow_up_unsatisfied")
 def follow_up_unsatisfied(case: Case, step: Step) -> Change:
-    changes = redo(case, step) | {"satisfied": False, "complaints": case.get("complaints", 0) + 1}
+    changes = redo(case, step) | {
+        "satisfied": False,
+        "followed_up_at": step.now,
+        "complaints": case.get("complaints", 0) + 1,
+    }
     return Change(changes, [("case_redo", "unit")])
 
 

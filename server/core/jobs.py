@@ -98,14 +98,14 @@ class JobService:
             changes["done"] = job["total"] if job else 0
         await self._jobs.update_one({"_id": job_id}, {"$set": changes})
 
-    async def result_file(self, principal: Principal, job_id: ObjectId) -> tuple[bytes, str]:
-        """The finished job's file and the name to give it."""
+    async def result_file(self, principal: Principal, job_id: ObjectId) -> tuple[bytes, str, str]:
+        """The finished job's file, the name to give it and its type (a PDF unless the job says otherwise)."""
         job = await self.get(principal, job_id)
         if job["status"] != "done":
             raise Conflict("任务尚未完成", code="job_not_done")
         loop = asyncio.get_running_loop()
         data = await loop.run_in_executor(None, self._ctx.storage.get, job["result"]["key"])
-        return data, job["result"]["filename"]
+        return data, job["result"]["filename"], job["result"].get("content_type", "application/pdf")
 
     async def get(self, principal: Principal, job_id: ObjectId) -> dict[str, Any]:
         job = await self._jobs.find_one({"_id": job_id})

@@ -52,7 +52,7 @@ from typing import Any
 
 import mongomock
 from bson import ObjectId
-from mongomock import filtering, helpers
+from mongomock import aggregate, filtering, helpers
 from pymongo import ReturnDocument
 
 from server.core import query_shapes
@@ -582,7 +582,22 @@ class MemoryCollection:
         following = pipeline[1].get("$sort") if len(pipeline) > 1 and match is not None else None
         if RECORDER is not None and (origin := _application_origin()):
             _record(origin, self.name, match, _sort_keys(list(following.items())) if following else ())
-        return MemoryCursor(self._collection.aggregate(pipeline, **kwargs), self._switch)
+        if match is None:
+            return MemoryCursor(self._collection.aggregate(pipeline, **kwargs), self._switch)
+
+        project = pipeline[1].get("$project") if len(pipeline) > 1 else None
+        fields_only = project is not None and all(value in (1, True) for value in project.values())
+        copy_out = _copier(self._collection, project) if fields_only else _thaw
+        rest = pipeline[2:] if fields_only else pipeline[1:]
+
+        def work() -> list[dict[str, Any]]:
+            # The first $match through the maps (as a find), the rest of the pipeline over copies of its matches
+            # only (of a following $project's fields only): mongomock alone copies the whole collection first.
+            query = helpers.patch_datetime_awareness_in_document(match)
+            matches = [copy_out(d) for d in _matching(self._collection, self._lookup, query, any_order=True)]
+            return list(aggregate.process_pipeline(matches, self._collection.database, rest, session))
+
+        return MemoryCursor(await self._worker.run(work), self._switch)
 
     async def list_indexes(self, session: Any = None) -> MemoryCursor:
         self._switch.check()

@@ -74,6 +74,15 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "consultation.view": ("mediator", "center_staff", *ADMINS, "supervisor"),  # consultations in scope
         "consultation.list": ("mediator", "center_staff", *ADMINS, "supervisor", "expert"),  # experts: their own
         "consultation.answer": ("expert",),
+        # Assessment and supervision (考核督查)
+        "assessment.view": (*ADMINS, "supervisor", *_HANDLING_UNIT),  # figures in scope; a room or center: its own
+        "assessment.scheme": ("county_admin",),  # the county's scheme per year
+        "assessment.run": ADMINS,  # the county scores its towns, a town its villages; bonus items; reports
+        "statistics.enter": ("liaison", *ADMINS),  # sources' monthly statistics, 民转刑 (a liaison: own source, town)
+        "spot_check.run": ("supervisor", *ADMINS),  # 抽查回访
+        "supervision.issue": ("supervisor", "county_admin"),  # 督查通报 and inspection records
+        "supervision.answer": (*ADMINS, *_HANDLING_UNIT),  # the unit's rectification
+        "supervision.view": ("supervisor", *ADMINS, *_HANDLING_UNIT),  # notices issued, supervised or received
     }
 )
 

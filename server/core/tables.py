@@ -6,6 +6,10 @@ import csv
 import io
 from typing import Any
 
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.properties import PageSetupProperties
+from openpyxl.worksheet.worksheet import Worksheet
+
 from server.core.errors import ValidationFailed
 
 CSV_TYPES = ("text/csv", "application/csv")
@@ -91,3 +95,16 @@ def _cell(value: Any) -> str:
     if hasattr(value, "date") and hasattr(value, "hour"):
         return value.isoformat()
     return str(value)
+
+
+def print_layout(sheet: Worksheet, widths: tuple[int, ...]) -> None:
+    """Column widths (in characters, from column A), and A4 landscape fitted to the page width, the first two
+    rows (title and headers) repeated on every printed page."""
+    for index, width in enumerate(widths):
+        sheet.column_dimensions[get_column_letter(index + 1)].width = width
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
+    sheet.print_title_rows = "1:2"

@@ -13,9 +13,8 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from openpyxl.worksheet.properties import PageSetupProperties
-from openpyxl.worksheet.worksheet import Worksheet
 
+from server.core.tables import print_layout
 from server.core.vocabulary import DIFFICULTY_LABELS, OUTCOME_LABELS
 
 HEADERS = (
@@ -55,17 +54,6 @@ def _sheet_title(name: str, used: set[str]) -> str:
     return title
 
 
-def _fit(sheet: Worksheet, widths: tuple[int, ...]) -> None:
-    for index, width in enumerate(widths):
-        sheet.column_dimensions[chr(ord("A") + index)].width = width
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    sheet.print_title_rows = "1:2"
-
-
 def render_statement(statement: dict[str, Any], town: str, units: dict[str, str]) -> bytes:
     book = Workbook()
     book.remove(book.worksheets[0])
@@ -83,7 +71,7 @@ def render_statement(statement: dict[str, Any], town: str, units: dict[str, str]
         row[0].number_format = MONEY
     summary["A1"].font = Font(bold=True, size=13)
     summary[f"A{summary.max_row}"].font = Font(bold=True)
-    _fit(summary, (30, 10, 16))
+    print_layout(summary, (30, 10, 16))
 
     used = {"汇总"}
     for unit_id, lines in by_unit.items():
@@ -114,7 +102,7 @@ def render_statement(statement: dict[str, Any], town: str, units: dict[str, str]
                 cell.number_format = MONEY
         sheet["A1"].font = Font(bold=True, size=12)
         sheet[f"A{sheet.max_row}"].font = Font(bold=True)
-        _fit(sheet, (18, 10, 6, 24, 11, 11, 11, 6, 9, 11, 16, 30))
+        print_layout(sheet, (18, 10, 6, 24, 11, 11, 11, 6, 9, 11, 16, 30))
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()

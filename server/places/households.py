@@ -108,6 +108,15 @@ class HouseholdService:
         cursor = self._households.find({"org_path": {"$in": org_ids}}, dict.fromkeys(fields, 1))
         return await cursor.sort([("micro_grid_id", 1), ("address", 1)]).to_list(None)
 
+    async def count_under(self, org_id: ObjectId) -> dict[ObjectId, int]:
+        """How many households each micro-grid under `org_id` has (one aggregation)."""
+        pipeline = [
+            {"$match": {"org_path": org_id}},
+            {"$project": {"micro_grid_id": 1}},
+            {"$group": {"_id": "$micro_grid_id", "n": {"$sum": 1}}},
+        ]
+        return {row["_id"]: row["n"] async for row in await self._households.aggregate(pipeline)}
+
     async def by_ids(self, household_ids: list[ObjectId], fields: tuple[str, ...]) -> list[dict[str, Any]]:
         """The households `household_ids` with `fields`, in that order (missing ones left out)."""
         cursor = self._households.find({"_id": {"$in": household_ids}}, dict.fromkeys(fields, 1))

@@ -201,6 +201,22 @@ class VisitService:
         page = await households.by_ids(not_visited[skip:end_at], ("address", "micro_grid_id", "org_path", "tags"))
         return Coverage(month, len(in_area), len(in_area) - len(not_visited), len(not_visited), page)
 
+    async def households_visited(self, org_id: ObjectId, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Who visited which household under `org_id` in [start, end) for which purpose: one row per
+        (visitor, household, purpose) with the household's path, from one aggregation."""
+        pipeline = [
+            {"$match": {"org_path": org_id, "visited_at": {"$gte": start, "$lt": end}}},
+            {"$project": {"household_id": 1, "visitor_id": 1, "purposes": 1, "org_path": 1}},
+            {"$unwind": "$purposes"},
+            {
+                "$group": {
+                    "_id": {"visitor": "$visitor_id", "household": "$household_id", "purpose": "$purposes"},
+                    "path": {"$first": "$org_path"},
+                }
+            },
+        ]
+        return await (await self._visits.aggregate(pipeline)).to_list(None)
+
     async def grids_of(self, user_id: ObjectId, *, within: list[ObjectId]) -> list[ObjectId]:
         """The units where a grid worker holds the role, as far as they overlap `within` (a grid inside the
         area, or a part of the area inside a grid)."""

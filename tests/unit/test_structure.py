@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cases", ("server.cases",)),
     ("notify", ("notify",)),
     ("mediators", ("server.mediators",)),
+    ("assessment", ("server.assessment",)),
     ("schemas", ("schemas",)),
     ("handlers", ("handlers",)),
     ("app", ("server.app",)),
