@@ -607,22 +607,22 @@ def _demo_people(ctx: Context) -> Callable[[str], Awaitable[Principal]]:
     return who
 
 
-async def _seed_incentives(ctx: Context) -> str:
+async def _demo_places(ctx: Context) -> tuple[dict[str, Any], dict[str, ObjectId], dict[str, ObjectId]]:
+    """The demo town, and its first four villages and their mediation rooms by name."""
     town = await OrgService(ctx).find_unit(code=TOWN_CODE)
     assert town is not None
     villages = {v: org_key_id(("village", v)) for v, _ in VILLAGES}
-    rooms = {v: org_key_id(("room", v)) for v, _ in VILLAGES}
-    summary = await seed_incentives(ctx, _demo_people(ctx), town, villages, rooms)
+    return town, villages, {v: org_key_id(("room", v)) for v, _ in VILLAGES}
+
+
+async def _seed_incentives(ctx: Context) -> str:
+    summary = await seed_incentives(ctx, _demo_people(ctx), *await _demo_places(ctx))
     await CaseRepository(ctx.db).mark_all_notices("seeded")
     return summary
 
 
 async def _seed_assessment(ctx: Context) -> str:
-    town = await OrgService(ctx).find_unit(code=TOWN_CODE)
-    assert town is not None
-    villages = {v: org_key_id(("village", v)) for v, _ in VILLAGES}
-    rooms = {v: org_key_id(("room", v)) for v, _ in VILLAGES}
-    summary = await seed_assessment(ctx, _demo_people(ctx), town, villages, rooms)
+    summary = await seed_assessment(ctx, _demo_people(ctx), *await _demo_places(ctx))
     await CaseRepository(ctx.db).mark_all_notices("seeded")
     return summary
 

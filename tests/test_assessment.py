@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from openpyxl import Workbook, load_workbook
 
 from server.core.context import Context
 from tests.test_mediators import AGREEMENT, act
-from tests.town import Town, build_twin_town, resident_case
+from tests.town import Town, build_twin_town, register_household, resident_case
 
 NOW = datetime(2026, 11, 15, 4, 0, tzinfo=UTC)  # 12:00 in the town, 15 November 2026
 OCTOBER = datetime(2026, 10, 10, 2, 0, tzinfo=UTC)
@@ -316,6 +317,9 @@ async def test_the_sources_statistics_entered_corrected_imported_and_compared(
     assert by_key(await figures(api, twin.people["office"].token, "2026-10"))["criminal_incidents"]["red"] is False
     listed_incidents = await api.get(f"/api/criminal-incidents?period=2026-10&unit_id={unit}", token=office)
     assert [i["place"] for i in listed_incidents.json["items"]] == ["甲村东头"]
+    own = await api.get("/api/criminal-incidents?period=2026-10", token=police)  # the liaison's own town
+    assert [i["place"] for i in own.json["items"]] == ["甲村东头"]
+    assert (await api.get(f"/api/criminal-incidents?period=2026-10&unit_id={unit}", token=twin_police)).status == 404
 
 
 SCHEME: dict[str, Any] = {
@@ -476,3 +480,77 @@ async def test_the_briefing_is_one_page_with_the_towns_figures_and_urgent_cases(
         f"/api/assessment/briefing?period=2026-11&unit_id={town.id('测试镇')}", token=town.people["mediator_b"].token
     )
     assert refused.status == 404
+
+
+async def test_visit_coverage_per_micro_grid_and_grid_worker_by_purpose(api, ctx: Context, login, town: Town) -> None:
+    ctx.clock.set(NOW)
+    ctx.clock.freeze()
+    twin = await build_twin_town(ctx, login, town)
+    grid = town.people["grid_a"].token
+    homes = [await register_household(api, town.id("甲村微网格"), f"甲村1组{n}号", f"户主{n}", grid) for n in range(3)]
+    await register_household(api, twin.id("二甲村微网格"), "二甲村1组1号", "户主", twin.people["grid_a"].token)
+
+    async def visit(household: dict[str, Any], purposes: list[str], days_ago: int) -> None:
+        body = {
+            "client_id": uuid.uuid4().hex,
+            "household_id": household["id"],
+            "purposes": purposes,
+            "visited_at": (NOW - timedelta(days=days_ago)).isoformat(),
+        }
+        assert (await api.post("/api/visits", body, token=grid)).status in (200, 201)
+
+    await visit(homes[0], ["policy", "dispute_check"], 1)
+    await visit(homes[0], ["policy"], 2)  # the same household again counts once
+    await visit(homes[1], ["safety"], 3)
+    await visit(homes[2], ["policy"], 20)  # in October: not this month
+    office = town.people["office"].token
+    coverage = await api.get("/api/assessment/coverage?period=2026-11", token=office)
+    assert coverage.status == 200, coverage.json
+    assert (coverage.json["households"], coverage.json["visited"]) == (3, 2)
+    (micro,) = coverage.json["micro_grids"]
+    assert (micro["name"], micro["households"], micro["visited"]) == ("甲村微网格", 3, 2)
+    assert {k: v for k, v in micro["by_purpose"].items() if v} == {"policy": 1, "dispute_check": 1, "safety": 1}
+    (worker,) = coverage.json["grid_workers"]
+    assert (worker["name"], worker["visited"]) == ("grid_a", 2)
+    found = by_key(await figures(api, office, "2026-11"))["visit_coverage"]
+    assert (found["value"], found["numerator"], found["denominator"]) == (round(2 / 3, 4), 2, 3)
+    october = by_key(await figures(api, office, "2026-10"))["visit_coverage"]
+    assert (october["numerator"], october["denominator"]) == (1, 3)
+    theirs = await api.get(
+        f"/api/assessment/coverage?period=2026-11&unit_id={town.id('甲村')}", token=twin.people["office"].token
+    )
+    assert theirs.status == 404
+    second = await api.get("/api/assessment/coverage?period=2026-11", token=twin.people["office"].token)
+    assert (second.json["households"], second.json["visited"]) == (1, 0)
+
+
+async def test_two_runs_of_a_closed_period_at_once_give_one_result(api, ctx: Context, login, town: Town) -> None:
+    ctx.clock.set(NOW)
+    ctx.clock.freeze()
+    await handled(api, ctx, town, "甲村", "mediator_a", AGREEMENT, follow=True)
+    office = town.people["office"].token
+    both = await asyncio.gather(
+        *(api.post("/api/assessment/runs", {"period": "2026-10"}, token=office) for _ in range(2))
+    )
+    assert sorted(r.status for r in both) == [200, 201]  # one computed it; the other got it back
+    assert both[0].json["id"] == both[1].json["id"]
+    assert await ctx.db["assessment_runs"].count_documents({}) == 1
+
+
+async def test_an_incident_names_a_case_of_its_own_unit(api, ctx: Context, login, town: Town) -> None:
+    ctx.clock.set(NOW)
+    ctx.clock.freeze()
+    case_id = await made(api, town, "乙村")
+    police = town.people["police"].token
+    incident = {
+        "unit_id": town.id("甲村"),
+        "date": "2026-11-01",
+        "place": "甲村",
+        "summary": "纠纷激化致人受伤",
+        "case_id": case_id,
+    }
+    refused = await api.post("/api/criminal-incidents", incident, token=police)
+    assert refused.status == 404
+    assert refused.json["error"]["details"][0]["field"] == "case_id"
+    recorded = await api.post("/api/criminal-incidents", incident | {"unit_id": town.id("乙村")}, token=police)
+    assert (recorded.status, recorded.json["case_id"]) == (201, case_id)

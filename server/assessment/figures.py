@@ -10,6 +10,7 @@ and its list always agree.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -328,7 +329,7 @@ def figure_value(figure: CaseFigure, counted: dict[str, Any]) -> tuple[float | N
     """(value, numerator, denominator) of a figure from its counts; a rate of nothing has no value."""
     total, hits, mean = counted["total"], counted["hits"], counted["mean"]
     if figure.kind == "rate":
-        return (round(hits / total, 4) if total else None), hits, total
+        return share(hits, total), hits, total
     if figure.kind == "count":
         return float(total), total, None
     if figure.kind == "part":
@@ -336,24 +337,14 @@ def figure_value(figure: CaseFigure, counted: dict[str, Any]) -> tuple[float | N
     return (round(mean, 2) if mean is not None and total else None), None, total
 
 
-def figure_json(figure: CaseFigure, value: float | None, numerator: int | None, denominator: int | None) -> dict:
-    """A computed figure as the API and the reports show it: the number, how it was computed, and its colour."""
-    how = figure.numerator + (f" ÷ {figure.denominator}" if figure.kind == "rate" else "")
-    if figure.kind == "average":
-        how = f"{figure.numerator} ÷ {figure.denominator}"
-    return {
-        "key": figure.key,
-        "label": figure.label,
-        "kind": figure.kind,
-        "value": value,
-        "numerator": numerator,
-        "denominator": denominator,
-        "unit": figure.unit,
-        "better": figure.better,
-        "how": how,
-        "red": bool(figure.zero_goal and value),
-        "has_cases": True,
-    }
+def figure_json(definition: CaseFigure, value: float | None, numerator: int | None, denominator: int | None) -> dict:
+    """A figure of the cases, with how it was computed and its colour; its cases can be listed."""
+    how = definition.numerator
+    if definition.kind in ("rate", "average"):
+        how = f"{definition.numerator} ÷ {definition.denominator}"
+    shown = make_figure(definition.key, definition.label, definition.kind, value, numerator, denominator, how)
+    red = bool(definition.zero_goal and value)
+    return shown | {"unit": definition.unit, "better": definition.better, "red": red, "has_cases": True}
 
 
 class FigureService:
@@ -395,11 +386,9 @@ class FigureService:
         return None
 
     async def case_figures(self, unit_id: ObjectId, period: Period) -> list[dict[str, Any]]:
+        """Every case figure, their aggregations sent at once (a server runs them side by side)."""
         now = self._ctx.clock.now()
-        found = []
-        for figure in CASE_FIGURES:
-            found.append(await self.case_figure(figure, unit_id, period, now))
-        return found
+        return list(await asyncio.gather(*(self.case_figure(f, unit_id, period, now) for f in CASE_FIGURES)))
 
     async def case_figure(self, figure: CaseFigure, unit_id: ObjectId, period: Period, now: datetime) -> dict:
         match = case_match(figure, unit_id, period, now)
@@ -477,19 +466,10 @@ class FigureService:
     async def coverage_figure(self, unit: dict[str, Any], period: Period) -> dict[str, Any]:
         coverage = await self.coverage(unit, period)
         households, visited = coverage["households"], coverage["visited"]
-        return {
-            "key": "visit_coverage",
-            "label": "五个到户走访覆盖率",
-            "kind": "rate",
-            "value": round(visited / households, 4) if households else None,
-            "numerator": visited,
-            "denominator": households,
-            "unit": "%",
-            "better": "higher",
-            "how": "期内至少走访过一次的住户 ÷ 住户总数",
-            "red": False,
-            "has_cases": False,
-        }
+        how = "期内至少走访过一次的住户 ÷ 住户总数"
+        return make_figure(
+            "visit_coverage", "五个到户走访覆盖率", "rate", share(visited, households), visited, households, how
+        )
 
     async def coverage(self, unit: dict[str, Any], period: Period) -> dict[str, Any]:
         """五个到户 per micro-grid and per grid worker: households visited at least once in the period, in
@@ -542,93 +522,85 @@ class FigureService:
         now, before, last_year = await statistics.totals(unit, [period, period.previous(), period.year_before()])
         figures = []
         for key, label in COUNT_LABELS.items():
-            value = now.counts[key]
+            value, previous, year_before = now.counts[key], before.counts[key], last_year.counts[key]
+            how = f"{SOURCE_OF[key]}报送的月度统计之和（{period.label}）"
             figures.append(
-                {
-                    "key": key,
-                    "label": label,
-                    "kind": "count",
-                    "value": value,
-                    "numerator": value,
-                    "denominator": None,
-                    "unit": "件",
-                    "better": "lower",
-                    "how": f"{SOURCE_OF[key]}报送的月度统计之和（{period.label}）",
-                    "red": False,
-                    "has_cases": False,
-                    "previous": before.counts[key],
-                    "year_before": last_year.counts[key],
-                    "change_previous": change(value, before.counts[key]),
-                    "change_year": change(value, last_year.counts[key]),
+                make_figure(key, label, "count", value, value, None, how, unit="件", better="lower")
+                | {
+                    "previous": previous,
+                    "year_before": year_before,
+                    "change_previous": change(value, previous),
+                    "change_year": change(value, year_before),
                 }
             )
         population = await statistics.population(unit)
         filings = now.counts["civil_filings"]
         rate = round(filings * 10_000 / population, 2) if population and filings is not None else None
+        how = "民事诉讼立案数 × 10000 ÷ 常住人口" + ("" if population else "（未登记人口，无数据）")
         figures.append(
-            {
-                "key": "litigation_rate",
-                "label": "万人诉讼率",
-                "kind": "average",
-                "value": rate,
-                "numerator": filings,
-                "denominator": population or None,
-                "unit": "件/万人",
-                "better": "lower",
-                "how": "民事诉讼立案数 × 10000 ÷ 常住人口" + ("" if population else "（未登记人口，无数据）"),
-                "red": False,
-                "has_cases": False,
-            }
+            make_figure(
+                "litigation_rate", "万人诉讼率", "average", rate, filings, population or None, how, unit="件/万人"
+            )
+            | {"better": "lower"}
         )
         incidents = await statistics.incident_count(unit["_id"], period)
+        how = "期内登记的民转刑案件（须为零）"
         figures.append(
-            {
-                "key": "criminal_incidents",
-                "label": "民转刑案件数",
-                "kind": "count",
-                "value": float(incidents),
-                "numerator": incidents,
-                "denominator": None,
-                "unit": "件",
-                "better": "lower",
-                "how": "期内登记的民转刑案件（须为零）",
-                "red": incidents > 0,
-                "has_cases": False,
-            }
+            make_figure(
+                "criminal_incidents", "民转刑案件数", "count", float(incidents), incidents, None, how, unit="件"
+            )
+            | {"better": "lower", "red": incidents > 0}
         )
         return figures
 
     async def supervision_figures(self, unit: dict[str, Any], period: Period) -> list[dict[str, Any]]:
         confirmed, reached = await SpotCheckService(self._ctx).figure(unit["_id"], period)
-        overdue = await SupervisionService(self._ctx).overdue(unit["_id"], period)
+        overdue = len(await SupervisionService(self._ctx).overdue(unit["_id"], period))
+        checked = "抽查回访中认可办理结果的 ÷ 抽查回访联系上的"
+        late = "整改期限在期内且已过、未按期整改到位的督查通报"
         return [
-            {
-                "key": "spot_check_confirmed",
-                "label": "抽查回访认可率",
-                "kind": "rate",
-                "value": round(confirmed / reached, 4) if reached else None,
-                "numerator": confirmed,
-                "denominator": reached,
-                "unit": "%",
-                "better": "higher",
-                "how": "抽查回访中认可办理结果的 ÷ 抽查回访联系上的",
-                "red": False,
-                "has_cases": True,
-            },
-            {
-                "key": "notices_overdue",
-                "label": "督查通报逾期未整改数",
-                "kind": "count",
-                "value": float(len(overdue)),
-                "numerator": len(overdue),
-                "denominator": None,
-                "unit": "件",
-                "better": "lower",
-                "how": "整改期限在期内且已过、未按期整改到位的督查通报",
-                "red": bool(overdue),
-                "has_cases": False,
-            },
+            make_figure(
+                "spot_check_confirmed", "抽查回访认可率", "rate", share(confirmed, reached), confirmed, reached, checked
+            )
+            | {"has_cases": True},
+            make_figure(
+                "notices_overdue", "督查通报逾期未整改数", "count", float(overdue), overdue, None, late, unit="件"
+            )
+            | {"better": "lower", "red": bool(overdue)},
         ]
+
+
+def make_figure(
+    key: str,
+    label: str,
+    kind: Kind,
+    value: float | None,
+    numerator: int | None,
+    denominator: int | None,
+    how: str,
+    *,
+    unit: str = "%",
+    better: str = "higher",
+) -> dict[str, Any]:
+    """A figure as the API, the runs and the reports show it (not from the cases: no list behind it)."""
+    return {
+        "key": key,
+        "label": label,
+        "kind": kind,
+        "value": value,
+        "numerator": numerator,
+        "denominator": denominator,
+        "unit": unit,
+        "better": better,
+        "how": how,
+        "red": False,
+        "has_cases": False,
+    }
+
+
+def share(part: int, whole: int | None) -> float | None:
+    """`part` of `whole`, to four places; nothing of nothing is no data."""
+    return round(part / whole, 4) if whole else None
 
 
 def change(value: int | None, before: int | None) -> float | None:

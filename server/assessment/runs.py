@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from server.assessment.figures import FigureService
 from server.assessment.periods import Period
@@ -169,12 +170,16 @@ class RunService:
             "by": ObjectId(principal.user_id),
             "created_at": now,
         }
-        saved = await self._runs.find_one_and_update(
-            {"scope_id": scope["_id"], "period": period.label, "final": {"$ne": True}},
-            {"$set": run, "$setOnInsert": {"_id": ObjectId()}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        try:
+            saved = await self._runs.find_one_and_update(
+                {"scope_id": scope["_id"], "period": period.label, "final": {"$ne": True}},
+                {"$set": run, "$setOnInsert": {"_id": ObjectId()}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # another run of the same closed period was final first: it stands
+            final = await self._runs.find_one({"scope_id": scope["_id"], "period": period.label})
+            return final, False
         await self._ctx.audit.record_for(principal, "assessment.run", RUNS, saved["_id"], now, {"period": period.label})
         return saved, True
 

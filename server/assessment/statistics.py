@@ -293,7 +293,13 @@ class SourceStatistics:
             try:
                 await self._rows.insert_many(docs, ordered=True)
             except (BulkWriteError, DuplicateKeyError):
-                raise Conflict("有统计在导入时已被他人录入，请重新导入", code="statistics_exist") from None
+                # Someone entered one of these rows meanwhile: take back what this import wrote, all or nothing.
+                await self._rows.delete_many(
+                    {"_id": {"$in": [d["_id"] for d in docs]}, "entered_at": docs[0]["entered_at"]}
+                )
+                raise Conflict(
+                    "有统计在导入时已被他人录入，未导入任何一行，请重新导入", code="statistics_exist"
+                ) from None
             now = self._ctx.clock.now()
             await self._ctx.audit.record_for(
                 principal, "statistics.import", "source_statistics", docs[0]["_id"], now, {"rows": len(docs)}
@@ -358,10 +364,18 @@ class SourceStatistics:
         return sum(int(u.get("population") or 0) for u in await self._orgs.of_kind(below, under=unit["_id"]))
 
     # ---- 民转刑 -------------------------------------------------------------------------------------------
-    async def record_incident(self, principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
-        unit = await self._orgs.find(fields["unit_id"])
+    async def incident_unit(self, principal: Principal, unit_id: ObjectId | None) -> dict[str, Any]:
+        """A town or village where the caller records 民转刑 (a police liaison: their own town, by default)."""
+        if unit_id is None:
+            towns = [g.town_id for g in principal.grants if g.role == "liaison" and g.liaison_for == "police"]
+            unit_id = ObjectId(towns[0]) if towns and towns[0] else None
+        unit = await self._orgs.find(unit_id) if unit_id else None
         if unit is None or unit["kind"] not in REPORTING_KINDS or not self.may_enter(principal, unit, "police"):
             raise NotFound("找不到该单位", details=[{"field": "unit_id", "message": "请选择本镇或本村（社区）"}])
+        return unit
+
+    async def record_incident(self, principal: Principal, fields: dict[str, Any]) -> dict[str, Any]:
+        unit = await self.incident_unit(principal, fields["unit_id"])
         if fields.get("case_id") is not None:
             case = await CaseRepository(self._ctx.db).get(fields["case_id"])
             if case is None or unit["_id"] not in case["location_path"]:
