@@ -146,6 +146,22 @@ async def test_figures_per_village_town_and_county_match_their_cases(api, ctx: C
         numbers_of[n] for n in ("referred", "working", "registered")
     )
     assert by_key(town_figures)["open_now"]["numerator"] == 3
+    # Every figure drawn from cases, at every level: its lists add up to its numerator and denominator.
+    for token, unit_id, found in (
+        (office, unit, town_figures),
+        (county, town.id("测试县"), whole),
+        (office, town.id("甲村"), village),
+    ):
+        for figure in found["figures"]:
+            if not figure["has_cases"] or figure["key"] == "spot_check_confirmed":
+                continue
+            key = figure["key"]
+            if figure["numerator"] is not None:
+                assert len(await listed(api, token, key, unit_id, "2026-11")) == figure["numerator"], key
+            if figure["denominator"] is not None:
+                assert len(await listed(api, token, key, unit_id, "2026-11", "denominator")) == figure["denominator"], (
+                    key
+                )
     # Breakdowns: received by source and by mediator, each value opening into its cases.
     sources = {row["value"]: row["count"] for row in town_figures["breakdowns"]["source"]}
     assert sources == {"grassroots": 4}
@@ -472,6 +488,9 @@ async def test_the_briefing_is_one_page_with_the_towns_figures_and_urgent_cases(
     assert len(pdf) == 1
     text = pdf[0].get_textpage().get_text_range()
     assert "测试镇 2026-11 三源共治简报" in text
+    assert "收案数" in text
+    assert "收案数 5件 ↑" in text  # five cases registered in November against one in October
+    assert "调解成功率 50.0% ↓" in text  # one agreement of two, against one of one
     assert "调解成功率" in text
     assert "50.0%" in text
     assert await number_of(api, town, cases["working"]) in text
