@@ -49,6 +49,7 @@ class ScanHandler(BaseHandler):
                     ScanCaseOut(id=str(c["_id"]), number=c.get("number"), state=c["state"], category=c.get("category"))
                     for c in result.open_cases
                 ],
+                file_url=f"/api/households/{household['_id']}/file",
             )
         self.write_json(out)
 

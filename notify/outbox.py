@@ -69,8 +69,12 @@ TIER_NAMES = {"village": "村级", "town": "镇级", "county": "县级"}
 EVENT_TEXT: dict[str, dict[str, str]] = {
     "case_registered": {"office": "新登记矛盾纠纷 {number}（{category}），请及时分派。"},
     "risk_high": {
-        "office": "高风险矛盾纠纷 {number}（{category}）已登记，请立即研判处置。",
-        "unit": "高风险矛盾纠纷 {number}（{category}）将由你单位办理，请立即关注当事人情况。",
+        "office": "高风险矛盾纠纷 {number}（{category}），请立即研判处置。",
+        "unit": "高风险矛盾纠纷 {number}（{category}）由你单位办理，请立即关注当事人情况。",
+    },
+    "risk_critical": {
+        "office": "极高风险矛盾纠纷 {number}（{category}），可能激化（民转刑），请立即处置并考虑上报。",
+        "unit": "极高风险矛盾纠纷 {number}（{category}）由你单位办理，请立即稳控当事人，必要时上报。",
     },
     "case_assigned": {"unit": "您有一件新的矛盾纠纷待签收：{number}（{category}），请在期限内签收。"},
     "case_assigned_resident": {"resident": "您反映的问题（{number}）已交调解组织办理。"},
@@ -123,7 +127,7 @@ EVENT_TEXT: dict[str, dict[str, str]] = {
     },
     "spot_check_mismatch": {"office": "抽查回访发现矛盾纠纷 {number} 的当事人不认可记录的办理结果，请核实。"},
 }
-URGENT = {"warning_red", "risk_high"}  # not held by quiet hours
+URGENT = {"warning_red", "risk_high", "risk_critical"}  # not held by quiet hours
 SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
     "unit": {
         "case_assigned",
@@ -133,9 +137,10 @@ SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
         "warning_red",
         "case_supervised",
         "risk_high",
+        "risk_critical",
     },
     "previous_unit": {"case_recalled"},
-    "office": {"warning_red", "risk_high"},
+    "office": {"warning_red", "risk_high", "risk_critical"},
     "resident": {
         "case_assigned_resident",
         "case_accepted",

@@ -90,6 +90,7 @@ class CaseIn(Schema):
     )
     received_at: Time | None = None
     draft: bool = False
+    confirm_new: bool = Field(False, description="一天内提交过相同的纠纷时，确认这是另一件事并仍要提交")
 
 
 class AgreementIn(Schema):
@@ -472,6 +473,11 @@ RECORD_LABELS = {
     "rate": "群众评价",
     "judicial_confirmation": "申请司法确认",
     "session_added": "记录调解",
+    "spot_check_mismatch": "抽查回访与记录不符",
+    "dispute_closed": "随一件事主案办结",
+    "dispute_linked": "并入一件事",
+    "dispute_unlinked": "移出一件事",
+    "risk_changed": "风险等级变化",
 }
 ACTION_LABELS_FOR_RESIDENT = {
     "draft_saved": "您保存了草稿（尚未提交）",
@@ -489,7 +495,13 @@ ACTION_LABELS_FOR_RESIDENT = {
     "attachment_added": "补充了材料",
     "rate": "您作出了评价",
     "judicial_confirmation": "已申请司法确认",
+    "dispute_closed": "与同一纠纷的其他诉求一并办结",
 }
+
+
+def timeline_label(action: str) -> str:
+    """A timeline entry's action in staff words."""
+    return ACTIONS[action].label if action in ACTIONS else RECORD_LABELS.get(action, action)
 
 
 def _timeline(case: dict[str, Any], *, resident: bool, names: NameBook) -> list[TimelineOut]:
@@ -500,7 +512,7 @@ def _timeline(case: dict[str, Any], *, resident: bool, names: NameBook) -> list[
         action = event["action"]
         label = ACTION_LABELS_FOR_RESIDENT.get(action) if resident else None
         if label is None:
-            label = ACTIONS[action].label if action in ACTIONS else RECORD_LABELS.get(action, action)
+            label = timeline_label(action)
         note = event.get("note")
         if resident and action not in ("reject", "add_info", "withdraw"):
             note = None  # staff notes stay with staff

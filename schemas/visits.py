@@ -125,6 +125,7 @@ class ScanOut(Schema):
     household: HouseholdOut | None = Field(None, description="住户详情（工作人员，号码脱敏）")
     recent_visits: list[ScanVisitOut] = Field(default_factory=list)
     open_cases: list[ScanCaseOut] = Field(default_factory=list)
+    file_url: str | None = Field(None, description="一户一档（工作人员）")
 
 
 class PlatesIn(Schema):

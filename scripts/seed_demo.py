@@ -23,6 +23,7 @@ from notify.inbox import InboxService
 from notify.outbox import enqueue, inbox_message, new_delivery
 from scripts.seed_assessment import seed_assessment
 from scripts.seed_incentives import seed_incentives
+from scripts.seed_prevention import seed_prevention
 from server.cases.repository import CaseRepository
 from server.cases.service import CaseService
 from server.core.auth import Principal
@@ -621,6 +622,14 @@ async def _seed_incentives(ctx: Context) -> str:
     return summary
 
 
+async def _seed_prevention(ctx: Context) -> str:
+    _, villages, _ = await _demo_places(ctx)
+    (household, *_) = await HouseholdService(ctx).under([org_key_id(("grid", "东风村", "1"))], ("_id",))
+    summary = await seed_prevention(ctx, _demo_people(ctx), villages, household)
+    await CaseRepository(ctx.db).mark_all_notices("seeded")
+    return summary
+
+
 async def _seed_assessment(ctx: Context) -> str:
     summary = await seed_assessment(ctx, _demo_people(ctx), *await _demo_places(ctx))
     await CaseRepository(ctx.db).mark_all_notices("seeded")
@@ -645,7 +654,7 @@ async def seed_demo_town(ctx: Context, size: str = "demo") -> list[str]:
         if chosen.visits:
             visits, messages = await _seed_visits(ctx, chosen, households), await _seed_messages(ctx, chosen)
             summary += f"另有 {visits} 条走访记录、{messages} 条消息。"
-        summary += incentives + await _seed_assessment(ctx)
+        summary += incentives + await _seed_assessment(ctx) + await _seed_prevention(ctx)
     else:
         summary = "示范镇已存在，未重复生成。"
     lines = [summary, "演示账号（用手机号 + 短信验证码登录；演示模式下验证码打印在本控制台）："]
@@ -699,6 +708,7 @@ async def _seed_history(ctx: Context, size: Size, households: list[dict[str, Any
                 ],
                 "village_id": str(org_key_id(("village", village))),
                 "consent_contact": False,
+                "confirm_new": True,  # the history repeats its few phrasings
             }
             principal = people["resident"] if by == "resident" else people["liaison_police"]
             if by == "grid_worker":

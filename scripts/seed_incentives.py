@@ -50,6 +50,7 @@ async def closed_case(
             "parties": [{"role": "applicant", "name": "何秀兰"}, {"role": "respondent", "name": "罗建军"}],
             "village_id": str(village_id),
             "consent_contact": False,
+            "confirm_new": True,  # the same words for every case of the past
         }
         case = await service.create(await who("resident"), data)
         mediator_id = (await who(mediator)).user_id

@@ -29,7 +29,9 @@ from notify.console import console_senders
 from notify.wechat import WechatSubscribeSender
 from schemas.base import field_errors
 from schemas.mediators import RatingScheme, SubsidyRules
+from schemas.prevention import RiskRules
 from server.assessment import supervision
+from server.cases.risk import rule_errors
 from server.cases.warnings import WarningsJob, scan
 from server.core import indexes
 from server.core.config import Config, ConfigError
@@ -41,6 +43,7 @@ from server.core.looptime import LoopStats
 from server.core.outage import DATABASE_DOWN, DatabaseUnreachable
 from server.mediators import consultations
 from server.mediators.ratings import Schemes
+from server.prevention import warnings as prevention
 
 log = logging.getLogger("sanyuan")
 
@@ -87,8 +90,9 @@ def production_senders(ctx: Context) -> Senders:
     return Senders(sms=sms, wechat=wechat)
 
 
-# The deadline scans of the warnings job: the cases' own, the expert consultations' and the supervision notices'.
-WARNING_SCANS = (scan, consultations.scan, supervision.scan)
+# The rounds of the warnings job: the cases' deadlines, the expert consultations', the supervision notices',
+# and the risk warnings, clusters, escalations and daily 研判 (server/prevention/warnings.py).
+WARNING_SCANS = (scan, consultations.scan, supervision.scan, prevention.scan)
 
 
 def check_schemes(config: Config) -> None:
@@ -109,9 +113,24 @@ def check_schemes(config: Config) -> None:
             raise ConfigError(f"配置无效：{named}") from None
 
 
+def check_risk_rules(config: Config) -> None:
+    """The configured risk rules are checked like an admin's edit, at start-up."""
+    if config.prevention.risk_rules is None:
+        return
+    try:
+        rules = RiskRules.model_validate(config.prevention.risk_rules).data()
+        errors = rule_errors(rules)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+    if errors:
+        named = "; ".join(f"prevention.risk_rules.{e['field']}: {e['message']}" for e in errors)
+        raise ConfigError(f"配置无效：{named}")
+
+
 async def open_context(config: Config, senders: Senders | None = None) -> Context:
     """The database client, services and senders (console ones in demo mode), with indexes ensured."""
     check_schemes(config)
+    check_risk_rules(config)
     client, db = connect(config.mongodb.uri, config.mongodb.database)
     ctx = Context(config=config, client=client, db=db, senders=senders or console_senders())
     if senders is None and not config.demo:

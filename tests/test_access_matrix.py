@@ -35,6 +35,7 @@ from PIL import Image
 
 from notify.outbox import Relay
 from server.core.context import Context
+from server.prevention.warnings import WarningService
 from tests.town import TOWN_PEOPLE, Town, build_twin_town, register_household, resident_case
 
 REFUSED = {403, 404}
@@ -143,7 +144,7 @@ async def furnish(api: Any, ctx: Context, side: Side) -> None:
     ids["session_id"] = str(sessions["_id"])
     ids["town_id"] = side.unit(side.name)
     await furnish_incentives(api, side)
-    await furnish_assessment(api, side)
+    await furnish_assessment(api, ctx, side)
     side.markers |= {ids[k] for k in ("mediator_id", "expert_id", "rating_id", "statement_id", "consultation_id")}
     side.markers |= {ids[k] for k in ("row_id", "run_id", "check_id", "notice_id")}
     side.markers |= {ids["household_id"], ids["visit_id"], ids["org_id"], ids["user_id"], ids["job_id"]}
@@ -180,7 +181,7 @@ async def furnish_incentives(api: Any, side: Side) -> None:
     ids["file_id"] = filed.json["files"][-1]["id"]
 
 
-async def furnish_assessment(api: Any, side: Side) -> None:
+async def furnish_assessment(api: Any, ctx: Context, side: Side) -> None:
     """A month of police statistics, a run over the town's villages, a spot check of a closed case, and a
     supervision notice to 甲村."""
     ids, office = side.ids, side.token("office")
@@ -210,6 +211,29 @@ async def furnish_assessment(api: Any, side: Side) -> None:
     assert issued.status == 201, issued.json
     ids["notice_id"] = issued.json["id"]
     ids["key"], ids["year"] = "agreement_rate", "2026"
+    await furnish_prevention(api, ctx, side)
+
+
+async def furnish_prevention(api: Any, ctx: Context, side: Side) -> None:
+    """A dispute of two cases, a concern noted on the household, and a warning on a high-risk case."""
+    ids, office = side.ids, side.token("office")
+    other = await fresh_case(api, side)
+    linked = await api.post(
+        "/api/disputes", {"case_id": ids["case_id"], "other_case_id": other, "reason": "矩阵测试"}, token=office
+    )
+    assert linked.status == 200, linked.json
+    ids["dispute_id"] = linked.json["id"]
+    note = await api.post(f"/api/households/{ids['household_id']}/notes", {"text": "矩阵测试关注"}, token=office)
+    assert note.status == 201, note.json
+    ids["note_id"] = note.json["id"]
+    risky = resident_case(side.town, village_id=side.unit("甲村"), description="对方扬言要同归于尽，情况紧急。")
+    made = await api.post("/api/cases", risky, token=side.token("resident_a"))
+    assert made.status == 201, made.json
+    side.markers |= {made.json["id"], made.json["number"], ids["dispute_id"], ids["note_id"]}
+    await WarningService(ctx).risk_round()
+    warning = await ctx.db["warnings"].find_one({"case_ids": ObjectId(made.json["id"])})
+    ids["warning_id"] = str(warning["_id"])
+    side.markers.add(ids["warning_id"])
 
 
 def consultation(side: Side) -> dict[str, Any]:
@@ -306,6 +330,17 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
             "date": "2026-10-01",
             "findings": ["台账不全"],
         },
+        "/api/disputes": {
+            "case_id": side.ids["case_id"],
+            "other_case_id": side.ids["closed_case_id"],
+            "reason": "矩阵测试",
+        },
+        "/api/disputes/{dispute_id}/unlink": {"case_id": side.ids["case_id"], "reason": "矩阵测试"},
+        "/api/disputes/{dispute_id}/lead": {"case_id": side.ids["case_id"], "reason": "矩阵测试"},
+        "/api/households/{household_id}/notes": {"text": "矩阵测试关注"},
+        "/api/households/{household_id}/notes/{note_id}/done": {"text": "已办"},
+        "/api/warnings/{warning_id}/acknowledge": {"note": "矩阵测试"},
+        "/api/warnings/{warning_id}/handle": {"note": "矩阵测试"},
         "/api/consultations/{consultation_id}/answer": {"text": "建议依法协商赔偿"},
         "/api/households": {
             "micro_grid_id": side.unit("甲村微网格"),
@@ -375,6 +410,7 @@ NOT_PLACED = {
     "/api/settings/rating-scheme": "tests/test_mediators.py",
     "/api/settings/subsidy-rules": "tests/test_mediators.py",
     "/api/source-statistics/import": "tests/test_assessment.py",
+    "/api/settings/risk-rules": "tests/test_prevention.py",
 }
 # Read alike by both towns: the county's assessment scheme is the same for every town in it.
 COUNTY_WIDE = {"GET /api/assessment/schemes/{year}": "the county's scheme for the year, one for all its towns"}
@@ -494,6 +530,7 @@ async def county_gets_through(api: Any, method: str, path: str, mine: Side, out:
 
 ID_QUERY = {"org_id": "town_id", "household_id": "household_id", "parent_id": "town_id", "visitor_id": "user_id"}
 ID_QUERY |= {"grid_worker_id": "user_id", "unit_id": "town_id", "scope_id": "town_id", "county_id": "town_id"}
+ID_QUERY |= {"town_id": "town_id"}
 
 
 def required_query(operation: dict[str, Any], side: Side) -> str:

@@ -22,6 +22,7 @@ COUNTED: tuple[str, ...] = ("cases", "households", "visits", "users", "org_units
 COUNTED += ("roster", "experts", "rating_runs", "subsidy_statements", "consultations")
 COUNTED += ("source_statistics", "criminal_incidents", "assessment_schemes", "assessment_bonuses", "assessment_runs")
 COUNTED += ("spot_checks", "spot_check_items", "supervision_notices", "inspections")
+COUNTED += ("disputes", "household_notes", "warnings", "briefings")
 
 # What a bad JSON body can be, and the status each must get (any endpoint that takes JSON).
 JSON_CORPUS: list[tuple[str, bytes, str, set[int]]] = [
@@ -124,6 +125,9 @@ async def path_values(api, ctx: Context, town) -> dict[str, str]:
         "notice_id": "0" * 24,
         "key": "agreement_rate",
         "year": "2026",
+        "dispute_id": "0" * 24,
+        "note_id": "0" * 24,
+        "warning_id": "0" * 24,
     }
 
 

@@ -193,6 +193,7 @@ async def test_scan_gives_each_person_what_they_need(api, ctx: Context, login, o
         "household": None,
         "recent_visits": [],
         "open_cases": [],
+        "file_url": None,
     }
 
     outsider = await login(("mediator", org_tree.other_village["_id"]))

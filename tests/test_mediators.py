@@ -369,10 +369,10 @@ async def test_a_consultation_is_asked_answered_and_warned_about(api, ctx: Conte
     # Unanswered past its deadline: warned once, red, to the expert and the one who asked.
     late = await api.post(f"/api/cases/{case_id}/consultations", ask | {"session_id": None}, token=mediator)
     ctx.clock.advance(timedelta(days=3))
-    job = WarningsJob(ctx, 60, WARNING_SCANS)  # the rounds the server runs
-    assert await job.run_once() == 1
-    assert await job.run_once() == 0
+    job = WarningsJob(ctx, 60, WARNING_SCANS)  # the rounds the server runs (the morning's 研判 among them)
+    assert (await job.run_once() or 0) >= 1
+    assert await job.run_once() == 0  # nothing is raised twice
     assert (await api.get(f"/api/consultations/{late.json['id']}", token=expert)).json["warning"] == "red"
     await Relay(ctx).run_once()
-    red = await ctx.db["outbox"].find_one({"user_id": expert_user, "event": "consultation_red"})
-    assert red is not None
+    red = await ctx.db["outbox"].find({"user_id": expert_user, "event": "consultation_red"}).to_list(None)
+    assert len(red) == 1

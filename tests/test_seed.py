@@ -19,6 +19,7 @@ from scripts.seed_demo import (
     seed_demo_town,
 )
 from scripts.seed_incentives import CASES as INCENTIVE_CASES
+from scripts.seed_prevention import CASES as PREVENTION_CASES
 from server.__main__ import parse_args
 from server.core.context import Context
 from server.core.permissions import ROLES
@@ -55,7 +56,8 @@ async def test_seed_builds_the_town(ctx: Context) -> None:
         f"已生成示范镇：24 个微网格，288 户，13 件矛盾纠纷。调解名册 5 名社会力量；{year} 年度星级已确认；"
         "以案定补结算单 2 份；专家咨询 2 件（据另外 42 件案件）。"
     )
-    assert lines[0].endswith("抽查回访 4 件（1 件与记录不符）；督查通报 1 件待整改。")
+    assert "抽查回访 4 件（1 件与记录不符）；督查通报 1 件待整改。" in lines[0]
+    assert lines[0].endswith("一件事 1 起（110 与信访）；群体性纠纷预警（6 名工人）；今日预警 2 条。")
 
 
 async def test_the_demo_has_its_incentives(ctx: Context) -> None:
@@ -189,7 +191,7 @@ async def test_a_town_sized_demo_has_history_visits_and_messages(ctx: Context, m
     lines = await seed_demo_town(ctx, "town")
     assert lines[0].startswith("已生成示范镇：36 个微网格，108 户，73 件矛盾纠纷。另有 300 条走访记录、80 条消息。")
     cases = await ctx.db["cases"].find({}).to_list(None)
-    assert len(cases) == len(DEMO_CASES) + 60 + INCENTIVE_CASES + ASSESSMENT_CASES
+    assert len(cases) == len(DEMO_CASES) + 60 + INCENTIVE_CASES + ASSESSMENT_CASES + PREVENTION_CASES
     history = [c for c in cases if c["description"].startswith("历史纠纷")]
     assert {c["channel"] for c in history} == {"miniprogram", "grid_visit", "police_referral"}
     after = ["registered", "assigned", "in_mediation", "concluded", "follow_up", "closed"]  # by steps taken
@@ -241,3 +243,30 @@ async def test_the_demo_has_a_year_of_statistics_a_scored_quarter_a_spot_check_a
     assert sum(r["mismatch"] for r in results) == 1
     notices = await ctx.db["supervision_notices"].find({}).to_list(None)
     assert [(n["state"], n["unit_name"]) for n in notices] == [("issued", "东风村")]
+
+
+async def test_the_demo_has_a_linked_dispute_a_suggestion_a_cluster_a_repeat_household_and_warnings(
+    ctx: Context,
+) -> None:
+    from scripts.seed_prevention import CONTRACTOR
+
+    await seed_demo_town(ctx)
+    (dispute,) = await ctx.db["disputes"].find({}).to_list(None)
+    assert (dispute["state"], sorted(dispute["sources"])) == ("open", ["petition", "police"])
+    suggested = (
+        await ctx.db["cases"].find({"link_suggestions.reasons": "同村同一被申请人", "dispute_id": None}).to_list(None)
+    )
+    assert suggested, "a pair suggested and left unlinked"
+    warnings = await ctx.db["warnings"].find({}).to_list(None)
+    cluster = next(w for w in warnings if w["kind"] == "cluster")
+    assert CONTRACTOR in cluster["title"]
+    assert len(cluster["case_ids"]) == 6
+    assert any(w["kind"] == "risk" for w in warnings)
+    repeat = (
+        await ctx.db["cases"]
+        .find({"channel": "grid_visit", "description": {"$regex": "^走访发现：与邻居"}})
+        .to_list(None)
+    )
+    assert len({c["household_id"] for c in repeat}) == 1
+    assert len(repeat) == 3
+    assert await ctx.db["household_notes"].count_documents({"done_at": None}) == 1

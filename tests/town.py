@@ -127,6 +127,8 @@ def resident_case(town: Town, village: str = "甲村", **overrides: Any) -> dict
         ],
         "village_id": town.id(village),
         "consent_contact": True,
+        # The same resident reports the same words again and again here; the duplicate check has its own test.
+        "confirm_new": True,
     }
     body.update(overrides)
     return body

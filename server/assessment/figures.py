@@ -61,6 +61,7 @@ class CaseFigure:
     better: Literal["higher", "lower"] = "higher"
     zero_goal: bool = False  # any occurrence turns the figure red
     fields: tuple[str, ...] = field(default=())  # what `average` reads
+    per_case: bool = False  # about the sources (each case counts); otherwise 一件事 counts once (its lead)
 
 
 CASE_FIGURES: tuple[CaseFigure, ...] = (
@@ -71,6 +72,16 @@ CASE_FIGURES: tuple[CaseFigure, ...] = (
         "created_at",
         {"state": {"$ne": "draft"}},
         numerator="期内登记的案件（不含未提交的草稿），各来源、渠道均计",
+        unit="件",
+        per_case=True,
+    ),
+    CaseFigure(
+        "disputes_received",
+        "纠纷件数（一件事计一次）",
+        "count",
+        "created_at",
+        {"state": {"$ne": "draft"}},
+        numerator="期内登记的纠纷：关联为一件事的多个来源的案件只计主案",
         unit="件",
     ),
     CaseFigure(
@@ -251,6 +262,7 @@ CASE_FIGURES: tuple[CaseFigure, ...] = (
         {"channel": "grid_visit", "state": {"$ne": "draft"}},
         numerator="网格员入户走访时发现并登记的纠纷",
         unit="件",
+        per_case=True,
     ),
 )
 FIGURES_BY_KEY = {f.key: f for f in CASE_FIGURES}
@@ -266,6 +278,7 @@ class Breakdown:
     base: dict[str, Any]
     field: str
     each: bool = False  # an array: every item counts
+    per_case: bool = True  # received cases are about the sources: each case counts
 
 
 BREAKDOWNS: tuple[Breakdown, ...] = (
@@ -280,7 +293,7 @@ BREAKDOWNS: tuple[Breakdown, ...] = (
         {"channel": "grid_visit", "state": {"$ne": "draft"}},
         "registered_by",
     ),
-    Breakdown("mediator", "每名调解员结束调解", "concluded_at", CONCLUDED, "mediator_ids", each=True),
+    Breakdown("mediator", "每名调解员结束调解", "concluded_at", CONCLUDED, "mediator_ids", each=True, per_case=False),
 )
 BREAKDOWNS_BY_KEY = {b.key: b for b in BREAKDOWNS}
 SOURCE_LABELS = {"grassroots": "基层（群众、网格、来访）", "police": "警源", "litigation": "诉源", "petition": "访源"}
@@ -308,11 +321,16 @@ def bind(query: dict[str, Any], now: datetime) -> dict[str, Any]:
     return bound
 
 
+ONCE_PER_DISPUTE = {"dispute_role": {"$ne": "member"}}  # a dispute's other cases are counted in its lead
+
+
 def case_match(figure: CaseFigure | Breakdown, unit_id: ObjectId, period: Period, now: datetime) -> dict[str, Any]:
     """The cases a figure counts in `unit_id` over `period` (all of them: its denominator)."""
     match: dict[str, Any] = {"location_path": unit_id}
     if figure.when:
         match[figure.when] = {"$gte": period.start, "$lt": period.end}
+    if not figure.per_case:
+        match |= ONCE_PER_DISPUTE
     return match | bind(figure.base, now)
 
 

@@ -109,10 +109,12 @@ class SourceStatistics:
     def may_enter(principal: Principal, unit: dict[str, Any], source: str) -> bool:
         """A liaison for `source` in the unit's town, or an admin over the unit."""
         for grant in principal.grants:
-            if grant.role == "liaison" and grant.liaison_for == source and grant.town_id:
-                if ObjectId(grant.town_id) in unit["path"]:
-                    return True
-            elif (
+            if (
+                grant.role == "liaison"
+                and grant.liaison_for == source
+                and grant.town_id
+                and ObjectId(grant.town_id) in unit["path"]
+            ) or (
                 grant.role in ("town_admin", "county_admin") and grant.org_id and ObjectId(grant.org_id) in unit["path"]
             ):
                 return True

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from server.cases import policy
+from server.cases.links import rank, same_complaint, shared_with
 from server.cases.model import (
     REFERRAL_CHANNELS,
     Case,
-    assess_risk,
     input_errors,
     new_case,
     notice,
     timeline_event,
 )
 from server.cases.repository import CaseRepository
+from server.cases.risk import RISING, Facts, RiskService, rising_notices, score
 from server.cases.routing import Routing, place_of
 from server.core.auth import Principal
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from server.core.context import Context
 
 PLACE_KINDS = ("village", "grid", "micro_grid")
+REPEAT_WINDOW = timedelta(days=1)
 
 
 class Intake:
@@ -70,7 +72,7 @@ class Intake:
             category=data["category"],
             description=data["description"],
             parties=parties,
-            risk=assess_risk(data["description"], len(data["parties"]), data.get("risk") if staff else None),
+            risk_given=data.get("risk") if staff else None,
             law_related=bool(data.get("law_related")) and staff,
             resident_id=ObjectId(principal.user_id) if channel == "miniprogram" else None,
             registered_by=ObjectId(principal.user_id),
@@ -87,6 +89,7 @@ class Intake:
             **referral,
             **({"idempotency_key": idempotency_key} if idempotency_key else {}),
         )
+        await self._score(case, household, now)  # before routing: a high risk goes straight to the town
         target, tier = await Routing(self._ctx).suggest(case)
         case["suggested"] = {"org_id": target["_id"], "org_name": target["name"], "tier": tier}
         first = "draft_saved" if case["state"] == "draft" else "submit"
@@ -95,6 +98,8 @@ class Intake:
         ]
         if referral and await self._cases.id_by_external_key(case["external_key"]):
             raise await self._duplicate_referral(case)
+        if channel == "miniprogram" and state == "registered" and not data.get("confirm_new"):
+            await self._check_repeat(case, now)
         # Numbered last, once everything else is valid, so numbers have no gaps.
         case["number"] = await self._cases.next_number(now.astimezone(self._ctx.tz).strftime("%Y%m%d"))
         case["notifications"] = [] if case["state"] == "draft" else self._registration_notices(case, now)
@@ -108,14 +113,48 @@ class Intake:
             raise
         return case
 
+    async def _score(self, case: Case, household: dict[str, Any] | None, now: datetime) -> None:
+        """The earlier cases that look like the same dispute, and the risk: one read of the candidates
+        serves both (a repeat is a candidate sharing a party or the household within the rules' window)."""
+        window = self._ctx.config.prevention.link_window_days
+        candidates = await self._cases.link_candidates(case, now - timedelta(days=window))
+        if case["state"] == "registered":
+            case["link_suggestions"] = [s.to_doc() for s in rank(case, candidates)]
+        risk = RiskService(self._ctx)
+        rules = await risk.rules(case.get("town_id"))
+        since = now - timedelta(days=rules["repeat"]["window_days"])
+        repeats = sum(
+            1
+            for other in candidates
+            if other["created_at"] >= since and {"phone", "id", "household"} & set(shared_with(case, other))
+        )
+        tags = tuple((household or {}).get("tags") or ())
+        case["risk_score"], case["risk"], case["risk_reasons"] = score(case, rules, Facts(repeats, 1, tags))
+
+    async def _check_repeat(self, case: Case, now: datetime) -> None:
+        """A resident who sends the same complaint again within a day is told it is registered already (and
+        may still send it, saying it is another matter: `confirm_new`)."""
+        for earlier in await self._cases.of_resident_since(case["resident_id"], now - REPEAT_WINDOW):
+            if (
+                earlier["state"] != "draft"
+                and earlier["category"] == case["category"]
+                and earlier.get("village_id") == case["village_id"]
+                and same_complaint(earlier["description"], case["description"])
+            ):
+                raise Conflict(
+                    f"您在一天内已经提交过这件纠纷（编号 {earlier['number']}），我们正在处理；"
+                    "如果是另一件事，请确认后再提交",
+                    code="duplicate_submission",
+                    details={"case_id": str(earlier["_id"]), "number": earlier["number"]},
+                )
+
     @staticmethod
     def _registration_notices(case: Case, now: datetime) -> list[dict[str, Any]]:
         """The office hears of every new case; a high risk (民转刑 words, many parties) alerts the office and
         the unit the rules send it to at once, urgently."""
         notices = [notice("case_registered", "office", now, case)]
-        if case["risk"] in ("high", "critical"):
-            suggested = case | {"assigned_org_id": case["suggested"]["org_id"], "mediator_ids": []}
-            notices += [notice("risk_high", "office", now, case), notice("risk_high", "unit", now, suggested)]
+        if case["risk"] in RISING:
+            notices += rising_notices(case | {"mediator_ids": []}, case["risk"], now)
         return notices
 
     async def _duplicate_referral(self, case: Case) -> Conflict:

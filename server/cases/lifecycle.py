@@ -10,6 +10,7 @@ change and its messages are never separated).
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -18,6 +19,7 @@ from server.cases import policy
 from server.cases.actions import ACTIONS, Action
 from server.cases.model import REFERRAL_CHANNELS, Case, next_due, notice, timeline_event
 from server.cases.repository import CaseRepository
+from server.cases.risk import RiskService
 from server.cases.routing import ESCALATION_TARGET, NEXT_TIER, Routing
 from server.cases.transitions import TRANSITIONS, Refused, Step
 from server.core.auth import Principal
@@ -196,4 +198,36 @@ class Lifecycle:
         if updated is None:
             current = await self._cases.get(case["_id"]) or case
             raise conflict(principal, current, f"案件已被他人更新，不能{action.label}，请刷新后再试")
-        return updated
+        if updated["state"] == "closed" and updated.get("dispute_role") == "lead":
+            await self.close_with_lead(updated, step.actor_id, now)
+        return await RiskService(self._ctx).reassess(updated, step.actor_id)
+
+    async def close_with_lead(self, lead: Case, actor_id: ObjectId | None, now: datetime) -> None:
+        """一件事 ends once: when its lead case closes, every other case of the dispute still open closes with
+        the lead's outcome, each in its own history (a timeline entry, its own notices)."""
+        outcome = dict(lead["outcome"] or {}) | {"note": f"随一件事主案 {lead['number']} 一并办结", "at": now}
+        for member in await self._cases.dispute_members([lead["dispute_id"]]):
+            for _ in range(3):  # a member changed meanwhile: read it again
+                if member["_id"] == lead["_id"] or member["state"] in ("closed", "rejected", "draft"):
+                    break
+                event = timeline_event(
+                    actor_id, "dispute_closed", member["state"], "closed", outcome["note"], now, public=True
+                )
+                after = member | {"outcome": outcome}
+                told = [notice("case_closed", "resident", now, after)]
+                if member["channel"] in REFERRAL_CHANNELS:
+                    told.append(notice("case_concluded", "liaison", now, after))
+                changes = {
+                    "state": "closed",
+                    "outcome": outcome,
+                    "closed_at": now,
+                    "deadlines": {},
+                    "warnings": {},
+                    "next_due": None,
+                    "suspended": None,
+                    "updated_at": now,
+                }
+                update = {"$set": changes, "$push": {"timeline": event, "notifications": {"$each": told}}}
+                if await self._cases.update_versioned(member, update, state=member["state"]) is not None:
+                    break
+                member = await self._cases.get(member["_id"]) or member

@@ -6,19 +6,14 @@ written. Timeline events and notices are appended to it by the lifecycle in the 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 
-from server.core.vocabulary import OUTCOME_LABELS, RISKS, STATE_LABELS
+from server.core.vocabulary import OUTCOME_LABELS, STATE_LABELS
 
 Case = dict[str, Any]
-
-# Words that signal violence or self-harm: a dispute that may turn criminal (民转刑) is high risk at once.
-DANGER_WORDS = re.compile(r"杀|砍|捅|同归于尽|报复|跳楼|跳河|自杀|寻死|喝农药|上吊|炸|纵火|放火|拼命")
-
 
 # Text limits of a case's input, for every way in (the API's schema, the court list import, partners).
 CATEGORY_MAX = 20
@@ -60,18 +55,6 @@ def status_label(case: Case) -> str:
     if case.get("suspended"):
         return "暂停办理（挂起）"
     return STATE_LABELS[case["state"]]
-
-
-def assess_risk(description: str, parties: int, given: str | None) -> str:
-    """Staff's assessment, raised by words of violence and by the number of parties (群体性)."""
-    risk = given or "low"
-    if DANGER_WORDS.search(description):
-        risk = max(risk, "high", key=RISKS.index)
-    if parties >= 10:
-        risk = max(risk, "high", key=RISKS.index)
-    elif parties >= 5:
-        risk = max(risk, "medium", key=RISKS.index)
-    return risk
 
 
 def next_due(deadlines: dict[str, Any]) -> datetime | None:
@@ -148,6 +131,9 @@ def new_case(*, state: str, channel: str, source: str, now: datetime, **fields: 
         "description": "",
         "parties": [],
         "risk": "low",
+        "risk_given": None,  # staff's own assessment at registration: the model never scores below it
+        "risk_score": 0,
+        "risk_reasons": [],
         "law_related": False,
         "resident_id": None,
         "registered_by": None,
@@ -184,6 +170,10 @@ def new_case(*, state: str, channel: str, source: str, now: datetime, **fields: 
         "supervised_on_time": None,  # a 督办 case concluded by the supervisor's deadline
         "followed_up_at": None,  # the last follow-up (回访), satisfied or not
         "spot_check": None,  # the last 抽查回访 that did not confirm the recorded outcome
+        "link_suggestions": [],  # earlier cases that look like the same dispute, found at registration
+        "dispute_id": None,  # 一件事: the dispute this case belongs to
+        "dispute_role": None,  # "lead" (its unit handles the dispute) or "member"
+        "cluster_id": None,  # 群体性: the group-dispute warning the case is part of
         "complaints": 0,  # follow-ups that found the resident unsatisfied (a complaint upheld)
         "timeline": [],
         "notifications": [],

@@ -72,6 +72,18 @@ indexes.declare(
         [("location_path", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)],
         name="location_state_created",
     ),
+    # 一件事: earlier cases sharing a party (by the keyed hashes), or in the same village (respondent, address);
+    # the members of a dispute; a town's recent cases (群体性 clusters).
+    IndexModel([("parties.phone_hash", ASCENDING), ("created_at", ASCENDING)], name="party_phone_created"),
+    IndexModel([("parties.id_hash", ASCENDING), ("created_at", ASCENDING)], name="party_id_created"),
+    IndexModel(
+        [("parties.name", ASCENDING), ("village_id", ASCENDING), ("created_at", ASCENDING)], name="party_name_village"
+    ),
+    IndexModel([("parties.address", ASCENDING), ("created_at", ASCENDING)], name="party_address_created"),
+    IndexModel([("dispute_id", ASCENDING), ("created_at", ASCENDING)], name="dispute_created", sparse=True),
+    IndexModel([("town_id", ASCENDING), ("created_at", ASCENDING)], name="town_created"),
+    IndexModel([("household_id", ASCENDING), ("created_at", ASCENDING)], name="household_created", sparse=True),
+    IndexModel([("risk", ASCENDING), ("state", ASCENDING)], name="risk_state"),  # the warnings' scan
 )
 indexes.declare(COUNTERS)
 
@@ -137,6 +149,25 @@ FACTS_PROJECTION = dict.fromkeys(
     1,
 )
 OPEN_FOR_MEDIATORS = ("assigned", "in_mediation")
+# What a link suggestion compares of an earlier case.
+CANDIDATE_PROJECTION = dict.fromkeys(
+    (
+        "number",
+        "state",
+        "category",
+        "source",
+        "parties",
+        "household_id",
+        "village_id",
+        "town_id",
+        "dispute_id",
+        "created_at",
+        "org_path",
+        "mediator_ids",
+        "resident_id",
+    ),
+    1,
+)
 
 Sort = list[tuple[str, int]]
 BY_DEADLINE: Sort = [("next_due", ASCENDING), ("created_at", ASCENDING)]
@@ -314,6 +345,109 @@ class CaseRepository:
         query = {"org_path": unit_id, "state": {"$in": list(WATCHED_STATES)}, **extra}
         cursor = self._cases.find(query, LIST_PROJECTION).sort(BY_DEADLINE)
         return await cursor.limit(limit).to_list(None)
+
+    # ---- 一件事 ----------------------------------------------------------------------------------------------
+    async def link_candidates(self, case: Case, since: datetime) -> list[Case]:
+        """Cases open now or registered since `since` that share with `case` a party's phone or ID number (by
+        hash), the household, a party's name in the same village, or an address: one indexed read each, each
+        returning only what matches; every case once."""
+        recent = [{"created_at": {"$gte": since}}, {"state": {"$in": list(WATCHED_STATES)}}]
+        parties = case.get("parties") or []
+
+        def values(field: str) -> list[Any]:
+            return sorted({p[field] for p in parties if p.get(field)})
+
+        queries: list[dict[str, Any]] = []
+        for field in ("phone_hash", "id_hash", "address"):
+            if values(field):
+                queries.append({f"parties.{field}": {"$in": values(field)}, "$or": recent})
+        if case.get("household_id"):
+            queries.append({"household_id": case["household_id"], "$or": recent})
+        if case.get("village_id") and values("name"):
+            queries.append({"parties.name": {"$in": values("name")}, "village_id": case["village_id"], "$or": recent})
+        found: dict[ObjectId, Case] = {}
+        for query in queries:
+            for case in await self._cases.find(query, CANDIDATE_PROJECTION).to_list(None):
+                found[case["_id"]] = case
+        return list(found.values())
+
+    async def join_dispute(self, case_id: ObjectId, was: ObjectId | None, dispute_id: ObjectId | None) -> bool:
+        """Move a case into a dispute (or out of one: None), if it is still where it was read: two people
+        linking at once cannot both move it."""
+        role = "member" if dispute_id else None
+        result = await self._cases.update_one(
+            {"_id": case_id, "dispute_id": was}, {"$set": {"dispute_id": dispute_id, "dispute_role": role}}
+        )
+        return bool(result.modified_count)
+
+    async def dispute_members(self, dispute_ids: list[ObjectId]) -> list[Case]:
+        """The cases of the disputes, oldest first (whole: their timelines make the dispute's)."""
+        query = {"dispute_id": {"$in": dispute_ids}}
+        return await self._cases.find(query).sort([("created_at", ASCENDING)]).to_list(None)
+
+    async def set_lead(self, dispute_id: ObjectId, lead_id: ObjectId) -> None:
+        """The lead of a dispute (its unit handles it); the others are members."""
+        await self._cases.update_many(
+            {"dispute_id": dispute_id, "dispute_role": "lead", "_id": {"$ne": lead_id}},
+            {"$set": {"dispute_role": "member"}},
+        )
+        await self._cases.update_one({"_id": lead_id, "dispute_id": dispute_id}, {"$set": {"dispute_role": "lead"}})
+
+    async def sharing(self, case: Case, since: datetime) -> int:
+        """How many other cases registered since `since` share a party (by hash) or the household."""
+        phones = sorted({p["phone_hash"] for p in case.get("parties", []) if p.get("phone_hash")})
+        ids = sorted({p["id_hash"] for p in case.get("parties", []) if p.get("id_hash")})
+        queries: list[dict[str, Any]] = []
+        if phones:
+            queries.append({"parties.phone_hash": {"$in": phones}, "created_at": {"$gte": since}})
+        if ids:
+            queries.append({"parties.id_hash": {"$in": ids}, "created_at": {"$gte": since}})
+        if case.get("household_id"):
+            queries.append({"household_id": case["household_id"], "created_at": {"$gte": since}})
+        found: set[ObjectId] = set()
+        for query in queries:
+            found |= {c["_id"] for c in await self._cases.find(query, {"_id": 1}).to_list(None)}
+        return len(found - {case["_id"]})
+
+    async def of_household(self, household_id: ObjectId, phones: list[str], ids: list[str], limit: int) -> list[Case]:
+        """The cases about a household: registered at it, or with one of its members as a party (by hash);
+        newest first, as list rows with their dispute and parties' hashes (one indexed read each)."""
+        queries: list[dict[str, Any]] = [{"household_id": household_id}]
+        if phones:
+            queries.append({"parties.phone_hash": {"$in": phones}})
+        if ids:
+            queries.append({"parties.id_hash": {"$in": ids}})
+        fields = LIST_PROJECTION | dict.fromkeys(
+            ("dispute_id", "org_path", "mediator_ids", "resident_id", "town_id"), 1
+        )
+        found: dict[ObjectId, Case] = {}
+        for query in queries:
+            cursor = self._cases.find(query, fields).sort([("created_at", DESCENDING)]).limit(limit)
+            found |= {c["_id"]: c for c in await cursor.to_list(None)}
+        return sorted(found.values(), key=lambda c: c["created_at"], reverse=True)[:limit]
+
+    async def at_risk(self, levels: tuple[str, ...], town_id: ObjectId | None = None) -> list[Case]:
+        """Open cases at one of the risk `levels` (of a town), as list rows with their reasons."""
+        query: dict[str, Any] = {"risk": {"$in": list(levels)}, "state": {"$in": list(WATCHED_STATES)}}
+        if town_id is not None:
+            query["town_id"] = town_id
+        fields = LIST_PROJECTION | dict.fromkeys(("risk_reasons", "org_path", "town_id"), 1)
+        return await self._cases.find(query, fields).to_list(None)
+
+    async def open_since(self, town_id: ObjectId, since: datetime) -> list[Case]:
+        """A town's cases registered since `since` and still open: their parties, cluster and suggestions."""
+        query = {"town_id": town_id, "created_at": {"$gte": since}, "state": {"$in": list(WATCHED_STATES)}}
+        fields = dict.fromkeys(("number", "parties", "created_at", "cluster_id", "link_suggestions"), 1)
+        return await self._cases.find(query, fields).to_list(None)
+
+    async def set_cluster(self, case_ids: list[ObjectId], cluster_id: ObjectId) -> None:
+        await self._cases.update_many({"_id": {"$in": case_ids}}, {"$set": {"cluster_id": cluster_id}})
+
+    async def of_resident_since(self, resident_id: ObjectId, since: datetime) -> list[Case]:
+        """A resident's cases registered since `since` (a second submission of the same complaint)."""
+        query = {"resident_id": resident_id, "created_at": {"$gte": since}}
+        fields = {"number": 1, "category": 1, "village_id": 1, "description": 1, "state": 1}
+        return await self._cases.find(query, fields).to_list(None)
 
     async def closed_in(self, unit_id: ObjectId, start: datetime, end: datetime) -> list[Case]:
         """The cases of a unit closed (办结) in [start, end): a spot check's population."""

@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 
 from server.cases.model import notice, timeline_event
 from server.cases.repository import CaseRepository
+from server.cases.risk import RiskService
 from server.cases.routing import Routing
 from server.core import indexes
 from server.core.outage import DATABASE_DOWN
@@ -79,7 +80,11 @@ async def scan(ctx: Context) -> int:
                 notice(f"warning_{level}", audience, now, case, deadline=name) for audience in ("unit", "office")
             ]
             push = {"timeline": event, "notifications": {"$each": notices}}
-            raised += await cases.raise_warning(case["_id"], name, current, changes, push)
+            moved = await cases.raise_warning(case["_id"], name, current, changes, push)
+            raised += moved
+            fresh = await cases.get(case["_id"]) if moved and level == "red" else None
+            if fresh is not None:  # overdue counts in the risk score
+                await RiskService(ctx).reassess(fresh, None)
     return raised
 
 

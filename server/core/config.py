@@ -248,6 +248,19 @@ class MediatorsConfig(_Section):
     subsidy_rules: dict[str, Any] | None = None
 
 
+class PreventionConfig(_Section):
+    """主动治理: how far back a new case looks for the same dispute, the county's default risk rules (towns
+    may keep their own as settings; empty: the built-in ones, `server/cases/risk.py`; checked at start-up),
+    group-dispute clusters, the morning's 研判 and how long a critical warning may wait before the county hears."""
+
+    link_window_days: int = Field(180, ge=1, le=730)
+    risk_rules: dict[str, Any] | None = None
+    cluster_window_days: int = Field(30, ge=1, le=365)
+    cluster_min_complainants: int = Field(5, ge=2, le=1000)
+    briefing_at: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time of the daily 研判")
+    critical_escalation_hours: float = Field(4.0, gt=0, le=720)
+
+
 class NotifyConfig(_Section):
     quiet_hours: str = Field("22:00-07:00", pattern=r"^(\d{2}:\d{2}-\d{2}:\d{2})?$", description="empty: none")
     lease_seconds: float = Field(60.0, ge=1)
@@ -278,6 +291,7 @@ class Config(_Section):
     plates: PlatesConfig = PlatesConfig()
     cases: CasesConfig = CasesConfig()
     mediators: MediatorsConfig = MediatorsConfig()
+    prevention: PreventionConfig = PreventionConfig()
     notify: NotifyConfig = NotifyConfig()
     log: LogConfig = LogConfig()
     demo: bool = False

@@ -83,6 +83,12 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "supervision.issue": ("supervisor", "county_admin"),  # 督查通报 and inspection records
         "supervision.answer": (*ADMINS, *_HANDLING_UNIT),  # the unit's rectification
         "supervision.view": ("supervisor", *ADMINS, *_HANDLING_UNIT),  # notices issued, supervised or received
+        # 主动治理
+        "dispute.view": ("grid_worker", *_HANDLING_UNIT, *ADMINS, "supervisor"),  # link suggestions, disputes
+        "dispute.link": (*ADMINS, "center_staff"),  # linking and unlinking cases (audited)
+        "warning.view": (*ADMINS, *_HANDLING_UNIT, "supervisor"),  # current warnings in scope
+        "warning.handle": (*ADMINS, *_HANDLING_UNIT),  # acknowledging and handling them
+        "household.file": ("grid_worker", "center_staff", *ADMINS, "mediator", "supervisor"),  # 一户一档, notes
     }
 )
 

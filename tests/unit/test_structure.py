@@ -18,6 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cases", ("server.cases",)),
     ("notify", ("notify",)),
     ("mediators", ("server.mediators",)),
+    ("prevention", ("server.prevention",)),
     ("assessment", ("server.assessment",)),
     ("schemas", ("schemas",)),
     ("handlers", ("handlers",)),
