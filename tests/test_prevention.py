@@ -13,12 +13,10 @@ from typing import Any
 from bson import ObjectId
 
 from notify.outbox import Relay
-from server.app import WARNING_SCANS
-from server.cases.warnings import WarningsJob
 from server.core.context import Context
 from tests.test_assessment import by_key, figures
 from tests.test_mediators import AGREEMENT, act
-from tests.town import Town, build_twin_town, register_household, resident_case
+from tests.town import Town, build_twin_town, inbox_texts, register_household, resident_case, warning_rounds
 
 NOW = datetime(2026, 11, 15, 4, 0, tzinfo=UTC)  # 12:00 in the town
 PHONE = "13812345678"
@@ -34,14 +32,6 @@ async def register(api, token: str, body: dict[str, Any]) -> dict[str, Any]:
     made = await api.post("/api/cases", body, token=token)
     assert made.status == 201, made.json
     return dict(made.json)
-
-
-async def inbox_texts(api, token: str) -> list[str]:
-    return [m["text"] for m in (await api.get("/api/notifications?page_size=100", token=token)).json["items"]]
-
-
-async def rounds(ctx: Context) -> None:
-    await WarningsJob(ctx, 60, scans=WARNING_SCANS).run_once()
 
 
 async def test_a_petition_about_a_110_call_is_suggested_linked_and_closed_with_its_lead(
@@ -355,7 +345,7 @@ async def test_warnings_clusters_escalation_and_the_morning_briefing(api, ctx: C
         resident_case(town, description="征地补偿不公，有人扬言要同归于尽。", parties=crowd),
     )
     assert (await ctx.db["cases"].find_one({"number": critical["number"]}))["risk"] == "critical"
-    await rounds(ctx)
+    await warning_rounds(ctx)
     listed = await api.get("/api/warnings?page_size=50", token=office)
     assert listed.status == 200, listed.json
     kinds = {(w["kind"], w["level"]) for w in listed.json["items"]}
@@ -367,7 +357,7 @@ async def test_warnings_clusters_escalation_and_the_morning_briefing(api, ctx: C
     worker_case = await ctx.db["cases"].find_one({"_id": ObjectId(cluster["case_ids"][0])})
     assert "多名群众针对同一对象（群体性纠纷预警）（+30）" in worker_case["risk_reasons"]
     assert (await api.get("/api/warnings", token=twin.people["office"].token)).json["total"] == 0
-    await rounds(ctx)  # nothing new a second time
+    await warning_rounds(ctx)  # nothing new a second time
     assert (await api.get("/api/warnings?page_size=50", token=office)).json["total"] == listed.json["total"]
 
     acked = await api.post(f"/api/warnings/{cluster['id']}/acknowledge", {"note": "已安排劳动所介入"}, token=office)
@@ -381,12 +371,12 @@ async def test_warnings_clusters_escalation_and_the_morning_briefing(api, ctx: C
 
     # The critical one waits past its hours: the county hears. (At 17:00 the day's 研判 went out too.)
     ctx.clock.set(NOW + timedelta(hours=5))
-    await rounds(ctx)
+    await warning_rounds(ctx)
     assert any("未处置" in t and critical["number"] in t for t in await inbox_texts(api, county.token))
 
     # The next morning at 08:30 the office gets the 研判: in full in the app, counts only by SMS.
     ctx.clock.set(datetime(2026, 11, 16, 0, 30, tzinfo=UTC))
-    await rounds(ctx)
+    await warning_rounds(ctx)
     texts = await inbox_texts(api, office)
     briefing = next(t for t in texts if "2026-11-16 矛盾纠纷研判" in t)
     assert "王老板" in briefing
@@ -397,7 +387,7 @@ async def test_warnings_clusters_escalation_and_the_morning_briefing(api, ctx: C
     assert "工人" not in sms["text"]
     latest = await api.get("/api/briefings/latest", token=office)
     assert (latest.json["day"], latest.json["counts"]["clusters"]) == ("2026-11-16", 1)  # raised yesterday
-    await rounds(ctx)
+    await warning_rounds(ctx)
     assert sum("2026-11-16 矛盾纠纷研判" in t for t in await inbox_texts(api, office)) == 1  # once a day
 
 
@@ -407,7 +397,7 @@ async def test_a_case_past_its_deadline_scores_it(api, ctx: Context, town: Town)
     case = await register(api, town.people["resident_a"].token, resident_case(town))
     await act(api, town, "office", case["id"], "assign")
     ctx.clock.advance(timedelta(days=2))  # not accepted within 24 hours
-    await rounds(ctx)
+    await warning_rounds(ctx)
     stored = await ctx.db["cases"].find_one({"number": case["number"]})
     assert stored["warnings"]["accept"] == "red"
     assert "超过办理期限（+10）" in stored["risk_reasons"]

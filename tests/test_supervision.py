@@ -10,16 +10,10 @@ from datetime import timedelta
 from bson import ObjectId
 
 from notify.outbox import Relay
-from server.app import WARNING_SCANS
-from server.cases.warnings import WarningsJob
 from server.core.context import Context
 from tests.test_assessment import NOW, by_key, figures, handled
 from tests.test_mediators import AGREEMENT
-from tests.town import Town, build_twin_town
-
-
-async def inbox_texts(api, token: str) -> list[str]:
-    return [m["text"] for m in (await api.get("/api/notifications?page_size=100", token=token)).json["items"]]
+from tests.town import Town, build_twin_town, inbox_texts, warning_rounds
 
 
 async def test_a_spot_check_is_reproducible_and_a_contradiction_flags_the_case(
@@ -98,10 +92,6 @@ async def test_a_spot_check_is_reproducible_and_a_contradiction_flags_the_case(
     assert (await api.post(f"/api/spot-checks/{check_id}/results", unreached, token=other)).status == 404
 
 
-async def run_warnings(ctx: Context) -> None:
-    await WarningsJob(ctx, 60, scans=WARNING_SCANS).run_once()
-
-
 async def test_a_supervision_notice_is_rectified_or_warned_about_and_counts(
     api, ctx: Context, login, town: Town
 ) -> None:
@@ -170,10 +160,10 @@ async def test_a_supervision_notice_is_rectified_or_warned_about_and_counts(
     )
     assert late.status == 201
     ctx.clock.set(NOW + timedelta(days=9))
-    await run_warnings(ctx)
-    await run_warnings(ctx)
+    await warning_rounds(ctx)
+    await warning_rounds(ctx)
     ctx.clock.set(NOW + timedelta(days=11))
-    await run_warnings(ctx)
+    await warning_rounds(ctx)
     texts = await inbox_texts(api, town.people["mediator_b"].token)
     assert sum("即将到整改期限" in t for t in texts) == 1
     assert sum("已超过整改期限" in t for t in texts) == 1

@@ -157,3 +157,16 @@ async def register_household(api: Any, micro_grid_id: str, address: str, head: s
     )
     assert made.status == 201, made.json
     return dict(made.json)
+
+
+async def inbox_texts(api: Any, token: str) -> list[str]:
+    """The texts of a person's in-app messages, newest first."""
+    return [m["text"] for m in (await api.get("/api/notifications?page_size=100", token=token)).json["items"]]
+
+
+async def warning_rounds(ctx: Context) -> None:
+    """One round of the warnings job, as the server runs it (deadlines, consultations, notices, prevention)."""
+    from server.app import WARNING_SCANS
+    from server.cases.warnings import WarningsJob
+
+    await WarningsJob(ctx, 60, scans=WARNING_SCANS).run_once()
