@@ -35,7 +35,7 @@ class DisputeBrief(Schema):
     lead_case_id: str
     case_ids: list[str] = Field(description="本人可见的成员案件")
     sources: list[str]
-    state: Literal["open", "merged", "dissolved"]
+    state: Literal["open", "closed", "merged", "dissolved"] = Field(description="closed：主案已办结，成员一并办结")
 
 
 class CaseLinksOut(Schema):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +160,23 @@ def test_a_configured_scheme_is_checked_at_start_up(tmp_path: Path, scheme: str,
     )
     with pytest.raises(ConfigError, match=f"mediators\\.{scheme}\\.{named}"):
         check_schemes(config)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"lexicon": [{"label": "坏", "pattern": "(", "points": 10}]}, "lexicon.0.pattern"),  # not an expression
+        ({"levels": {"medium": 50, "high": 40, "critical": 70}}, "levels"),  # out of order
+        ({"overdue_points": 500}, "overdue_points"),  # out of range
+    ],
+)
+def test_configured_risk_rules_are_checked_at_start_up(tmp_path: Path, change: dict[str, Any], named: str) -> None:
+    from server.app import check_risk_rules
+    from server.cases.risk import DEFAULT_RULES
+
+    loaded = load_config(write(tmp_path, GOOD_FILE), environ={})
+    good = loaded.config.prevention.model_copy(update={"risk_rules": DEFAULT_RULES})
+    check_risk_rules(loaded.config.model_copy(update={"prevention": good}))
+    bad = loaded.config.prevention.model_copy(update={"risk_rules": DEFAULT_RULES | change})
+    with pytest.raises(ConfigError, match=f"prevention\\.risk_rules\\.{named}"):
+        check_risk_rules(loaded.config.model_copy(update={"prevention": bad}))

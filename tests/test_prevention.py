@@ -117,6 +117,7 @@ async def test_a_petition_about_a_110_call_is_suggested_linked_and_closed_with_i
     await act(api, town, "office", case_id, "follow_up_satisfied")
     member = (await api.get(f"/api/cases/{petition_case['id']}", token=office)).json
     assert member["state"] == "closed"
+    assert (await api.get(f"/api/disputes/{dispute['id']}", token=office)).json["state"] == "closed"
     assert member["timeline"][-1]["action"] == "dispute_closed"
     assert member["outcome"] is not None
     await Relay(ctx).run_once()

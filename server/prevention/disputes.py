@@ -194,8 +194,11 @@ class DisputeService:
         """The dispute and those of its cases the caller may see, oldest first."""
         dispute = await self.get(principal, dispute_id)
         queries = CaseQueries(self._ctx)
-        members = [m for m in await self._cases.dispute_members([dispute_id]) if await queries.can_view(principal, m)]
-        return dispute, members
+        everyone = await self._cases.dispute_members([dispute_id])
+        lead = next((m for m in everyone if m["_id"] == dispute.get("lead_case_id")), None)
+        if dispute["state"] == "open" and lead is not None and lead["state"] == "closed":
+            dispute = dispute | {"state": "closed"}  # it ended with its lead (server/cases/lifecycle.py)
+        return dispute, [m for m in everyone if await queries.can_view(principal, m)]
 
     async def suggestions(self, principal: Principal, case: Case) -> list[tuple[Suggestion, Case]]:
         """The link suggestions for a case now (its registration's, found again with what came since), of the
