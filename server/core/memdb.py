@@ -21,6 +21,9 @@ cheaper than mongomock alone, each measured by `scripts/bench.py` on the 2-core 
 - **Sorted matches kept** until the collection is written to, and a range inside exact equalities (a
   month of visits) found by binary search in them: a town's visit list or coverage no longer sorts 20,000
   documents per request.
+- **Aggregations from their $match**: the first `$match` is found as a find is (through the maps), and only
+  its matches — only the fields of a `$project` that follows — go through mongomock's pipeline, which alone
+  copies the whole collection first. An assessment figure over 10,000 cases went from 1 s to 30–290 ms.
 - **Off the loop**: a collection of `OFF_LOOP_FROM` documents or more is worked on in one thread of the
   client's (`Worker`), in order; the loop keeps serving while a long query runs. Under the benchmark's mixed
   load at town size no loop callback takes over 50 ms of CPU (before: 149, up to 1 s).

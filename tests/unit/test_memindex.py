@@ -299,3 +299,34 @@ async def test_reads_by_id_answer_as_mongomock_does() -> None:
         assert await ours.find_one({"_id": key}, {"n": 1}) == plain.find_one({"_id": key}, {"n": 1})
         assert await ours.find({"_id": key}).to_list(None) == list(plain.find({"_id": key}))
         assert await ours.count_documents({"_id": key}) == plain.count_documents({"_id": key})
+
+
+async def test_an_aggregation_answers_as_plain_mongomock_does() -> None:
+    """The first $match found through the maps (and a following $project copied alone) gives what mongomock
+    gives for the whole pipeline."""
+    plain: Any = mongomock.MongoClient(tz_aware=True)["db"]["things"]
+    client = MemoryClient()
+    ours = client["db"]["things"]
+    for model in INDEXES:
+        plain.create_indexes([model])
+    await ours.create_indexes(INDEXES)
+    rng = random.Random(9)  # noqa: S311 - reproducible test data
+    docs = [document(rng, n) for n in range(SCAN_BELOW * 2)]
+    plain.insert_many([dict(d) for d in docs])
+    await ours.insert_many([dict(d) for d in docs])
+    pipelines = [
+        [{"$match": {"state": "registered"}}, {"$group": {"_id": "$owner.id", "n": {"$sum": 1}}}],
+        [
+            {"$match": {"path": "a", "due": {"$gte": 10}}},
+            {"$project": {"state": 1, "due": 1}},
+            {"$facet": {"all": [{"$count": "n"}], "hit": [{"$match": {"state": "closed"}}, {"$count": "n"}]}},
+        ],
+        [{"$match": {"due": {"$lt": 25}}}, {"$unwind": "$path"}, {"$group": {"_id": "$path", "due": {"$avg": "$due"}}}],
+        [{"$match": {"state": {"$in": ["draft", None]}}}, {"$project": {"_id": 1}}, {"$count": "n"}],
+    ]
+    for pipeline in pipelines:
+        expected = list(plain.aggregate(pipeline))
+        found = await (await ours.aggregate(pipeline)).to_list(None)
+        key = lambda row: str(row.get("_id"))  # noqa: E731 - the groups' order is not part of the answer
+        assert sorted(found, key=key) == sorted(expected, key=key), pipeline
+    await client.close()
