@@ -215,6 +215,8 @@ class WarningService:
         day = local.date().isoformat()
         sent = 0
         for town in await OrgService(self._ctx).of_kind("town"):
+            if await self._briefings.find_one({"town_id": town["_id"], "day": day}, {"_id": 1}):
+                continue  # out already: not composed again every round of the day
             briefing = await self.compose(town, now)
             try:
                 await self._briefings.insert_one(
