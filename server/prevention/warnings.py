@@ -51,19 +51,23 @@ LEVEL_WORDS = {"medium": "中", "high": "高", "critical": "极高"}
 
 
 def clusters(cases: list[dict[str, Any]], least: int) -> dict[str, list[dict[str, Any]]]:
-    """Respondents named in several cases by at least `least` different complainants (a phone's hash, else
-    a name, tells complainants apart): respondent → its cases."""
-    by_respondent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """What several cases complain about, by at least `least` different complainants (a phone's hash, else a
+    name, tells complainants apart): the same respondent (a contractor, an employer) or the same place (the
+    respondent's address: a project, a site). The object in words → its cases."""
+    by_object: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for case in cases:
-        for name in {p["name"].strip() for p in case["parties"] if p["role"] == "respondent" and p.get("name")}:
-            by_respondent[name].append(case)
+        respondents = [p for p in case["parties"] if p["role"] == "respondent"]
+        named = {p["name"].strip() for p in respondents if p.get("name")}
+        places = {f"地点：{p['address'].strip()}" for p in respondents if p.get("address")}
+        for thing in named | places:
+            by_object[thing].append(case)
     found = {}
-    for name, named in by_respondent.items():
+    for thing, about in by_object.items():
         complainants = {
-            p.get("phone_hash") or p["name"] for c in named for p in c["parties"] if p["role"] == "applicant"
+            p.get("phone_hash") or p["name"] for c in about for p in c["parties"] if p["role"] == "applicant"
         }
-        if len(named) > 1 and len(complainants) >= least:  # one case of many parties is scored on its own
-            found[name] = sorted(named, key=lambda c: c["created_at"])
+        if len(about) > 1 and len(complainants) >= least:  # one case of many parties is scored on its own
+            found[thing] = sorted(about, key=lambda c: c["created_at"])
     return found
 
 

@@ -334,3 +334,24 @@ def test_only_the_owner_rates_once_at_follow_up() -> None:
     assert policy.may_rate(case_in("follow_up"))
     assert not policy.may_rate(case_in("in_mediation"))
     assert not policy.may_rate(case_in("closed", rating={"stars": 5}))
+
+
+def test_a_cluster_is_one_respondent_or_one_place_named_by_enough_complainants() -> None:
+    from datetime import UTC, datetime
+
+    from server.prevention.warnings import clusters
+
+    def case(n: int, applicant: str, respondent: str, address: str = "") -> dict[str, object]:
+        parties = [
+            {"role": "applicant", "name": applicant},
+            {"role": "respondent", "name": respondent, "address": address},
+        ]
+        return {"_id": n, "created_at": datetime(2026, 11, 1, n, tzinfo=UTC), "parties": parties}
+
+    wages = [case(n, f"工人{n}", "王老板") for n in range(3)]
+    site = [case(10 + n, f"住户{n}", f"开发商{n}", "滨河小区工地") for n in range(3)]
+    alone = [case(20, "张三", "李四"), case(21, "张三", "李四")]  # one complainant twice: a repeat, not a crowd
+    found = clusters(wages + site + alone, 3)
+    assert sorted(found) == ["地点：滨河小区工地", "王老板"]
+    assert [c["_id"] for c in found["王老板"]] == [0, 1, 2]
+    assert clusters(wages, 4) == {}

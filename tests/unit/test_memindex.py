@@ -314,7 +314,7 @@ async def test_an_aggregation_answers_as_plain_mongomock_does() -> None:
     docs = [document(rng, n) for n in range(SCAN_BELOW * 2)]
     plain.insert_many([dict(d) for d in docs])
     await ours.insert_many([dict(d) for d in docs])
-    pipelines = [
+    pipelines: list[list[dict[str, Any]]] = [
         [{"$match": {"state": "registered"}}, {"$group": {"_id": "$owner.id", "n": {"$sum": 1}}}],
         [
             {"$match": {"path": "a", "due": {"$gte": 10}}},
