@@ -179,6 +179,7 @@ def build_openapi(rules: list[Rule], vocabularies: dict[str, list[str]] | None =
                         "type": "object",
                         "properties": {"file": {"type": "string", "format": "binary", "minLength": 1}},
                         "required": ["file"],
+                        "additionalProperties": False,  # the one file: other parts make the upload ambiguous
                     }
                 }
             operation["requestBody"] = {"required": True, "content": content}
