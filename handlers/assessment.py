@@ -41,7 +41,7 @@ from schemas.assessment import (
 from schemas.base import Page
 from schemas.cases import CaseBrief, case_brief
 from schemas.visits import JobOut
-from server.assessment.figures import BREAKDOWNS, BREAKDOWNS_BY_KEY, FIGURES_BY_KEY, FigureService
+from server.assessment.figures import FigureService
 from server.assessment.periods import parse_period
 from server.assessment.reports import ReportService
 from server.assessment.runs import BonusService, RunService, SchemeService
@@ -72,7 +72,7 @@ class FiguresHandler(_FigureHandler):
     async def get(self) -> None:
         unit, period = await self.place(self.read_query(FigureQuery))
         figures = FigureService(self.ctx)
-        breakdowns = {b.key: await figures.breakdown(b.key, unit["_id"], period) for b in BREAKDOWNS}
+        breakdowns = await figures.breakdowns(unit["_id"], period)
         self.write_json(
             FiguresOut(
                 unit_id=str(unit["_id"]),
@@ -92,15 +92,7 @@ class FigureHandler(_FigureHandler):
     @api("一项考核指标", query=FigureQuery, response=FigureOut, tags=["assessment"])
     async def get(self, key: str) -> None:
         unit, period = await self.place(self.read_query(FigureQuery))
-        figures = FigureService(self.ctx)
-        found: dict[str, Any] | None
-        if key in FIGURES_BY_KEY:
-            found = await figures.case_figure(FIGURES_BY_KEY[key], unit["_id"], period, self.ctx.clock.now())
-        else:
-            found = next((f for f in await figures.all(unit, period) if f["key"] == key), None)
-            if found is None:
-                raise NotFound("没有这项指标")
-        self.write_json(FigureOut(**found))
+        self.write_json(FigureOut(**await FigureService(self.ctx).one(unit, period, key)))
 
 
 class FigureCasesHandler(_FigureHandler):
@@ -114,8 +106,6 @@ class FigureCasesHandler(_FigureHandler):
     )
     async def get(self, key: str) -> None:
         query = self.read_query(FigureCasesQuery)
-        if key not in FIGURES_BY_KEY and key not in BREAKDOWNS_BY_KEY and key != "spot_check_confirmed":
-            raise NotFound("没有这项指标的案件清单", details=[{"field": "key", "message": "该指标不由案件构成"}])
         unit, period = await self.place(query)
         cases, total = await FigureService(self.ctx).cases_behind(
             key, unit["_id"], period, part=query.part, value=query.value, skip=query.skip, limit=query.page_size
@@ -225,12 +215,8 @@ class IncidentsHandler(BaseHandler):
     async def get(self) -> None:
         query = self.read_query(IncidentQuery)
         unit_id = parse_id(query.unit_id, "单位") if query.unit_id else None
-        statistics = SourceStatistics(self.ctx)
-        try:
-            unit = await FigureService(self.ctx).unit_for(self.caller, unit_id)
-        except NotFound:  # a police liaison reads what is recorded in their own town
-            unit = await statistics.incident_unit(self.caller, unit_id)
-        found = await statistics.incidents(unit["_id"], parse_period(query.period, self.ctx.tz))
+        unit = await FigureService(self.ctx).incident_unit(self.caller, unit_id)
+        found = await SourceStatistics(self.ctx).incidents(unit["_id"], parse_period(query.period, self.ctx.tz))
         page = found[query.skip : query.skip + query.page_size]
         self.write_page([incident_to_json(i, self.ctx.tz) for i in page], len(found), query)
 

@@ -173,6 +173,28 @@ def in_quiet_hours(now_local: datetime, window: str) -> datetime | None:
 DELIVERY_BASE = ("case_id", "notice_id", "event", "org_path", "text", "params", "urgent", "created_at")
 
 
+def message_base(
+    about_id: ObjectId,
+    event: str,
+    org_path: list[ObjectId],
+    text: str,
+    now: datetime,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a message not raised by a case's notice carries (a rating published, a supervision notice, a
+    warning, the daily 研判): the base of `inbox_message` and `new_delivery`."""
+    return {
+        "case_id": None,
+        "notice_id": about_id,
+        "event": event,
+        "org_path": org_path,
+        "text": text,
+        "params": params or {},
+        "urgent": False,
+        "created_at": now,
+    }
+
+
 def inbox_message(base: dict[str, Any], key: str, user_id: ObjectId) -> dict[str, Any]:
     """An in-app message for one recipient; `key` + ":inapp" is its dedupe key."""
     return {**base, "dedupe": f"{key}:inapp", "channel": "inapp", "user_id": user_id, "read_at": None}

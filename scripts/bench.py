@@ -325,11 +325,16 @@ async def _outbox(
         await ctx.close()
 
 
-async def _demo_context() -> Any:
-    """The demo town seeded in this process, on the emulation."""
-    from scripts.seed_demo import seed_demo_town
+async def _demo_context() -> tuple[Any, dict[str, Any], Any]:
+    """The demo town seeded in this process, on the emulation: the context, the town, and its office (a
+    signed-in town admin)."""
+    from scripts.seed_demo import TOWN_CODE, seed_demo_town
     from server.app import open_context
+    from server.core.auth import Principal
     from server.core.config import build_config, new_secret
+    from server.orgs.tree import OrgService
+    from server.people.sessions import SessionService
+    from server.people.users import UserService
 
     secrets = {
         "SYGZ_AUTH__JWT_KEYS": f"b1:{new_secret()}",
@@ -339,7 +344,11 @@ async def _demo_context() -> Any:
     }
     ctx = await open_context(build_config({"log": {"level": "WARNING"}}, source="bench", environ=secrets).config)
     await seed_demo_town(ctx)
-    return ctx
+    town = await OrgService(ctx).find_unit(code=TOWN_CODE)
+    assert town is not None
+    admin = (await UserService(ctx).with_role_in("town_admin", [town["_id"]]))[0]
+    office = Principal(str(admin["_id"]), "bench", tuple(await SessionService(ctx).grants_for(admin)), 1e18)
+    return ctx, town, office
 
 
 async def _assessment(count: int) -> None:
@@ -349,25 +358,16 @@ async def _assessment(count: int) -> None:
     import random
     from datetime import datetime, timedelta
 
-    from scripts.seed_demo import TOWN_CODE
     from server.assessment.figures import BREAKDOWNS, CASE_FIGURES, FigureService
     from server.assessment.periods import month_period
     from server.assessment.runs import RunService
     from server.cases.model import new_case
     from server.cases.repository import CaseRepository
-    from server.core.auth import Principal
     from server.orgs.tree import OrgService
-    from server.people.sessions import SessionService
-    from server.people.users import UserService
 
-    ctx = await _demo_context()
+    ctx, town, office = await _demo_context()
     try:
-        orgs = OrgService(ctx)
-        town = await orgs.find_unit(code=TOWN_CODE)
-        assert town is not None
-        villages = await orgs.of_kind("village", under=town["_id"])
-        admin = (await UserService(ctx).with_role_in("town_admin", [town["_id"]]))[0]
-        office = Principal(str(admin["_id"]), "bench", tuple(await SessionService(ctx).grants_for(admin)), 1e18)
+        villages = await OrgService(ctx).of_kind("village", under=town["_id"])
         rng, year = random.Random(11), ctx.clock.now().astimezone(ctx.tz).year - 1
         start = datetime(year, 6, 1, tzinfo=ctx.tz)
         repository = CaseRepository(ctx.db)
@@ -435,17 +435,14 @@ async def _links(count: int) -> None:
     import statistics
     from datetime import timedelta
 
-    from scripts.seed_demo import TOWN_CODE
     from server.cases.links import rank
     from server.cases.model import new_case
     from server.cases.repository import CaseRepository
     from server.orgs.tree import OrgService
     from server.places.households import HouseholdService
 
-    ctx = await _demo_context()
+    ctx, town, _ = await _demo_context()
     try:
-        town = await OrgService(ctx).find_unit(code=TOWN_CODE)
-        assert town is not None
         villages = await OrgService(ctx).of_kind("village", under=town["_id"])
         homes = await HouseholdService(ctx).under([town["_id"]], ("_id", "org_path"))
         rng, now = random.Random(5), ctx.clock.now()
@@ -498,24 +495,17 @@ async def _incentives(count: int) -> None:
     import random
     from datetime import datetime, timedelta
 
-    from scripts.seed_demo import TOWN_CODE
     from server.cases.model import new_case
     from server.cases.repository import CaseRepository
-    from server.core.auth import Principal
     from server.mediators.ratings import RatingService
     from server.mediators.subsidies import SubsidyService
     from server.orgs.tree import OrgService
-    from server.people.sessions import SessionService
     from server.people.users import UserService
 
-    ctx = await _demo_context()
+    ctx, town, office = await _demo_context()
     try:
-        town = await OrgService(ctx).find_unit(code=TOWN_CODE)
-        assert town is not None
         subtree = await OrgService(ctx).subtree_ids([town["_id"]])
         mediators = [u["_id"] for u in await UserService(ctx).with_role_in("mediator", subtree)]
-        admin = (await UserService(ctx).with_role_in("town_admin", [town["_id"]]))[0]
-        office = Principal(str(admin["_id"]), "bench", tuple(await SessionService(ctx).grants_for(admin)), 1e18)
         rng, year = random.Random(7), ctx.clock.now().astimezone(ctx.tz).year - 1
         month_start = datetime(year, 6, 1, tzinfo=ctx.tz)
         repository = CaseRepository(ctx.db)

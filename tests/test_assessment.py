@@ -109,6 +109,8 @@ async def test_figures_per_village_town_and_county_match_their_cases(api, ctx: C
 
     village = await figures(api, town.people["mediator_a"].token, "2026-11", town.id("甲村"))
     assert village["unit_name"] == "甲村"
+    assert (await figures(api, town.people["mediator_a"].token, "2026-11"))["unit_name"] == "甲村"  # the room's own
+    assert (await figures(api, town.people["center"].token, "2026-11"))["unit_name"] == "测试镇"  # the center's town
     assert numbers(village, *keys) == {
         "received": (3.0, 3, None),
         "agreement_rate": (0.5, 1, 2),

@@ -133,9 +133,9 @@ async def test_linking_in_any_order_or_at_once_makes_one_dispute(api, ctx: Conte
     ctx.clock.freeze()
     office = town.people["office"].token
 
-    async def three() -> list[dict[str, Any]]:
+    async def three(count: int = 3) -> list[dict[str, Any]]:
         made = []
-        for hours in (3, 2, 1):
+        for hours in range(count, 0, -1):
             ctx.clock.set(NOW - timedelta(hours=hours))
             made.append(await register(api, town.people["resident_a"].token, resident_case(town)))
         ctx.clock.set(NOW)
@@ -159,12 +159,16 @@ async def test_linking_in_any_order_or_at_once_makes_one_dispute(api, ctx: Conte
             )
         )
     assert results == [(True, True), (True, True)]
-    # Two disputes merge into the one holding the earliest case; the other says where it went.
-    a = await three()
-    pair = await link(a[1], a[2])
-    merged = await link(a[0], a[1])
-    assert merged.json["id"] != pair.json["id"] or merged.json["lead_case_id"] == a[0]["id"]
-    assert len(merged.json["members"]) == 3
+    # A case joins a dispute; two disputes merge into the one holding the earliest case, and the other says
+    # where it went.
+    a = await three(4)
+    first, second = await link(a[0], a[1]), await link(a[2], a[3])
+    assert first.json["id"] != second.json["id"]
+    merged = await link(a[3], a[1])
+    assert (merged.json["id"], merged.json["lead_case_id"]) == (first.json["id"], a[0]["id"])
+    assert [m["number"] for m in merged.json["members"]] == [c["number"] for c in a]
+    gone = await api.get(f"/api/disputes/{second.json['id']}", token=office)
+    assert (gone.json["state"], gone.json["merged_into"], gone.json["members"]) == ("merged", first.json["id"], [])
     # At once: two people link (a, b) and (b, c) together; one dispute holds all three.
     a = await three()
     both = await asyncio.gather(link(a[0], a[1]), link(a[1], a[2]))
@@ -296,6 +300,11 @@ async def test_risk_rules_are_data_and_a_rise_is_told_at_once(api, ctx: Context,
     assert refused.json["error"]["details"][0]["field"] == "levels"
     saved = await api.put("/api/settings/risk-rules", keep | {"returned_points": 10}, token=office)
     assert saved.status == 200, saved.json
+    twin = await build_twin_town(ctx, login, town)  # the other town keeps the county's rules
+    theirs = await api.get("/api/settings/risk-rules", token=twin.people["office"].token)
+    assert (theirs.json["returned_points"], rules["returned_points"]) == (5, 5)
+    refused = await api.put("/api/settings/risk-rules", keep, token=town.people["mediator_a"].token)
+    assert refused.status == 403
 
     # Five parties (20) at a 重点关注 household (15): medium. Returned by the unit (+10): high, told at once.
     grid = town.people["grid_a"].token

@@ -377,31 +377,21 @@ class FigureService:
         """The village, town or county a caller asks about (default: their own): a unit under one of their
         grants, or the village or town whose mediation room or center they work in (a village sees its own
         figures). Any other unit reads as not found."""
-        grants = granted_orgs(principal, "assessment.view")
         if unit_id is None:
-            units = await self._orgs.by_ids(grants)
-            homes = [self._home(u, units) for u in units.values()]
-            unit_id = next((u for u in homes if u is not None), None)
-            if unit_id is None:
+            home = await self._orgs.home(principal, "assessment.view", ASSESSED_KINDS)
+            if home is None:
                 raise NotFound("没有可查看考核指标的单位")
+            unit_id = home["_id"]
         unit = await self._orgs.find(unit_id)
         if unit is None or unit["kind"] not in ASSESSED_KINDS:
             raise NotFound("找不到该单位", details=[{"field": "unit_id", "message": "请选择村（社区）、镇或县"}])
         if in_org_scope(principal, unit["path"], "assessment.view"):
             return unit
-        grant_units = await self._orgs.by_ids(grants)
+        grant_units = await self._orgs.by_ids(granted_orgs(principal, "assessment.view"))
         rooms = (g for g in grant_units.values() if g["kind"] in ("mediation_room", "center"))
         if any(g.get("parent_id") == unit["_id"] for g in rooms):
             return unit
         raise NotFound("找不到该单位")
-
-    @staticmethod
-    def _home(unit: dict[str, Any], units: dict[ObjectId, dict[str, Any]]) -> ObjectId | None:
-        if unit["kind"] in ASSESSED_KINDS:
-            return unit["_id"]
-        if unit["kind"] in ("mediation_room", "center"):
-            return unit.get("parent_id")
-        return None
 
     async def case_figures(self, unit_id: ObjectId, period: Period) -> list[dict[str, Any]]:
         """Every case figure, their aggregations sent at once (a server runs them side by side)."""
@@ -415,6 +405,25 @@ class FigureService:
             match, bind(figure.hit, now) if figure.hit else None, fields, figure.average
         )
         return figure_json(figure, *figure_value(figure, counted))
+
+    async def one(self, unit: dict[str, Any], period: Period, key: str) -> dict[str, Any]:
+        """One figure: a case figure by its own aggregation, any other from the group it is computed with."""
+        if key in FIGURES_BY_KEY:
+            return await self.case_figure(FIGURES_BY_KEY[key], unit["_id"], period, self._ctx.clock.now())
+        found = next((f for f in await self.all(unit, period) if f["key"] == key), None)
+        if found is None:
+            raise NotFound("没有这项指标")
+        return found
+
+    async def breakdowns(self, unit_id: ObjectId, period: Period) -> dict[str, list[dict[str, Any]]]:
+        return {b.key: await self.breakdown(b.key, unit_id, period) for b in BREAKDOWNS}
+
+    async def incident_unit(self, principal: Principal, unit_id: ObjectId | None) -> dict[str, Any]:
+        """Whose 民转刑 records a caller reads: a unit whose figures they see, or (a police liaison) their town."""
+        try:
+            return await self.unit_for(principal, unit_id)
+        except NotFound:
+            return await SourceStatistics(self._ctx).incident_unit(principal, unit_id)
 
     async def breakdown(self, key: str, unit_id: ObjectId, period: Period) -> list[dict[str, Any]]:
         """Counts per value, largest first, each with a label in words."""

@@ -22,7 +22,7 @@ from server.assessment.scoring import DEFAULT_SCHEME, rank, scheme_errors, score
 from server.core import indexes
 from server.core.auth import Principal
 from server.core.errors import NotFound, ValidationFailed
-from server.core.scope import granted_orgs, in_org_scope, org_scope_filter
+from server.core.scope import in_org_scope, org_scope_filter
 from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
@@ -53,10 +53,10 @@ class SchemeService:
         """The county a caller names (default: the county of their first grant in scope)."""
         orgs = OrgService(self._ctx)
         if county_id is None:
-            units = await orgs.by_ids(granted_orgs(principal, capability))
-            county_id = next((u["path"][0] for u in units.values()), None)
-            if county_id is None:
+            home = await orgs.home(principal, capability, ("county",))
+            if home is None:
                 raise NotFound("找不到该县")
+            county_id = home["_id"]
         county = await orgs.find(county_id)
         if county is None or county["kind"] != "county":
             raise NotFound("找不到该县", details=[{"field": "county_id", "message": "请选择县"}])
@@ -187,10 +187,10 @@ class RunService:
         """The county or town a caller assesses (default: their own)."""
         orgs = OrgService(self._ctx)
         if scope_id is None:
-            units = await orgs.by_ids(granted_orgs(principal, "assessment.run"))
-            scope_id = next((u["_id"] for u in units.values() if u["kind"] in CHILD_KIND), None)
-            if scope_id is None:
+            home = await orgs.home(principal, "assessment.run", tuple(CHILD_KIND))
+            if home is None:
                 raise NotFound("找不到考核范围")
+            scope_id = home["_id"]
         scope = await orgs.get_in_scope(principal, scope_id, "assessment.run")
         if scope["kind"] not in CHILD_KIND:
             raise ValidationFailed(

@@ -24,7 +24,7 @@ from server.cases.repository import CaseRepository
 from server.core import indexes
 from server.core.auth import Principal
 from server.core.errors import Conflict, NotFound, ValidationFailed
-from server.core.scope import granted_orgs, in_org_scope, org_scope_filter
+from server.core.scope import in_org_scope, org_scope_filter
 from server.orgs.tree import OrgService
 
 if TYPE_CHECKING:
@@ -101,10 +101,10 @@ class SpotCheckService:
     ) -> dict[str, Any]:
         orgs = OrgService(self._ctx)
         if unit_id is None:  # the caller's own area
-            units = await orgs.by_ids(granted_orgs(principal, "spot_check.run"))
-            unit_id = next((u["_id"] for u in units.values() if u["kind"] in ("village", "town", "county")), None)
-            if unit_id is None:
+            home = await orgs.home(principal, "spot_check.run", ("village", "town", "county"))
+            if home is None:
                 raise ValidationFailed(details=[{"field": "unit_id", "message": "请选择抽查的村（社区）、镇或县"}])
+            unit_id = home["_id"]
         unit = await orgs.get_in_scope(principal, unit_id, "spot_check.run")
         if unit["kind"] not in ("village", "town", "county"):
             raise ValidationFailed(details=[{"field": "unit_id", "message": "请选择村（社区）、镇或县"}])

@@ -11,6 +11,7 @@ the county enter any source in their area. 万人诉讼率 divides civil filings
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from server.assessment.periods import Period
+from server.assessment.periods import MONTH_PATTERN, Period
 from server.cases.repository import CaseRepository
 from server.core import indexes
 from server.core.auth import Principal
@@ -240,7 +241,7 @@ class SourceStatistics:
         for number, raw in enumerate(rows, start=2):
             where = f"第 {number} 行"
             month, source = raw.get("month", ""), SOURCE_NAMES.get(raw.get("source", ""))
-            if not _is_month(month):
+            if not re.match(MONTH_PATTERN, month):
                 errors.append({"field": f"row {number}.月份", "message": f"{where}：月份格式应为 2026-10"})
             if source is None:
                 errors.append({"field": f"row {number}.来源", "message": f"{where}：来源应为 警源、诉源 或 访源"})
@@ -407,7 +408,3 @@ class SourceStatistics:
         return await self._incidents.count_documents(
             {"unit_path": unit_id, "date": {"$gte": period.start, "$lt": period.end}}
         )
-
-
-def _is_month(text: str) -> bool:
-    return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12

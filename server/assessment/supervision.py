@@ -20,7 +20,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from notify.inbox import InboxService
-from notify.outbox import inbox_message
+from notify.outbox import inbox_message, message_base
 from server.assessment.periods import Period
 from server.cases.routing import Routing
 from server.cases.warnings import LEVELS, level_of
@@ -223,16 +223,7 @@ class SupervisionService:
         return [u for u in found if units[u].get("parent_id") == notice["unit_id"]]
 
     async def _inbox(self, notice: dict[str, Any], event: str, text: str, user_id: ObjectId, step: str) -> None:
-        base = {
-            "case_id": None,
-            "notice_id": notice["_id"],
-            "event": event,
-            "org_path": notice["unit_path"],
-            "text": text,
-            "params": {},
-            "urgent": False,
-            "created_at": self._ctx.clock.now(),
-        }
+        base = message_base(notice["_id"], event, notice["unit_path"], text, self._ctx.clock.now())
         key = f"supervision:{notice['_id']}:{step}:{user_id}"
         await InboxService(self._ctx).put(inbox_message(base, key, user_id))
 

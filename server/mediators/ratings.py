@@ -18,7 +18,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from notify.inbox import InboxService
-from notify.outbox import inbox_message
+from notify.outbox import inbox_message, message_base
 from server.cases.repository import CaseRepository
 from server.core import indexes
 from server.core.auth import Principal
@@ -304,16 +304,8 @@ class RatingService:
             star = {"level": result["level"], "period": run["period"], "run_id": run["_id"], "at": now}
             await self._roster.set_fields(result["profile_id"], {"star": star})
             words = STAR_WORDS[result["level"] or 0]
-            base = {
-                "case_id": None,
-                "notice_id": run["_id"],
-                "event": "rating_published",
-                "org_path": run["org_path"],
-                "text": f"您的 {run['period']} 调解员星级评定结果已确认：{words}。",
-                "params": {},
-                "urgent": False,
-                "created_at": now,
-            }
+            text = f"您的 {run['period']} 调解员星级评定结果已确认：{words}。"
+            base = message_base(run["_id"], "rating_published", run["org_path"], text, now)
             await inbox.put(inbox_message(base, f"rating:{run['_id']}:{result['user_id']}", result["user_id"]))
 
     @staticmethod

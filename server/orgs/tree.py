@@ -196,6 +196,18 @@ class OrgService:
             raise NotFound("找不到该组织单元")
         return unit
 
+    async def home(self, principal: Principal, capability: str, kinds: tuple[str, ...]) -> dict[str, Any] | None:
+        """The caller's own unit of one of `kinds`: the nearest such unit at or above a unit where they hold
+        `capability` (a village's room → the village, a town's center → the town, anyone → their county).
+        None if there is none. What a request means when it names no unit."""
+        tree = await self._tree()
+        for org_id in principal.orgs_with(capability):
+            unit = tree.get(ObjectId(org_id))
+            for ancestor in reversed(unit["path"] if unit else []):
+                if ancestor in tree and tree[ancestor]["kind"] in kinds:
+                    return _copy(tree[ancestor])
+        return None
+
     async def by_ids(self, org_ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
         tree = await self._tree()
         return {org_id: _copy(tree[org_id]) for org_id in dict.fromkeys(org_ids) if org_id in tree}

@@ -21,13 +21,13 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from notify.inbox import InboxService
-from notify.outbox import enqueue, inbox_message, new_delivery
+from notify.outbox import enqueue, inbox_message, message_base, new_delivery
 from server.cases.repository import CaseRepository
 from server.cases.risk import RiskService
 from server.core import indexes
 from server.core.auth import Principal
 from server.core.errors import Conflict, NotFound
-from server.core.scope import granted_orgs, in_org_scope, org_scope_filter
+from server.core.scope import in_org_scope, org_scope_filter
 from server.orgs.tree import OrgService
 from server.people.users import UserService
 from server.prevention.disputes import DisputeService
@@ -192,16 +192,7 @@ class WarningService:
     async def _tell(
         self, about: dict[str, Any], event: str, text: str, user: dict[str, Any], key: str, sms: bool = False
     ) -> None:
-        base = {
-            "case_id": None,
-            "notice_id": about["_id"],
-            "event": event,
-            "org_path": about["org_path"],
-            "text": text,
-            "params": about.get("params", {}),
-            "urgent": False,
-            "created_at": self._ctx.clock.now(),
-        }
+        base = message_base(about["_id"], event, about["org_path"], text, self._ctx.clock.now(), about.get("params"))
         await InboxService(self._ctx).put(inbox_message(base, f"{key}:{user['_id']}", user["_id"]))
         if sms and user.get("phone_enc"):
             summary = base | {"text": about["sms"]}
@@ -272,10 +263,10 @@ class WarningService:
         """A town's latest 研判 (default: the caller's own town)."""
         orgs = OrgService(self._ctx)
         if town_id is None:
-            units = await orgs.by_ids(granted_orgs(principal, "warning.view"))
-            town_id = next((u["path"][1] for u in units.values() if len(u["path"]) > 1), None)
-            if town_id is None:
+            home = await orgs.home(principal, "warning.view", ("town",))
+            if home is None:
                 raise NotFound("请指定镇")
+            town_id = home["_id"]
         await orgs.get_in_scope(principal, town_id, "warning.view")
         found = await self._briefings.find({"town_id": town_id}).sort([("day", DESCENDING)]).limit(1).to_list(None)
         if not found:
