@@ -283,6 +283,7 @@ class BaseHandler(RequestHandler):
     _captured: tuple[int, Any] | None = None  # while an idempotent POST runs: its answer, held back
     _capturing = False
     uses_database = True  # False: its answer says nothing about whether the database is reachable
+    documented_elsewhere = False  # True: a standard's own document describes it, not our OpenAPI (Open311)
     principal: Principal | None = None
     _counted = False
     _refusal: PayloadTooLarge | None = None  # the body is past its limit: refused once it has been read
@@ -575,6 +576,10 @@ class BaseHandler(RequestHandler):
         if status_code == 401:
             self.set_header("WWW-Authenticate", f'Bearer error="invalid_token", error_description="{code}"')
         self.set_status(status_code)
+        self.write_error_body(status_code, code, message, details)
+
+    def write_error_body(self, status: int, code: str, message: str, details: Any) -> None:
+        """The error envelope (the Open311 door writes the spec's own list instead)."""
         body: dict[str, Any] = {"code": code, "message": message, "request_id": self.request_id}
         if details is not None:
             body["details"] = details

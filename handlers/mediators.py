@@ -19,6 +19,7 @@ from schemas.mediators import (
     MediatorOut,
     MediatorPatch,
     MediatorQuery,
+    PublicityConsentIn,
     RatingSchemeIn,
     RatingSchemeOut,
     SubsidyRules,
@@ -38,6 +39,7 @@ from server.mediators.profiles import Experts, Roster
 from server.mediators.ratings import Schemes, live_figures
 from server.mediators.suggestions import suggest
 from server.orgs.settings import Resolved
+from server.publicity.articles import ArticleService
 
 
 class _RosterHandler(BaseHandler):
@@ -102,6 +104,23 @@ class MyMediatorHandler(_RosterHandler):
     @api("我的调解员档案、实时数据、星级与荣誉", response=MediatorOut, tags=["mediators"])
     async def get(self) -> None:
         self.write_json((await self.with_figures([await self.roster.mine(self.caller)]))[0])
+
+
+class MyPublicityConsentHandler(_RosterHandler):
+    @requires("mediator.self")
+    @api(
+        "同意或撤回以本人事迹作为先进典型公开宣传",
+        request=PublicityConsentIn,
+        response=MediatorOut,
+        tags=["mediators", "articles"],
+        description="未经本人同意，办公室不能以其档案编写先进典型文章；撤回同意时，已发布的本人事迹文章随即撤下。",
+    )
+    async def put(self) -> None:
+        body = self.read_json(PublicityConsentIn)
+        profile = await self.roster.set_publicity_consent(self.caller, body.given)
+        if not body.given:
+            await ArticleService(self.ctx).withdraw_exemplars(self.caller, profile["_id"])
+        self.write_json((await self.with_figures([profile]))[0])
 
 
 class MediatorHandler(_RosterHandler):
@@ -278,6 +297,7 @@ class SubsidyRulesHandler(_SchemeHandler):
 default_handlers = [
     (r"/api/mediators", MediatorsHandler),
     (r"/api/mediators/me", MyMediatorHandler),
+    (r"/api/mediators/me/publicity-consent", MyPublicityConsentHandler),
     (r"/api/mediators/(?P<mediator_id>[0-9a-f]{24})", MediatorHandler),
     (r"/api/mediators/(?P<mediator_id>[0-9a-f]{24})/gold", GoldHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})/mediator-suggestions", SuggestionsHandler),

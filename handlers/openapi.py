@@ -63,7 +63,7 @@ def _route_operations(rules: list[Rule]) -> list[tuple[str, list[str], str, type
     operations = []
     for rule in rules:
         handler = rule.target
-        if not (isinstance(handler, type) and issubclass(handler, BaseHandler)):
+        if not (isinstance(handler, type) and issubclass(handler, BaseHandler)) or handler.documented_elsewhere:
             continue
         if not isinstance(rule.matcher, PathMatches):
             continue

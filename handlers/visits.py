@@ -19,12 +19,14 @@ from schemas.visits import (
 )
 from server.core.ids import parse_id
 from server.places.visits import VisitService
+from server.publicity.articles import ArticleService
 
 
 def visit_input(visit: VisitIn) -> dict[str, Any]:
     data = visit.model_dump()
     if visit.household_id:
         data["household_id"] = parse_id(visit.household_id, "住户")
+    data["article_ids"] = [parse_id(a, "文章") for a in visit.article_ids]
     return data
 
 
@@ -37,6 +39,7 @@ def visit_to_json(visit: dict[str, Any]) -> VisitOut:
         purposes=visit["purposes"],
         notes=visit["notes"],
         gps=GpsPoint(**visit["gps"]) if visit.get("gps") else None,
+        article_ids=[str(a) for a in visit.get("article_ids") or []],
         visited_at=visit["visited_at"],
         received_at=visit["received_at"],
     )
@@ -69,7 +72,9 @@ class VisitsHandler(BaseHandler):
     )
     async def post(self) -> None:
         body = self.read_json(VisitIn)
-        visit, created = await VisitService(self.ctx).record(self.caller, visit_input(body))
+        visit, created = await VisitService(self.ctx).record(
+            self.caller, visit_input(body), ArticleService(self.ctx).check_for_visit
+        )
         self.write_json(visit_to_json(visit), status=201 if created else 200)
 
 
@@ -86,7 +91,9 @@ class VisitBatchHandler(BaseHandler):
     )
     async def post(self) -> None:
         body = self.read_json(VisitBatchIn)
-        results = await VisitService(self.ctx).record_batch(self.caller, [visit_input(v) for v in body.visits])
+        results = await VisitService(self.ctx).record_batch(
+            self.caller, [visit_input(v) for v in body.visits], ArticleService(self.ctx).check_for_visit
+        )
         self.write_json(BatchOut.model_validate({"results": results}))
 
 

@@ -29,6 +29,15 @@ class WechatMessage:
 
 
 @dataclass(frozen=True)
+class WebhookMessage:
+    """One signed POST to a partner system's webhook (notify/webhook.py)."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
 class SendResult:
     """`permanent` failures are not retried; the provider's own code is kept for the admin view."""
 
@@ -52,10 +61,18 @@ class WechatSender(Protocol):
     async def send(self, message: WechatMessage) -> SendResult: ...
 
 
+class WebhookSender(Protocol):
+    async def send(self, message: WebhookMessage) -> SendResult: ...
+
+
 @dataclass
 class Senders:
+    """The channels' senders. Webhooks go to partners' own servers in every mode: None means the real HTTP
+    sender (`notify.webhook.HttpWebhookSender`), which the dispatcher builds from config."""
+
     sms: SmsSender
     wechat: WechatSender
+    webhook: WebhookSender | None = None
 
 
 class UnconfiguredSender:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import random
@@ -35,9 +36,11 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from notify.base import SendResult, SmsMessage, WechatMessage
+from notify.base import SendResult, SmsMessage, WebhookMessage, WechatMessage
 from notify.inbox import InboxService
+from notify.webhook import HttpWebhookSender
 from server.cases.model import addressees
+from server.cases.open311 import Open311
 from server.cases.repository import CaseRepository
 from server.core import indexes
 from server.core.auth import Principal
@@ -45,6 +48,7 @@ from server.core.errors import Conflict, NotFound
 from server.core.outage import DATABASE_DOWN
 from server.core.scope import org_scope_filter, require_org_scope
 from server.core.vocabulary import CATEGORIES, OUTCOME_LABELS, DeliveryChannel, DeliveryStatus
+from server.people.partners import PartnerService, sign
 from server.people.users import UserService
 
 if TYPE_CHECKING:
@@ -126,6 +130,7 @@ EVENT_TEXT: dict[str, dict[str, str]] = {
         "requester": "矛盾纠纷 {number} 的专家咨询已超期未答复，可另请专家。",
     },
     "spot_check_mismatch": {"office": "抽查回访发现矛盾纠纷 {number} 的当事人不认可记录的办理结果，请核实。"},
+    "request_updated": {"partner": "贵系统转来的矛盾纠纷 {number}（{external_ref}）办理状态有变化。"},
 }
 URGENT = {"warning_red", "risk_high", "risk_critical"}  # not held by quiet hours
 SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
@@ -152,6 +157,7 @@ SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
     "liaison": {"case_accepted", "case_concluded"},
     "expert": {"consultation_requested", "consultation_yellow", "consultation_red"},
     "requester": set(),
+    "partner": set(),  # a partner system hears through its webhook (`Relay._webhook`), never by SMS
 }
 
 
@@ -272,6 +278,8 @@ class Relay:
         event, audience = notice["event"], notice["audience"]
         text = self._text(case, notice)
         now = self._ctx.clock.now()
+        if audience == "partner":
+            return await self._webhook(case, notice, text, now)
         base = {
             "case_id": case["_id"],
             "notice_id": notice["id"],
@@ -303,6 +311,30 @@ class Relay:
                 key = f"{case['_id']}:{notice['id']}:{applicant['phone_hash'][:16]}"
                 deliveries.append(new_delivery(base, key, "sms", None, to_enc=applicant["phone_enc"]))
         return deliveries
+
+    async def _webhook(
+        self, case: dict[str, Any], notice: dict[str, Any], text: str, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The partner that handed the case over, told at its webhook URL (if it named one and is active) of
+        the request as it is now, as the partner reads it through Open311."""
+        partner_id = notice.get("partner_id") or case.get("partner_id")
+        partner = await PartnerService(self._ctx).find(partner_id) if partner_id else None
+        if partner is None or partner["revoked_at"] is not None or not partner.get("webhook_url"):
+            return []
+        case = await CaseRepository(self._db).get(case["_id"]) or case  # the relay reads only part of a case
+        [request] = await Open311(self._ctx).views([case], partner["_id"])
+        base = message_base(notice["id"], notice["event"], case["org_path"], text, now, {"number": case["number"]})
+        payload = {
+            "event": notice["event"],
+            "jurisdiction_id": str(case["town_id"]),
+            "external_ref": case.get("external_ref"),
+            "service_request": request,
+        }
+        key = f"{case['_id']}:{notice['id']}:{partner['_id']}"
+        delivery = new_delivery(
+            base | {"case_id": case["_id"]}, key, "webhook", None, partner_id=partner["_id"], payload=payload
+        )
+        return [delivery]
 
     def _channel_for(self, user: dict[str, Any], audience: str, event: str) -> str | None:
         if event not in SMS_EVENTS.get(audience, set()):
@@ -440,6 +472,8 @@ class Dispatcher:
             {"$addToSet": {"attempt_days": day}, "$inc": {"attempts": 1}},
         )
         message["attempts"] += 1
+        if message["channel"] == "webhook":
+            return await self._send_webhook(message, now)
         if message["channel"] == "sms":
             sms = SmsMessage(
                 phone=self._phone(message),
@@ -462,6 +496,23 @@ class Dispatcher:
             openid=message["openid"], template_id=template.template_id, page=page, data=data, text=message["text"]
         )
         return await self._ctx.senders.wechat.send(wechat)
+
+    async def _send_webhook(self, message: dict[str, Any], now: datetime) -> SendResult:
+        """Sign the payload with the partner's current secret and post it (a revoked partner: not at all)."""
+        partners = PartnerService(self._ctx)
+        partner = await partners.find(message["partner_id"])
+        if partner is None or partner["revoked_at"] is not None or not partner.get("webhook_url"):
+            return SendResult(ok=False, error_code="partner_inactive", permanent=True)
+        body = json.dumps(message["payload"], ensure_ascii=False, separators=(",", ":")).encode()
+        timestamp = str(int(now.timestamp()))
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-Sanyuan-Delivery": str(message["_id"]),
+            "X-Sanyuan-Timestamp": timestamp,
+            "X-Sanyuan-Signature": "sha256=" + sign(partners.signing_secret(partner), timestamp, body),
+        }
+        sender = self._ctx.senders.webhook or HttpWebhookSender(self._ctx.config.open311.webhook_timeout_seconds)
+        return await sender.send(WebhookMessage(url=partner["webhook_url"], body=body, headers=headers))
 
     async def _record(self, message: dict[str, Any], result: SendResult, now: datetime) -> None:
         if result.ok:

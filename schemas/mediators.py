@@ -74,6 +74,7 @@ class MediatorOut(Schema):
     star: StarOut | None
     gold: list[GoldOut] = Field(description="金牌调解员称号（按周期）")
     figures: MediatorFigures | None = None
+    publicity_consent: bool = Field(False, description="本人同意作为先进典型公开宣传")
 
 
 def mediator_to_json(profile: dict[str, Any], figures: dict[str, Any] | None = None) -> MediatorOut:
@@ -96,7 +97,12 @@ def mediator_to_json(profile: dict[str, Any], figures: dict[str, Any] | None = N
         else None,
         gold=[GoldOut(period=g["period"], at=g["at"], reason=g["reason"]) for g in profile.get("gold") or []],
         figures=MediatorFigures(**figures) if figures else None,
+        publicity_consent=bool((profile.get("publicity_consent") or {}).get("given")),
     )
+
+
+class PublicityConsentIn(Schema):
+    given: bool = Field(description="是否同意以本人事迹作为先进典型公开宣传（可随时撤回）")
 
 
 class MediatorIn(Schema):

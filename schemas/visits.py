@@ -31,6 +31,9 @@ class VisitIn(Schema):
     notes: str = Field("", max_length=2000)
     gps: GpsPoint | None = None
     visited_at: Time = Field(description="手机记录的走访时间（带时区）")
+    article_ids: list[ObjectIdStr] = Field(
+        default_factory=list, max_length=10, description="政策宣传到户时发放的宣传文章（已发布、适用于该住户所在地）"
+    )
 
     model_config = ConfigDict(json_schema_extra={"oneOf": [given("household_id"), given("qr_token")]})
 
@@ -53,6 +56,7 @@ class VisitOut(Schema):
     purposes: list[str]
     notes: str
     gps: GpsPoint | None
+    article_ids: list[str] = Field(default_factory=list, description="发放的宣传文章")
     visited_at: datetime
     received_at: datetime
 

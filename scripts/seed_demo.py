@@ -24,6 +24,7 @@ from notify.outbox import enqueue, inbox_message, new_delivery
 from scripts.seed_assessment import seed_assessment
 from scripts.seed_incentives import seed_incentives
 from scripts.seed_prevention import seed_prevention
+from scripts.seed_publicity import seed_publicity
 from server.cases.repository import CaseRepository
 from server.cases.service import CaseService
 from server.core.auth import Principal
@@ -630,6 +631,13 @@ async def _seed_prevention(ctx: Context) -> str:
     return summary
 
 
+async def _seed_publicity(ctx: Context) -> tuple[str, str]:
+    town, villages, _ = await _demo_places(ctx)
+    summary, key = await seed_publicity(ctx, _demo_people(ctx), town, villages["东风村"])
+    await CaseRepository(ctx.db).mark_all_notices("seeded")
+    return summary, key
+
+
 async def _seed_assessment(ctx: Context) -> str:
     summary = await seed_assessment(ctx, _demo_people(ctx), *await _demo_places(ctx))
     await CaseRepository(ctx.db).mark_all_notices("seeded")
@@ -655,9 +663,12 @@ async def seed_demo_town(ctx: Context, size: str = "demo") -> list[str]:
             visits, messages = await _seed_visits(ctx, chosen, households), await _seed_messages(ctx, chosen)
             summary += f"另有 {visits} 条走访记录、{messages} 条消息。"
         summary += incentives + await _seed_assessment(ctx) + await _seed_prevention(ctx)
+        publicity, key = await _seed_publicity(ctx)
+        summary += publicity
+        doors = [f"Open311 对接（/open311/v2/）：县12345热线的 api_key 为 {key}（只显示这一次）"]
     else:
-        summary = "示范镇已存在，未重复生成。"
-    lines = [summary, "演示账号（用手机号 + 短信验证码登录；演示模式下验证码打印在本控制台）："]
+        summary, doors = "示范镇已存在，未重复生成。", []
+    lines = [summary, *doors, "演示账号（用手机号 + 短信验证码登录；演示模式下验证码打印在本控制台）："]
     for spec in DEMO_USERS:
         role = ROLE_NAMES[spec["role"]] + (f"（{spec['liaison_for']}）" if spec.get("liaison_for") else "")
         lines.append(f"  {role:<12}{spec['name']:<6}{spec['phone']}")

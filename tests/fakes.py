@@ -225,3 +225,33 @@ def sms_config(endpoint: str, secret: str = ALIYUN_SECRET) -> dict[str, Any]:
         "templates": {"login_code": "SMS_100001"},
         "timeout_seconds": 0.5,
     }
+
+
+class FakePartner:
+    """A partner system's webhook receiver: keeps every POST (headers and body) and answers with the statuses
+    in `script`, in order (then 200)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.script: list[int] = []
+        self.server: HTTPServer | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        fake = self
+
+        class Hook(RequestHandler):
+            def post(self) -> None:
+                fake.received.append({"headers": dict(self.request.headers), "body": self.request.body})
+                self.set_status(fake.script.pop(0) if fake.script else 200)
+                self.finish()
+
+        sock, port = bind_unused_port()
+        self.server = HTTPServer(Application([(r"/hook", Hook)]))
+        self.server.add_sockets([sock])
+        self.url = f"http://127.0.0.1:{port}/hook"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            await self.server.close_all_connections()

@@ -145,6 +145,7 @@ async def furnish(api: Any, ctx: Context, side: Side) -> None:
     ids["town_id"] = side.unit(side.name)
     await furnish_incentives(api, side)
     await furnish_assessment(api, ctx, side)
+    await furnish_publicity(api, side)
     side.markers |= {ids[k] for k in ("mediator_id", "expert_id", "rating_id", "statement_id", "consultation_id")}
     side.markers |= {ids[k] for k in ("row_id", "run_id", "check_id", "notice_id")}
     side.markers |= {ids["household_id"], ids["visit_id"], ids["org_id"], ids["user_id"], ids["job_id"]}
@@ -236,6 +237,31 @@ async def furnish_prevention(api: Any, ctx: Context, side: Side) -> None:
     side.markers.add(ids["warning_id"])
 
 
+async def furnish_publicity(api: Any, side: Side) -> None:
+    """A draft article of the town's, and a partner system of the Open311 door for it."""
+    ids, office = side.ids, side.token("office")
+    drafted = await api.post("/api/articles", article(side), token=office)
+    assert drafted.status == 201, drafted.json
+    ids["article_id"], ids["step"] = drafted.json["id"], "submit"
+    registered = await api.post("/api/partners", partner(side), token=office)
+    assert registered.status == 201, registered.json
+    ids["partner_id"] = registered.json["partner"]["id"]
+    side.markers |= {ids["article_id"], ids["partner_id"]}
+
+
+def article(side: Side) -> dict[str, Any]:
+    return {
+        "kind": "law",
+        "title": f"{side.prefix}普法",
+        "body": "<p>矩阵测试</p>",
+        "scope_org_id": side.ids["town_id"],
+    }
+
+
+def partner(side: Side) -> dict[str, Any]:
+    return {"name": f"{side.prefix}热线", "kind": "hotline", "town_ids": [side.ids["town_id"]], "abilities": ["submit"]}
+
+
 def consultation(side: Side) -> dict[str, Any]:
     deadline = (datetime.now(UTC) + timedelta(days=7)).isoformat()
     return {"expert_id": side.ids["expert_id"], "question": "请就赔偿标准提供意见", "deadline": deadline}
@@ -259,7 +285,7 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
     """A request body whose references point into `side`'s town: (JSON or bytes, content type)."""
     if method in ("get", "delete"):
         return None, None
-    if path.endswith(("/attachments", "/files")):
+    if path.endswith(("/attachments", "/files", "/cover")):
         return png(), "image/png"
     if path.startswith("/api/cases/") and "/actions/" in path:
         action = path.rsplit("/", 1)[1]
@@ -275,6 +301,14 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
         "/api/users/{user_id}/grants": {"role": "mediator", "org_id": side.unit("甲村调解室")},
         "/api/users/{user_id}/grants/revoke": {"role": "mediator", "org_id": side.unit("乙村调解室")},
         "/api/cases": resident_case(side.town, village_id=side.unit("甲村")),
+        "/api/articles": article(side),
+        "/api/articles/{article_id}": {"summary": "矩阵测试"},
+        "/api/articles/{article_id}/actions/{step}": {},
+        "/api/articles/case-story": {"case_id": side.ids["closed_case_id"], "scope_org_id": side.ids["town_id"]},
+        "/api/articles/exemplar": {"mediator_id": side.ids["mediator_id"], "scope_org_id": side.ids["town_id"]},
+        "/api/partners": partner(side),
+        "/api/partners/{partner_id}": {"contact": "矩阵测试"},
+        "/api/partners/{partner_id}/revoke": {"reason": "矩阵测试"},
         "/api/mediators": {"name": "五老乙", "force": "五老", "org_ids": [side.unit("乙村")]},
         "/api/mediators/{mediator_id}": {"training_hours": 12},
         "/api/mediators/{mediator_id}/gold": {"period": "2025", "reason": "矩阵测试"},
@@ -373,7 +407,7 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
     }
     if path in samples:
         return samples[path], None
-    if path.endswith(("/activate", "/deactivate", "/retry", "/qr/replace", "/read", "/approve", "/report")):
+    if path.endswith(("/activate", "/deactivate", "/retry", "/qr/replace", "/read", "/approve", "/report", "/key")):
         return None, None
     if path.startswith("/api/subsidies/statements/{statement_id}/confirm"):
         return None, None
@@ -411,6 +445,7 @@ NOT_PLACED = {
     "/api/settings/subsidy-rules": "tests/test_mediators.py",
     "/api/source-statistics/import": "tests/test_assessment.py",
     "/api/settings/risk-rules": "tests/test_prevention.py",
+    "/api/mediators/me/publicity-consent": "the caller's own profile (tests/test_articles.py)",
 }
 # Read alike by both towns: the county's assessment scheme is the same for every town in it.
 COUNTY_WIDE = {"GET /api/assessment/schemes/{year}": "the county's scheme for the year, one for all its towns"}

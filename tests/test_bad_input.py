@@ -23,6 +23,7 @@ COUNTED += ("roster", "experts", "rating_runs", "subsidy_statements", "consultat
 COUNTED += ("source_statistics", "criminal_incidents", "assessment_schemes", "assessment_bonuses", "assessment_runs")
 COUNTED += ("spot_checks", "spot_check_items", "supervision_notices", "inspections")
 COUNTED += ("disputes", "household_notes", "warnings", "briefings")
+COUNTED += ("articles", "partners")
 
 # What a bad JSON body can be, and the status each must get (any endpoint that takes JSON).
 JSON_CORPUS: list[tuple[str, bytes, str, set[int]]] = [
@@ -128,6 +129,10 @@ async def path_values(api, ctx: Context, town) -> dict[str, str]:
         "dispute_id": "0" * 24,
         "note_id": "0" * 24,
         "warning_id": "0" * 24,
+        # Articles and partner systems.
+        "article_id": "0" * 24,
+        "step": "submit",
+        "partner_id": "0" * 24,
     }
 
 

@@ -20,6 +20,7 @@ from scripts.seed_demo import (
 )
 from scripts.seed_incentives import CASES as INCENTIVE_CASES
 from scripts.seed_prevention import CASES as PREVENTION_CASES
+from scripts.seed_publicity import CASES as PUBLICITY_CASES
 from server.__main__ import parse_args
 from server.core.context import Context
 from server.core.permissions import ROLES
@@ -57,7 +58,12 @@ async def test_seed_builds_the_town(ctx: Context) -> None:
         "以案定补结算单 2 份；专家咨询 2 件（据另外 42 件案件）。"
     )
     assert "抽查回访 4 件（1 件与记录不符）；督查通报 1 件待整改。" in lines[0]
-    assert lines[0].endswith("一件事 1 起（110 与信访）；群体性纠纷预警（6 名工人）；今日预警 2 条。")
+    assert "一件事 1 起（110 与信访）；群体性纠纷预警（6 名工人）；今日预警 2 条。" in lines[0]
+    assert lines[0].endswith(
+        "宣传文章 5 篇已发布（普法、通知、政策解读、典型案例 1 篇、先进典型 1 篇）；"
+        "对接系统 1 个（县12345热线，经 Open311 转来 1 件）。"
+    )
+    assert lines[1].startswith("Open311 对接（/open311/v2/）：县12345热线的 api_key 为 sy311_")
 
 
 async def test_the_demo_has_its_incentives(ctx: Context) -> None:
@@ -191,7 +197,7 @@ async def test_a_town_sized_demo_has_history_visits_and_messages(ctx: Context, m
     lines = await seed_demo_town(ctx, "town")
     assert lines[0].startswith("已生成示范镇：36 个微网格，108 户，73 件矛盾纠纷。另有 300 条走访记录、80 条消息。")
     cases = await ctx.db["cases"].find({}).to_list(None)
-    assert len(cases) == len(DEMO_CASES) + 60 + INCENTIVE_CASES + ASSESSMENT_CASES + PREVENTION_CASES
+    assert len(cases) == len(DEMO_CASES) + 60 + INCENTIVE_CASES + ASSESSMENT_CASES + PREVENTION_CASES + PUBLICITY_CASES
     history = [c for c in cases if c["description"].startswith("历史纠纷")]
     assert {c["channel"] for c in history} == {"miniprogram", "grid_visit", "police_referral"}
     after = ["registered", "assigned", "in_mediation", "concluded", "follow_up", "closed"]  # by steps taken
@@ -204,7 +210,7 @@ async def test_a_town_sized_demo_has_history_visits_and_messages(ctx: Context, m
     assert all(n["status"] != "pending" for c in cases for n in c["notifications"])  # delivered long ago
     visits = await ctx.db["visits"].find({}).to_list(None)
     users = {u["_id"]: u for u in await ctx.db["users"].find({"grants.role": "grid_worker"}).to_list(None)}
-    assert len(visits) == 300
+    assert len(visits) == 300 + 1  # and the 政策宣传 visit that handed out an article (scripts/seed_publicity.py)
     for visit in visits:  # each by the grid worker of the household's grid
         grants = users[visit["visitor_id"]]["grants"]
         assert any(g["role"] == "grid_worker" and g["org_id"] in visit["org_path"] for g in grants)

@@ -305,6 +305,7 @@ CHANNEL_LABELS = {
     "police_referral": "警调移交",
     "court_referral": "诉调委派",
     "petition_referral": "访调移交",
+    "partner": "外部系统对接（Open311）",
 }
 SOURCE_OF = {key: SOURCE_WORDS[source] for source, counts in SOURCE_COUNTS.items() for key in counts}
 TIER_LABELS = {"village": "村级", "town": "镇级", "county": "县级"}

@@ -25,7 +25,7 @@ from server.core.auth import Principal
 from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.core.identity import seal
 from server.core.pii import InvalidIdNumber, InvalidPhone, birth_date_and_sex, normalize_id_number
-from server.core.vocabulary import CATEGORIES, CHANNEL_SOURCE
+from server.core.vocabulary import CATEGORIES, CHANNEL_SOURCE, PARTNER_SOURCE
 from server.orgs.tree import OrgService
 from server.places.households import HouseholdService
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 PLACE_KINDS = ("village", "grid", "micro_grid")
 REPEAT_WINDOW = timedelta(days=1)
+PARTNER_FIELDS = ("open311_token", "reported_parties")  # what only a partner's request carries
 
 
 class Intake:
@@ -41,10 +42,19 @@ class Intake:
         self._ctx = ctx
         self._cases = CaseRepository(ctx.db)
 
-    async def create(self, principal: Principal, data: dict[str, Any], *, idempotency_key: str | None = None) -> Case:
+    async def create(
+        self,
+        principal: Principal,
+        data: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        partner: dict[str, Any] | None = None,
+    ) -> Case:
+        """Register a case. A partner system's request (`partner`, channel `partner`, see
+        `server.cases.open311`) comes with a principal standing for the partner (`partner_principal`)."""
         now = self._ctx.clock.now()
         channel = data["channel"]
-        self._check_channel(principal, channel, data)
+        self._check_channel(principal, channel, data, partner)
         errors = input_errors(data)
         try:
             parties = self._parties(data["parties"])
@@ -54,20 +64,23 @@ class Intake:
             raise ValidationFailed(details=errors)
         if data["category"] not in CATEGORIES:
             raise ValidationFailed(details=[{"field": "category", "message": "未知的纠纷类别"}])
-        location, household = await self._location(principal, data)
-        staff = channel != "miniprogram"
+        location, household = await self._location(principal, data, partner)
+        staff = channel not in ("miniprogram", "partner")
+        source = PARTNER_SOURCE[partner["kind"]] if partner else CHANNEL_SOURCE[channel]
         referral: dict[str, Any] = {}
         if data.get("external_ref"):
+            # A partner's references are its own: two partners may use the same one.
+            issuer = f"partner:{partner['_id']}" if partner else source
             referral = {
                 "external_ref": data["external_ref"],
-                "external_key": f"{CHANNEL_SOURCE[channel]}:{data['external_ref']}",
+                "external_key": f"{issuer}:{data['external_ref']}",
                 "received_at": data.get("received_at"),
             }
-        state = "draft" if data.get("draft") and not staff else "registered"
+        state = "draft" if data.get("draft") and channel == "miniprogram" else "registered"
         case = new_case(
             state=state,
             channel=channel,
-            source=CHANNEL_SOURCE[channel],
+            source=source,
             now=now,
             category=data["category"],
             description=data["description"],
@@ -88,6 +101,7 @@ class Intake:
             org_path=location["path"],
             **referral,
             **({"idempotency_key": idempotency_key} if idempotency_key else {}),
+            **({"partner_id": partner["_id"], **{k: data[k] for k in PARTNER_FIELDS if k in data}} if partner else {}),
         )
         await self._score(case, household, now)  # before routing: a high risk goes straight to the town
         target, tier = await Routing(self._ctx).suggest(case)
@@ -165,7 +179,13 @@ class Intake:
             details={"case_id": str(existing) if existing else None},
         )
 
-    def _check_channel(self, principal: Principal, channel: str, data: dict[str, Any]) -> None:
+    def _check_channel(
+        self, principal: Principal, channel: str, data: dict[str, Any], partner: dict[str, Any] | None
+    ) -> None:
+        if (channel == "partner") != (partner is not None):
+            raise Forbidden("您不能以该渠道登记案件", code="channel_not_allowed")
+        if partner is not None:
+            return  # what a partner may do is the Open311 door's check (`server.cases.open311`)
         allowed = policy.may_register(principal, channel)
         if allowed and channel not in policy.CHANNEL_CAPABILITY:
             missing = [f for f in ("external_ref", "received_at") if not data.get(f)]
@@ -177,7 +197,7 @@ class Intake:
             raise ValidationFailed(details=[{"field": "household_id", "message": "走访发现的纠纷须关联住户"}])
 
     async def _location(
-        self, principal: Principal, data: dict[str, Any]
+        self, principal: Principal, data: dict[str, Any], partner: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         households, orgs = HouseholdService(self._ctx), OrgService(self._ctx)
         household = None
@@ -200,6 +220,8 @@ class Intake:
             raise NotFound("找不到该村（社区）")
         if data["channel"] in REFERRAL_CHANNELS and principal.liaison_towns().isdisjoint(unit["path"]):
             raise NotFound("找不到该村（社区）")  # a liaison hands over disputes of their own town only
+        if partner is not None and set(partner["town_ids"]).isdisjoint(unit["path"]):
+            raise NotFound("找不到该村（社区）", details=[{"field": "village_id", "message": "不在本系统对接的乡镇"}])
         units = await orgs.by_ids(unit["path"])
         village_id, town_id = place_of(unit, units)
         town_path = units[town_id]["path"] if town_id in units else []

@@ -17,7 +17,7 @@ from bson import ObjectId
 
 from server.cases import policy
 from server.cases.actions import ACTIONS, Action
-from server.cases.model import REFERRAL_CHANNELS, Case, next_due, notice, timeline_event
+from server.cases.model import REFERRAL_CHANNELS, Case, next_due, notice, partner_notices, timeline_event
 from server.cases.repository import CaseRepository
 from server.cases.risk import RiskService
 from server.cases.routing import ESCALATION_TARGET, NEXT_TIER, Routing
@@ -190,6 +190,7 @@ class Lifecycle:
             if not (a == "resident" and told_before(case, n, after.get("tier")))
             and not (a == "liaison" and case["channel"] not in REFERRAL_CHANNELS)
         ]
+        addressed += partner_notices(case, after, now)
         update = {
             "$set": changes,
             "$push": {"timeline": event, "notifications": {"$each": addressed}},
@@ -217,6 +218,7 @@ class Lifecycle:
                 told = [notice("case_closed", "resident", now, after)]
                 if member["channel"] in REFERRAL_CHANNELS:
                     told.append(notice("case_concluded", "liaison", now, after))
+                told += partner_notices(member, after | {"state": "closed"}, now)
                 changes = {
                     "state": "closed",
                     "outcome": outcome,

@@ -110,12 +110,21 @@ def addressees(case: Case, audience: str) -> dict[str, Any]:
         return {"user_ids": [case["registered_by"]] if case["channel"] in REFERRAL_CHANNELS else []}
     if audience == "office":
         return {"org_id": case.get("town_id"), "user_ids": []}
+    if audience == "partner":  # the partner system that handed the case over, told through its webhook
+        return {"user_ids": [], "partner_id": case.get("partner_id")}
     if audience in ("expert", "requester"):
         return {"user_ids": []}  # named by whoever records the notice (`notice(..., user_ids=[...])`)
     raise ValueError(f"unknown audience {audience!r}")
 
 
 REFERRAL_CHANNELS = ("police_referral", "court_referral", "petition_referral")
+
+
+def partner_notices(before: Case, after: Case, now: datetime) -> list[dict[str, Any]]:
+    """A partner system hears of every change of state of a case it handed over (its webhook, if it has one)."""
+    if not after.get("partner_id") or before["state"] == after["state"]:
+        return []
+    return [notice("request_updated", "partner", now, after)]
 
 
 def new_case(*, state: str, channel: str, source: str, now: datetime, **fields: Any) -> Case:
@@ -180,7 +189,20 @@ def new_case(*, state: str, channel: str, source: str, now: datetime, **fields: 
         "created_at": now,
         "updated_at": now,
     }
-    unknown = set(fields) - set(case) - {"external_ref", "external_key", "received_at", "suggested", "idempotency_key"}
+    unknown = (
+        set(fields)
+        - set(case)
+        - {
+            "external_ref",
+            "external_key",
+            "received_at",
+            "suggested",
+            "idempotency_key",
+            "partner_id",
+            "open311_token",
+            "reported_parties",
+        }
+    )
     if unknown:
         raise TypeError(f"unknown case fields: {sorted(unknown)}")
     case.update(fields)

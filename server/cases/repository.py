@@ -84,6 +84,8 @@ indexes.declare(
     IndexModel([("town_id", ASCENDING), ("created_at", ASCENDING)], name="town_created"),
     IndexModel([("household_id", ASCENDING), ("created_at", ASCENDING)], name="household_created", sparse=True),
     IndexModel([("risk", ASCENDING), ("state", ASCENDING)], name="risk_state"),  # the warnings' scan
+    # The Open311 door: a submission's token (GET tokens/{token}).
+    IndexModel([("open311_token", ASCENDING)], name="open311_token", unique=True, sparse=True),
 )
 indexes.declare(COUNTERS)
 
@@ -186,6 +188,22 @@ class CaseRepository:
     async def by_idempotency_key(self, key: str) -> Case | None:
         case: Case | None = await self._cases.find_one({"idempotency_key": key})
         return case
+
+    async def by_external_key(self, key: str) -> Case | None:
+        return await self._cases.find_one({"external_key": key})
+
+    async def by_numbers(self, numbers: list[str]) -> list[Case]:
+        return await self._cases.find({"number": {"$in": numbers}}).to_list(None)
+
+    async def by_open311_token(self, token: str) -> Case | None:
+        return await self._cases.find_one({"open311_token": token}, {"number": 1, "open311_token": 1})
+
+    async def in_town_between(
+        self, town_id: ObjectId, start: datetime, end: datetime, extra: dict[str, Any], limit: int
+    ) -> list[Case]:
+        """A town's cases registered between `start` and `end` (newest first), narrowed by `extra`."""
+        query = {"town_id": town_id, "created_at": {"$gte": start, "$lte": end}, **extra}
+        return await self._cases.find(query).sort("created_at", DESCENDING).limit(limit).to_list(None)
 
     async def id_by_external_key(self, key: str) -> ObjectId | None:
         found = await self._cases.find_one({"external_key": key}, {"_id": 1})

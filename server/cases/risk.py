@@ -108,7 +108,8 @@ def score(case: Case, rules: dict[str, Any], facts: Facts) -> tuple[int, str, li
         add(repeat["points"], f"同一当事人或同一户 {repeat['window_days']} 天内另有 {facts.repeats} 件纠纷")
     if facts.sources > 1:
         add(rules["sources_points"] * (facts.sources - 1), f"同一纠纷来自 {facts.sources} 个来源")
-    parties, many = len(case.get("parties") or []), rules["parties"]
+    # A partner system may say how many people a dispute involves without naming them all.
+    parties, many = max(len(case.get("parties") or []), case.get("reported_parties") or 0), rules["parties"]
     if parties >= many["crowd"]:
         add(many["crowd_points"], f"群体性：{parties} 名当事人")
     elif parties >= many["many"]:

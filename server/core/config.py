@@ -275,6 +275,17 @@ class NotifyConfig(_Section):
     metrics_token: str = ""
 
 
+class Open311Config(_Section):
+    """The Open311 GeoReport v2 door for partner systems (`/open311/v2/`) and their webhooks."""
+
+    public_reads: bool = Field(True, description="anyone may read the civic-map view of requests without a key")
+    requests_per_minute: int = Field(60, ge=1, le=10000, description="per api_key, every call counted")
+    list_days: int = Field(90, ge=1, le=90, description="a listing's default and longest span (the spec's 90 days)")
+    list_limit: int = Field(1000, ge=1, le=1000, description="at most this many requests per listing (the spec's)")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    webhook_allow_http: bool = Field(False, description="plain-http webhook URLs (a test bench; never in production)")
+
+
 class LogConfig(_Section):
     level: str = "INFO"
 
@@ -293,6 +304,7 @@ class Config(_Section):
     mediators: MediatorsConfig = MediatorsConfig()
     prevention: PreventionConfig = PreventionConfig()
     notify: NotifyConfig = NotifyConfig()
+    open311: Open311Config = Open311Config()
     log: LogConfig = LogConfig()
     demo: bool = False
 

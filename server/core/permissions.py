@@ -57,6 +57,7 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "settings.edit": ADMINS,
         "job.view": ADMINS,  # anyone's background jobs in scope (one's own are always visible)
         "outbox.admin": ADMINS,
+        "partner.manage": ADMINS,  # partner systems of the Open311 door: register, keys, webhooks, revoke
         # Mediators, experts and their incentives (待遇 + 荣誉)
         "mediator.view": (*ADMINS, "center_staff", "supervisor"),  # the roster with live figures
         "mediator.manage": ADMINS,  # profiles and social forces
@@ -89,13 +90,18 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "warning.view": (*ADMINS, *_HANDLING_UNIT, "supervisor"),  # current warnings in scope
         "warning.handle": (*ADMINS, *_HANDLING_UNIT),  # acknowledging and handling them
         "household.file": ("grid_worker", "center_staff", *ADMINS, "mediator", "supervisor"),  # 一户一档, notes
+        # 普法宣传 and 先进典型 (residents read the published ones without an account)
+        "article.view": STAFF,  # published articles in scope (to hand out on a visit), and their reach
+        "article.draft": ("center_staff", *ADMINS),  # the office drafts, edits, submits; case stories, exemplars
+        "article.publish": ADMINS,  # 审核发布: publish or return, unpublish, archive
     }
 )
 
 
 # A center's staff serve the whole town for these: 回访 is the office's and the centers' job for every case in
-# the town (DOMAIN.md), so they see the town's cases. Their other capabilities stay at their center.
-CENTER_STAFF_TOWN_WIDE = frozenset({"case.view", "case.follow_up"})
+# the town (DOMAIN.md), so they see the town's cases; 普法宣传 is written for the whole town. Their other
+# capabilities stay at their center.
+CENTER_STAFF_TOWN_WIDE = frozenset({"case.view", "case.follow_up", "article.view", "article.draft"})
 # Roles whose token names the town of their unit: center staff (above) and liaisons (their own town's cases).
 TOWN_BOUND_ROLES = ("center_staff", "liaison")
 

@@ -20,7 +20,14 @@ STATE_LABELS: dict[str, str] = {
 }
 
 Channel = Literal[
-    "miniprogram", "grid_visit", "walk_in", "hotline", "police_referral", "court_referral", "petition_referral"
+    "miniprogram",
+    "grid_visit",
+    "walk_in",
+    "hotline",
+    "police_referral",
+    "court_referral",
+    "petition_referral",
+    "partner",
 ]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 Source = Literal["grassroots", "police", "litigation", "petition"]
@@ -33,6 +40,26 @@ CHANNEL_SOURCE: dict[str, Source] = {
     "police_referral": "police",
     "court_referral": "litigation",
     "petition_referral": "petition",
+    "partner": "grassroots",  # by default; a partner system's kind decides (PARTNER_SOURCE)
+}
+# The systems that hand disputes over through Open311 (partners), and the source each one's requests belong to.
+PartnerKind = Literal["hotline", "grid_system", "police", "court", "petition", "app"]
+PARTNER_KINDS: tuple[PartnerKind, ...] = get_args(PartnerKind)
+PARTNER_SOURCE: dict[str, Source] = {
+    "hotline": "grassroots",
+    "grid_system": "grassroots",
+    "police": "police",
+    "court": "litigation",
+    "petition": "petition",
+    "app": "grassroots",
+}
+PARTNER_KIND_LABELS: dict[str, str] = {
+    "hotline": "12345 政务服务热线",
+    "grid_system": "综治网格化信息系统",
+    "police": "公安系统",
+    "court": "法院系统",
+    "petition": "信访系统",
+    "app": "第三方应用",
 }
 LiaisonFor = Literal["police", "court", "petition"]
 REFERRAL_FOR: dict[str, LiaisonFor] = {
@@ -110,4 +137,16 @@ CenterType = Literal["office", "police", "court", "petition", "legal", "mediatio
 CENTER_TYPES: tuple[CenterType, ...] = get_args(CenterType)
 
 DeliveryStatus = Literal["pending", "sending", "uncertain", "sent", "failed"]
-DeliveryChannel = Literal["sms", "wechat"]
+DeliveryChannel = Literal["sms", "wechat", "webhook"]
+
+# 普法宣传 and 先进典型: the kinds of article the town publishes to residents (server/publicity/articles.py).
+ArticleKind = Literal["law", "notice", "case_story", "exemplar", "policy"]
+ARTICLE_KINDS: tuple[ArticleKind, ...] = get_args(ArticleKind)
+ARTICLE_KIND_LABELS: dict[str, str] = {
+    "law": "普法知识",
+    "notice": "通知公告",
+    "case_story": "典型案例",
+    "exemplar": "先进典型",
+    "policy": "政策解读",
+}
+ArticleState = Literal["draft", "in_review", "published", "unpublished", "archived"]

@@ -240,6 +240,16 @@ class Roster(Directory):
             raise ValidationFailed(details=[{"field": "roster_ids", "message": "须是本镇或本县调解名册中的人员"}])
         return ok
 
+    async def set_publicity_consent(self, principal: Principal, given: bool) -> dict[str, Any]:
+        """The mediator's own consent (or its withdrawal) to be publicised as a 先进典型 (audited)."""
+        profile = await self.mine(principal)
+        consent = {"given": given, "at": self._ctx.clock.now()}
+        updated = await self._profiles.find_one_and_update(
+            {"_id": profile["_id"]}, {"$set": {"publicity_consent": consent}}, return_document=ReturnDocument.AFTER
+        )
+        await self._audit(principal, "publicity_consent", profile["_id"], {"given": given})
+        return dict(updated)
+
     async def grant_gold(self, principal: Principal, profile_id: ObjectId, period: str, reason: str) -> dict[str, Any]:
         """金牌调解员: the county's honour for a mediator whose confirmed star for `period` is five."""
         profile = await self.get(principal, profile_id, "mediator.honour")

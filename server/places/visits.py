@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 COLLECTION = "visits"
 CLOCK_SKEW = timedelta(minutes=10)
+POLICY_PURPOSE = "policy"  # 政策宣传到户: the purpose of a visit that hands out articles
+# Checks the articles a visit hands out, for the household visited (raises a ValidationFailed naming them).
+ArticleCheck = Callable[[list[ObjectId], dict[str, Any]], Awaitable[None]]
 MAX_AGE = timedelta(days=31)
 
 indexes.declare(
@@ -40,6 +44,7 @@ indexes.declare(
     IndexModel([("household_id", ASCENDING), ("visited_at", DESCENDING)], name="household_time"),
     IndexModel([("visitor_id", ASCENDING), ("visited_at", DESCENDING)], name="visitor_time"),
     IndexModel([("org_path", ASCENDING), ("visited_at", DESCENDING), ("_id", DESCENDING)], name="org_time_id"),
+    IndexModel([("article_ids", ASCENDING), ("org_path", ASCENDING)], name="article_reach"),
 )
 
 
@@ -65,14 +70,25 @@ class VisitService:
         self._visits = ctx.db[COLLECTION]
         self._households = HouseholdService(ctx)
 
-    async def record(self, principal: Principal, visit: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Store one visit; return it and whether it is new (False: the same visit sent again)."""
+    async def record(
+        self, principal: Principal, visit: dict[str, Any], articles: ArticleCheck | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """Store one visit; return it and whether it is new (False: the same visit sent again). The articles
+        handed out on a 政策宣传到户 visit are checked by `articles` (the publicity's own rule)."""
         now = self._ctx.clock.now()
         household = await self._household_of(principal, visit)
         purposes = visit["purposes"]
         unknown = sorted(set(purposes) - set(self._ctx.config.town.visit_purposes))
         if unknown:
             raise ValidationFailed(details=[{"field": "purposes", "message": f"未知的走访事项：{'、'.join(unknown)}"}])
+        article_ids = list(dict.fromkeys(visit.get("article_ids") or []))
+        if article_ids:
+            if POLICY_PURPOSE in self._ctx.config.town.visit_purposes and POLICY_PURPOSE not in purposes:
+                message = "发放宣传文章的走访须包含政策宣传到户"
+                raise ValidationFailed(details=[{"field": "article_ids", "message": message}])
+            if articles is None:
+                raise ValidationFailed(details=[{"field": "article_ids", "message": "此处不能登记宣传文章"}])
+            await articles(article_ids, household)
         visited_at = to_millis(visit["visited_at"].astimezone(UTC))
         if visited_at > now + CLOCK_SKEW:
             raise ValidationFailed(details=[{"field": "visited_at", "message": "走访时间晚于当前时间，请检查手机时间"}])
@@ -88,6 +104,7 @@ class VisitService:
             "purposes": sorted(set(purposes)),
             "notes": visit.get("notes") or "",
             "gps": visit.get("gps"),
+            "article_ids": article_ids,
             "visited_at": visited_at,
             "received_at": now,
             "fingerprint": fingerprint,
@@ -110,12 +127,14 @@ class VisitService:
         visit passes (its time would be refused as too old)."""
         await self._visits.insert_many(visits)
 
-    async def record_batch(self, principal: Principal, visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def record_batch(
+        self, principal: Principal, visits: list[dict[str, Any]], articles: ArticleCheck | None = None
+    ) -> list[dict[str, Any]]:
         """Each item is recorded or refused on its own; one bad item does not sink the rest."""
         results = []
         for visit in visits:
             try:
-                doc, created = await self.record(principal, visit)
+                doc, created = await self.record(principal, visit, articles)
             except DomainError as error:
                 results.append(
                     {
@@ -164,6 +183,13 @@ class VisitService:
         total = await self._visits.count_documents(query)
         cursor = self._visits.find(query).sort([("visited_at", DESCENDING), ("_id", DESCENDING)])
         return await cursor.skip(skip).limit(limit).to_list(None), total
+
+    async def reach(self, article_id: ObjectId, roots: list[ObjectId]) -> dict[str, int]:
+        """How far an article went on visits under `roots`: the visits that handed it out, the households."""
+        visits = await self._visits.find(
+            {"article_ids": article_id, "org_path": {"$in": roots}}, {"household_id": 1}
+        ).to_list(None)
+        return {"visits": len(visits), "households": len({v["household_id"] for v in visits})}
 
     async def recent(self, household_id: ObjectId, limit: int = 5) -> list[dict[str, Any]]:
         cursor = self._visits.find({"household_id": household_id}).sort([("visited_at", DESCENDING)]).limit(limit)

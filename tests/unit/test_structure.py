@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("mediators", ("server.mediators",)),
     ("prevention", ("server.prevention",)),
     ("assessment", ("server.assessment",)),
+    ("publicity", ("server.publicity",)),
     ("schemas", ("schemas",)),
     ("handlers", ("handlers",)),
     ("app", ("server.app",)),
