@@ -100,7 +100,7 @@ class Open311Handler(BaseHandler):
 class ServicesHandler(Open311Handler):
     @public
     async def get(self, fmt: str) -> None:
-        partner = await self.door.caller(self.param("api_key"), None)
+        partner = await self.door.caller(self.param("api_key"), None, self.client_ip)
         await self.town_for(partner)  # a deployment of several towns asks which one, as the spec says
         self.answer("services", services())
 
@@ -108,7 +108,7 @@ class ServicesHandler(Open311Handler):
 class ServiceDefinitionHandler(Open311Handler):
     @public
     async def get(self, code: str, fmt: str) -> None:
-        partner = await self.door.caller(self.param("api_key"), None)
+        partner = await self.door.caller(self.param("api_key"), None, self.client_ip)
         town = await self.town_for(partner)
         self.answer("service_definition", definition(code, await self.door.villages(town)))
 
@@ -116,7 +116,7 @@ class ServiceDefinitionHandler(Open311Handler):
 class RequestsHandler(Open311Handler):
     @public
     async def get(self, fmt: str) -> None:
-        partner = await self.door.caller(self.param("api_key"), None)
+        partner = await self.door.caller(self.param("api_key"), None, self.client_ip)
         numbers = _split(self.param("service_request_id"))
         if numbers:  # the spec: a list of ids overrides every other parameter
             cases = await self.door.by_numbers(partner, numbers)
@@ -135,7 +135,7 @@ class RequestsHandler(Open311Handler):
     async def post(self, fmt: str) -> None:
         form = self._form()
         api_key = (form.get("api_key") or [""])[-1] or self.param("api_key")
-        partner = await self.door.caller(api_key, "submit")
+        partner = await self.door.caller(api_key, "submit", self.client_ip)
         assert partner is not None
         jurisdiction = (form.get("jurisdiction_id") or [""])[-1] or self.param("jurisdiction_id")
         town = await self.door.town(partner, jurisdiction)
@@ -170,7 +170,7 @@ class RequestsHandler(Open311Handler):
 class RequestHandler(Open311Handler):
     @public
     async def get(self, number: str, fmt: str) -> None:
-        partner = await self.door.caller(self.param("api_key"), None)
+        partner = await self.door.caller(self.param("api_key"), None, self.client_ip)
         case = await self.door.one(partner, number)
         self.answer("service_requests", await self.door.views([case], partner["_id"] if partner else None))
 
@@ -178,7 +178,7 @@ class RequestHandler(Open311Handler):
 class TokenHandler(Open311Handler):
     @public
     async def get(self, token: str, fmt: str) -> None:
-        await self.door.caller(self.param("api_key"), None)
+        await self.door.caller(self.param("api_key"), None, self.client_ip)
         case = await self.door.token(token)
         self.answer("service_requests", [{"service_request_id": case["number"], "token": token}])
 

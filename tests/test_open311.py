@@ -262,6 +262,8 @@ async def test_status_follows_the_case_and_the_partners_webhook_is_told_signed(
     ctx.clock.set(ctx.clock.now() + timedelta(hours=2))
     await Dispatcher(ctx).run_once()
     assert (await ctx.db[OUTBOX].find_one({"_id": delivery["_id"]}))["status"] == "sent"
+    shown = await api.get("/api/admin/outbox?channel=webhook", token=town.people["office"].token)
+    assert [(m["status"], m["attempts"]) for m in shown.json["items"]] == [("sent", 2)]
 
     assert len(partner_server.received) == 2
     message = partner_server.received[-1]
@@ -327,6 +329,11 @@ async def test_a_key_is_rate_limited(api, ctx: Context, town: Town) -> None:
     assert b"<errors>" in limited.body
     ctx.clock.set(ctx.clock.now() + timedelta(minutes=1, seconds=1))
     assert (await api.get(f"/open311/v2/services.json{query}")).status == 200
+    # Without a key, a caller is counted by its address (one proxy's X-Real-Ip is not another's).
+    for _ in range(3):
+        assert (await api.get("/open311/v2/services.json", headers={"X-Real-Ip": "10.0.0.7"})).status == 200
+    assert (await api.get("/open311/v2/services.json", headers={"X-Real-Ip": "10.0.0.7"})).status == 429
+    assert (await api.get("/open311/v2/services.json", headers={"X-Real-Ip": "10.0.0.8"})).status == 200
 
 
 async def test_partners_are_kept_by_the_admins_of_their_towns(api, ctx: Context, town: Town, login) -> None:

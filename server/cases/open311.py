@@ -187,19 +187,21 @@ class Open311:
         self._partners = PartnerService(ctx)
 
     # ---- who is asking ----------------------------------------------------------------------------
-    async def caller(self, api_key: str | None, ability: str | None) -> dict[str, Any] | None:
+    async def caller(self, api_key: str | None, ability: str | None, address: str) -> dict[str, Any] | None:
         """The partner whose key this is (a wrong, replaced or revoked key is refused), counted against its
-        rate limit; None for a caller without a key, where the door lets one in (`open311.public_reads`)."""
+        rate limit; None for a caller without a key, where the door lets one in (`open311.public_reads`),
+        counted by its address."""
         if not api_key:
             if ability == "submit":
                 raise Forbidden("提交请求须提供有效的 api_key", code="api_key_required")
             if not self._ctx.config.open311.public_reads:
                 raise Forbidden("查询须提供有效的 api_key", code="api_key_required")
+            await self._partners.count_call(f"ip:{address}")
             return None
         partner = await self._partners.by_key(api_key)
         if partner is None:
             raise Forbidden("api_key 无效或已停用", code="api_key_invalid")
-        await self._partners.count_call(partner)
+        await self._partners.count_call(str(partner["_id"]))
         if ability is not None and ability not in partner["abilities"]:
             raise Forbidden("该 api_key 没有此项权限", code="ability_missing")
         return partner

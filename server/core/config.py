@@ -279,7 +279,7 @@ class Open311Config(_Section):
     """The Open311 GeoReport v2 door for partner systems (`/open311/v2/`) and their webhooks."""
 
     public_reads: bool = Field(True, description="anyone may read the civic-map view of requests without a key")
-    requests_per_minute: int = Field(60, ge=1, le=10000, description="per api_key, every call counted")
+    requests_per_minute: int = Field(60, ge=1, le=10000, description="per api_key (per address without one)")
     list_days: int = Field(90, ge=1, le=90, description="a listing's default and longest span (the spec's 90 days)")
     list_limit: int = Field(1000, ge=1, le=1000, description="at most this many requests per listing (the spec's)")
     webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)

@@ -168,11 +168,12 @@ class PartnerService:
     async def find(self, partner_id: ObjectId) -> dict[str, Any] | None:
         return await self._partners.find_one({"_id": partner_id})
 
-    async def count_call(self, partner: dict[str, Any]) -> None:
-        """One more call by this partner; over `open311.requests_per_minute` it is a TooManyRequests."""
+    async def count_call(self, caller: str) -> None:
+        """One more call to the Open311 door by `caller` (a partner's id, or `ip:<address>` for a caller without
+        a key); over `open311.requests_per_minute` it is a TooManyRequests."""
         limit = self._ctx.config.open311.requests_per_minute
         await RateLimiter(self._ctx.db).hit(
-            f"open311:{partner['_id']}",
+            f"open311:{caller}",
             [(limit, timedelta(minutes=1))],
             self._ctx.clock.now(),
             "请求过于频繁，请 {seconds} 秒后再试",
