@@ -26,12 +26,26 @@ $(CJK_FONT):
 	  echo "note: install the CJK font for agreements as root: apt-get install $(CJK_FONT_PACKAGE)"; \
 	fi
 
+# nginx, only so that the tests can run `nginx -t` on the deployment guide's site (tests/test_deploy.py);
+# without it that one check is skipped.
+NGINX := /usr/sbin/nginx
+NGINX_PACKAGE := nginx-light
+
+$(NGINX):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get install -y -qq --no-install-recommends $(NGINX_PACKAGE) >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(NGINX_PACKAGE) >/dev/null; } || \
+	  echo "note: nginx could not be installed; tests/test_deploy.py skips its nginx -t check"; \
+	else \
+	  echo "note: install nginx as root to check the deployment guide's site: apt-get install $(NGINX_PACKAGE)"; \
+	fi
+
 setup: $(STAMP) $(CJK_FONT)
 
 demo: setup
 	$(BIN)/python -m server --demo --demo-size $(SIZE) --port $(PORT)
 
-test: setup
+test: setup $(NGINX)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -136,7 +136,7 @@ class BriefingHandler(BaseHandler):
         unit_id = parse_id(query.unit_id, "单位") if query.unit_id else None
         period = parse_period(query.period, self.ctx.tz)
         data, filename = await ReportService(self.ctx).briefing(self.caller, unit_id, period)
-        self.write_bytes(data, "application/pdf", filename=filename)
+        await self.write_export(data, "application/pdf", filename, what=("briefing", unit_id or "own_unit"))
 
 
 # ---- the sources' statistics and 民转刑 ------------------------------------------------------------------

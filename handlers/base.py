@@ -553,6 +553,28 @@ class BaseHandler(RequestHandler):
             self.set_header("Content-Disposition", disposition + name)
         self.finish(data)
 
+    async def write_export(
+        self,
+        data: bytes,
+        content_type: str,
+        filename: str,
+        *,
+        what: tuple[str, Any],
+        inline: bool = True,
+    ) -> None:
+        """A file taken out of the platform (a report, a statement, a PDF, plates): the export is audited (who,
+        what, which file), then the file is sent. `what` is the object's type and id."""
+        target_type, target_id = what
+        await self.ctx.audit.record_for(
+            self.caller,
+            f"export.{target_type}",
+            target_type,
+            target_id,
+            self.ctx.clock.now(),
+            {"file": filename, "content_type": content_type, "bytes": len(data)},
+        )
+        self.write_bytes(data, content_type, filename, inline=inline)
+
     def write_page(self, items: Sequence[Any], total: int, params: PageParams) -> None:
         self.write_json(Page[Any](items=list(items), total=total, page=params.page, page_size=params.page_size))
 

@@ -218,7 +218,7 @@ class AgreementHandler(_CaseHandler):
     @api("人民调解协议书（PDF）", media=["application/pdf"], tags=["cases"])
     async def get(self, case_id: str) -> None:
         pdf, filename = await CaseFiles(self.ctx).agreement_pdf(self.caller, parse_id(case_id, "案件"))
-        self.write_bytes(pdf, "application/pdf", filename=filename)
+        await self.write_export(pdf, "application/pdf", filename, what=("case", parse_id(case_id, "案件")))
 
 
 default_handlers = [

@@ -121,7 +121,8 @@ class QrHandler(_HouseholdHandler):
         url = plate_url(self.ctx.config.plates.url_prefix, household["qr_token"])
         render, media = (qr_png, "image/png") if query.format == "png" else (qr_svg, "image/svg+xml")
         image = await asyncio.get_running_loop().run_in_executor(None, render, url)
-        self.write_bytes(image, media, filename=f"household-{household_id}.{query.format}")
+        filename = f"household-{household_id}.{query.format}"
+        await self.write_export(image, media, filename, what=("household", household["_id"]))
 
 
 class PlateReplaceHandler(_HouseholdHandler):

@@ -135,7 +135,9 @@ class StatementXlsxHandler(BaseHandler):
     @api("导出结算单（Excel，每个单位一页，含合计）", media=[XLSX_TYPE], tags=["subsidies"])
     async def get(self, statement_id: str) -> None:
         data, filename = await SubsidyService(self.ctx).xlsx(self.caller, parse_id(statement_id, "结算单"))
-        self.write_bytes(data, XLSX_TYPE, filename, inline=False)
+        await self.write_export(
+            data, XLSX_TYPE, filename, what=("subsidy_statement", parse_id(statement_id, "结算单")), inline=False
+        )
 
 
 class ApproveStatementHandler(BaseHandler):

@@ -54,7 +54,7 @@ class JobFileHandler(BaseHandler):
     @api("下载任务结果文件（门牌 PDF、考核报表 XLSX）", media=["application/pdf", XLSX_TYPE], tags=["jobs"])
     async def get(self, job_id: str) -> None:
         data, filename, content_type = await JobService(self.ctx).result_file(self.caller, parse_id(job_id, "任务"))
-        self.write_bytes(data, content_type, filename=filename)
+        await self.write_export(data, content_type, filename, what=("job", parse_id(job_id, "任务")))
 
 
 default_handlers = [

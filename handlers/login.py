@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from handlers.auth import token_pair_to_json
 from handlers.base import BaseHandler, api, public
+from notify.outbox import tell_new_device
 from schemas.auth import LoginOut, SmsSendIn, SmsSendOut, SmsVerifyIn, WechatLoginIn
 from server.people.login import Login, LoginService
+from server.people.second_factor import SecondFactor
 
 
 def login_to_json(login: Login) -> LoginOut:
@@ -56,6 +58,8 @@ class SmsVerifyHandler(BaseHandler):
         login = await LoginService(self.ctx).verify_code(
             body.phone, body.code, user_agent=self.user_agent, ip=self.client_ip, device_token=body.device_token
         )
+        if login.new_device and SecondFactor(self.ctx).required_for(login.user):
+            await tell_new_device(self.ctx, login.user, self.user_agent)
         self.write_json(login_to_json(login))
 
 

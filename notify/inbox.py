@@ -52,6 +52,10 @@ class InboxService:
         cursor = self._inbox.find(query).sort([("created_at", DESCENDING), ("_id", DESCENDING)]).skip(skip).limit(limit)
         return await cursor.to_list(None), total, unread
 
+    async def delete_for(self, user_id: ObjectId) -> int:
+        """Every message of a closed account."""
+        return int((await self._inbox.delete_many({"user_id": user_id})).deleted_count)
+
     async def mark_read(self, user_id: ObjectId, message_id: ObjectId | None) -> int:
         query: dict[str, Any] = {"user_id": user_id, "read_at": None}
         if message_id is not None:

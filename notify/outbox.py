@@ -64,6 +64,7 @@ indexes.declare(
     IndexModel([("status", ASCENDING), ("next_at", ASCENDING)], name="due"),
     IndexModel([("org_path", ASCENDING), ("status", ASCENDING), ("created_at", DESCENDING)], name="scope_status"),
     IndexModel([("org_path", ASCENDING), ("created_at", DESCENDING)], name="scope_created"),
+    IndexModel([("user_id", ASCENDING), ("status", ASCENDING)], name="user_status"),
 )
 
 DEADLINE_NAMES = {"accept": "签收", "conclude": "办结", "follow_up": "回访", "supervision": "督办"}
@@ -132,7 +133,7 @@ EVENT_TEXT: dict[str, dict[str, str]] = {
     "spot_check_mismatch": {"office": "抽查回访发现矛盾纠纷 {number} 的当事人不认可记录的办理结果，请核实。"},
     "request_updated": {"partner": "贵系统转来的矛盾纠纷 {number}（{external_ref}）办理状态有变化。"},
 }
-URGENT = {"warning_red", "risk_high", "risk_critical"}  # not held by quiet hours
+URGENT = {"warning_red", "risk_high", "risk_critical", "admin_new_device"}  # not held by quiet hours
 SMS_EVENTS = {  # which audiences get an SMS for which events (in-app always)
     "unit": {
         "case_assigned",
@@ -231,6 +232,33 @@ async def enqueue(ctx: Context, deliveries: list[dict[str, Any]]) -> None:
     """Queue deliveries built with `new_delivery` directly (operators' bulk sends, the benchmark)."""
     if deliveries:
         await ctx.db[OUTBOX].insert_many(deliveries)
+
+
+async def tell_new_device(ctx: Context, user: dict[str, Any], user_agent: str) -> None:
+    """An administrator's account signed in from a new device: the account's phone hears of it at once (an
+    urgent SMS, through quiet hours), so that a stolen code shows."""
+    if not user.get("phone_enc"):
+        return
+    now = ctx.clock.now()
+    when = now.astimezone(ctx.tz).strftime("%m月%d日 %H:%M")
+    device = (user_agent or "未知设备")[:40]
+    text = f"您的管理员账号于{when}在新设备（{device}）登录。如非本人操作，请立即联系县综治中心。"
+    base = message_base(user["_id"], "admin_new_device", [], text, now, {"time": when})
+    base["urgent"] = True
+    key = f"new-device:{user['_id']}:{int(now.timestamp() * 1000)}"
+    await enqueue(ctx, [new_delivery(base, key, "sms", user["_id"], to_enc=user["phone_enc"])])
+
+
+async def cancel_for(ctx: Context, user_id: ObjectId) -> int:
+    """Messages not yet sent to a closed account: never sent (failed, `account_closed`), their number dropped."""
+    changed = await ctx.db[OUTBOX].update_many(
+        {"user_id": user_id, "status": {"$in": ["pending", "uncertain"]}},
+        {
+            "$set": {"status": "failed", "next_at": None, "error": {"code": "account_closed", "at": ctx.clock.now()}},
+            "$unset": {"to_enc": "", "openid": ""},
+        },
+    )
+    return int(changed.modified_count)
 
 
 class Relay:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from bson import ObjectId
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
-from schemas.base import Phone, Schema
+from schemas.base import ObjectIdStr, Phone, Schema, given
 from server.core.pii import mask_phone
 from server.people.users import ROLE_NAMES
 
@@ -23,6 +23,9 @@ class TokenPairOut(Schema):
     expires_at: datetime = Field(description="访问令牌到期时间")
     refresh_token: str = Field(description="一次性使用；每次刷新都会换发新的")
     refresh_expires_at: datetime
+    second_factor_required: bool = Field(
+        False, description="管理员角色尚未生效：请完成第二重验证（POST /api/auth/second-factor）"
+    )
 
 
 class LoginOut(TokenPairOut):
@@ -99,6 +102,7 @@ class MeOut(Schema):
     roles: list[RoleOut]
     scopes: list[OrgRef] = Field(description="可以办理事务的组织范围（含其下级）")
     session_id: str
+    privacy_consent_needed: bool = Field(False, description="尚未同意当前版本的隐私政策：请先展示并征得同意")
 
 
 class SessionOut(Schema):
@@ -127,7 +131,13 @@ def roles_to_json(user: dict[str, Any], refs: dict[ObjectId, OrgRef]) -> list[Ro
     ]
 
 
-def me_to_json(user: dict[str, Any], orgs: dict[ObjectId, dict[str, Any]], phone: str | None, session_id: str) -> MeOut:
+def me_to_json(
+    user: dict[str, Any],
+    orgs: dict[ObjectId, dict[str, Any]],
+    phone: str | None,
+    session_id: str,
+    privacy_consent_needed: bool = False,
+) -> MeOut:
     refs = org_refs(orgs)
     return MeOut(
         id=str(user["_id"]),
@@ -136,6 +146,7 @@ def me_to_json(user: dict[str, Any], orgs: dict[ObjectId, dict[str, Any]], phone
         roles=roles_to_json(user, refs),
         scopes=[refs[oid] for oid in sorted(orgs, key=lambda oid: (len(orgs[oid]["path"]), orgs[oid]["name"]))],
         session_id=session_id,
+        privacy_consent_needed=privacy_consent_needed,
     )
 
 
@@ -148,3 +159,69 @@ def session_to_json(session: dict[str, Any], current_session_id: str) -> Session
         last_used_at=session["last_used_at"],
         current=str(session["_id"]) == current_session_id,
     )
+
+
+class SecondFactorEnrolOut(Schema):
+    secret: str = Field(description="身份验证器（TOTP）密钥；只显示这一次")
+    otpauth_uri: str = Field(description="otpauth:// 链接，身份验证器应用可直接导入")
+    qr_svg: str = Field(description="同一链接的二维码（SVG），用手机身份验证器扫描")
+    recovery_codes: list[str] = Field(description="10 个恢复码，每个只能用一次；只显示这一次，请妥善保存")
+
+
+class SecondFactorIn(Schema):
+    model_config = ConfigDict(json_schema_extra={"oneOf": [given("code"), given("recovery_code")]})
+
+    code: str | None = Field(
+        None, min_length=6, max_length=6, pattern=r"^\d{6}$", description="身份验证器上的 6 位数字"
+    )
+    recovery_code: str | None = Field(None, min_length=11, max_length=11, pattern=r"^[0-9a-f]{5}-[0-9a-f]{5}$")
+
+    @model_validator(mode="after")
+    def _one(self) -> SecondFactorIn:
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("code 与 recovery_code 须且只须提供一个")
+        return self
+
+
+class PrivacyNoticeOut(Schema):
+    version: str
+    text: str
+
+
+class PrivacyConsentIn(Schema):
+    version: str = Field(min_length=1, max_length=40, description="同意的隐私政策版本（须为当前版本）")
+
+
+class PersonalDataOut(Schema):
+    """Everything the platform holds about the caller (个人信息保护法 查阅复制权)."""
+
+    account: dict[str, Any]
+    consents: dict[str, Any]
+    households: list[dict[str, Any]] = Field(description="本人手机号登记为成员的住户（其他成员只列姓名与关系）")
+    cases: list[dict[str, Any]] = Field(description="本人反映的矛盾纠纷，含公开的办理过程")
+    messages: list[dict[str, Any]]
+    devices: list[dict[str, Any]]
+
+
+class CloseAccountIn(Schema):
+    confirm: Literal[True] = Field(description="确认注销：已办结的非协议案件将匿名化，草稿和消息将删除，无法恢复")
+
+
+class CloseAccountOut(Schema):
+    drafts_deleted: int
+    cases_anonymised: list[str] = Field(description="已匿名化的案件编号（已办结、非调解协议）")
+    cases_kept_open: list[str] = Field(description="仍在办理、暂予保留的案件编号（办结后按规定处理）")
+    cases_kept_agreement: list[str] = Field(description="以人民调解协议办结、依法作为调解档案保存的案件编号")
+    messages_deleted: int
+    messages_cancelled: int
+
+
+class CorrectionIn(Schema):
+    household_id: ObjectIdStr = Field(description="本人手机号登记为成员的住户")
+    text: str = Field(min_length=4, max_length=500, description="需要更正的内容，如“户主电话已变更”")
+
+
+class CorrectionOut(Schema):
+    id: str
+    household_id: str
+    due_on: datetime = Field(description="答复期限")

@@ -205,6 +205,7 @@ DEMO_USERS: list[dict[str, Any]] = [
     },
     {"key": "expert", "name": "吴明", "phone": "13900000010", "role": "expert", "org": ("county",)},
     {"key": "supervisor", "name": "孙立新", "phone": "13900000011", "role": "supervisor", "org": ("town",)},
+    {"key": "auditor", "name": "钱审计", "phone": "13900000012", "role": "auditor", "org": ("county",)},
 ]
 
 

@@ -147,7 +147,7 @@ async def test_one_user_of_every_role_who_can_log_in(ctx: Context) -> None:
         assert user is not None
         assert user["name"] == spec["name"]
         assert "phone" not in user
-        pair = await SessionService(ctx).start(user, method="test")
+        pair = await SessionService(ctx).start(user, method="test", second_factor=True)
         principal = ctx.tokens.verify(pair.access_token)
         assert principal.has_role(spec["role"])
         for grant in user["grants"]:

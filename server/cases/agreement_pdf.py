@@ -17,10 +17,9 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from server.core.pdf import document_font, wrap
+from server.core.pdf import PageWriter, document_font
 from server.core.pii import age_on
 
-MARGIN = 25 * mm
 BLANK = "________"
 
 
@@ -57,37 +56,13 @@ class AgreementSheet:
     original: bool = True
 
 
-class _Writer:
-    def __init__(self, canvas: Canvas, font: str) -> None:
-        self.canvas = canvas
-        self.font = font
-        self.width, self.height = A4
-        self.y = self.height - MARGIN
-
-    def line(self, text: str, size: float = 11, indent: float = 0, line_height: float = 1.6) -> None:
-        usable = self.width - 2 * MARGIN - indent
-        for part in wrap(text, usable, size, self.font) or [""]:
-            if self.y < MARGIN + 10 * mm:
-                self.canvas.showPage()
-                self.y = self.height - MARGIN
-            self.canvas.setFont(self.font, size)
-            self.canvas.drawString(MARGIN + indent, self.y, part)
-            self.y -= size * line_height
-        self.y -= 1.5 * mm
-
-    def title(self, text: str) -> None:
-        self.canvas.setFont(self.font, 20)
-        self.canvas.drawCentredString(self.width / 2, self.y, text)
-        self.y -= 14 * mm
-
-
 def render_agreement(sheet: AgreementSheet) -> bytes:
     font = document_font()
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, initialFontName=font)  # type: ignore[arg-type]  # stub says float; no Helvetica left behind
     canvas.setTitle(f"人民调解协议书 {sheet.number}")
     canvas.setAuthor(sheet.committee)
-    w = _Writer(canvas, font)
+    w = PageWriter(canvas, font)
     w.title("人民调解协议书")
     copy_note = "" if sheet.original else "（副本：个人信息已遮蔽，原件由当事人及调委会持有）"
     w.line(f"编号：{sheet.number}{copy_note}", size=10)

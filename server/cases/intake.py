@@ -125,6 +125,15 @@ class Intake:
             if referral:  # registered concurrently; the unique index decides
                 raise await self._duplicate_referral(case) from exc
             raise
+        event = case["timeline"][0]
+        await self._ctx.audit.record(
+            action="case.state",
+            actor_id=case["registered_by"],
+            target_type="case",
+            target_id=case["_id"],
+            at=now,
+            details={"action": event["action"], "from": None, "to": case["state"], "timeline_id": event["id"]},
+        )
         return case
 
     async def _score(self, case: Case, household: dict[str, Any] | None, now: datetime) -> None:

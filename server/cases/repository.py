@@ -205,6 +205,20 @@ class CaseRepository:
         query = {"town_id": town_id, "created_at": {"$gte": start, "$lte": end}, **extra}
         return await self._cases.find(query).sort("created_at", DESCENDING).limit(limit).to_list(None)
 
+    async def of_resident(self, resident_id: ObjectId, limit: int = 10_000) -> list[Case]:
+        """Every case a resident reported (closing an account goes through each)."""
+        fields = {"number": 1, "state": 1, "outcome": 1, "parties": 1, "description": 1, "attachments": 1}
+        cursor = self._cases.find({"resident_id": resident_id}, fields).sort(NEWEST_FIRST).limit(limit)
+        return await cursor.to_list(None)
+
+    async def delete_draft(self, case_id: ObjectId) -> bool:
+        """A draft was never submitted: nobody else saw it, and nothing keeps it."""
+        return bool((await self._cases.delete_one({"_id": case_id, "state": "draft"})).deleted_count)
+
+    async def anonymise(self, case_id: ObjectId, changes: dict[str, Any]) -> None:
+        """Replace what identifies a resident in a finished case (their account is closed)."""
+        await self._cases.update_one({"_id": case_id, "state": {"$in": ["closed", "rejected"]}}, {"$set": changes})
+
     async def id_by_external_key(self, key: str) -> ObjectId | None:
         found = await self._cases.find_one({"external_key": key}, {"_id": 1})
         return found["_id"] if found else None

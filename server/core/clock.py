@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 
+def aware(moment: datetime) -> datetime:
+    """A time as read back from the database: a naive one is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def to_millis(when: datetime) -> datetime:
     """MongoDB keeps milliseconds; trimming first makes what we return equal what a later read returns."""
     return when.replace(microsecond=when.microsecond // 1000 * 1000)

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from server.core.errors import ValidationFailed
+from server.core.permissions import STAFF
 from server.core.routing_rules import check_rules
 
 ENV_PREFIX = "SYGZ_"
@@ -209,6 +210,19 @@ class LoginConfig(_Section):
     phone_per_day: int = Field(10, ge=1)
     ip_per_hour: int = Field(30, ge=1)
     ip_per_day: int = Field(100, ge=1)
+    # 等保 身份鉴别: these roles confirm a second factor (TOTP) after the SMS code before their grants count.
+    second_factor_roles: list[str] = Field(default_factory=lambda: ["town_admin", "county_admin"])
+    second_factor_max_failures: int = Field(5, ge=1, le=20, description="wrong codes in a row before the lock")
+    second_factor_lock_minutes: int = Field(15, ge=1, le=1440)
+    staff_idle_minutes: int = Field(30, ge=5, le=1440, description="a staff session unused this long ends")
+
+    @field_validator("second_factor_roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(STAFF))
+        if unknown:
+            raise ValueError(f"unknown roles: {', '.join(unknown)}")
+        return value
 
 
 class PlatesConfig(_Section):
@@ -286,6 +300,21 @@ class Open311Config(_Section):
     webhook_allow_http: bool = Field(False, description="plain-http webhook URLs (a test bench; never in production)")
 
 
+class PrivacyConfig(_Section):
+    """The privacy notice (个人信息保护法): its version (a new one asks every user again) and its text."""
+
+    notice_version: str = Field("2026-11", min_length=1, max_length=40)
+    notice_file: str = Field("", description="a UTF-8 text file with the notice; empty: the built-in text")
+    correction_days: int = Field(15, ge=1, le=60, description="a household correction request is answered in this")
+
+
+class AuditConfig(_Section):
+    """The audit log (等保 安全审计): how long records stay in the database before they may be archived."""
+
+    retention_days: int = Field(365, ge=183, le=3650, description="at least six months, as 等保 asks")
+    archive_dir: str = "data/audit-archive"
+
+
 class LogConfig(_Section):
     level: str = "INFO"
 
@@ -305,6 +334,8 @@ class Config(_Section):
     prevention: PreventionConfig = PreventionConfig()
     notify: NotifyConfig = NotifyConfig()
     open311: Open311Config = Open311Config()
+    audit: AuditConfig = AuditConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     log: LogConfig = LogConfig()
     demo: bool = False
 
@@ -393,6 +424,8 @@ def build_config(
         raw.setdefault("mongodb", {}).setdefault("uri", "memory://")
         # Someone trying the demo at night should still see the messages appear on the console.
         raw.setdefault("notify", {}).setdefault("quiet_hours", "")
+        # The demo's admin accounts work without an authenticator app (a real deployment asks for one).
+        raw.setdefault("login", {}).setdefault("second_factor_roles", [])
         for section, key, maker in (
             ("auth", "jwt_keys", lambda: f"demo:{new_secret()}"),
             ("crypto", "keys", lambda: f"demo:{new_secret(32)}"),

@@ -14,11 +14,15 @@ import logging
 from functools import cache
 from pathlib import Path
 
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen.canvas import Canvas
 
 log = logging.getLogger(__name__)
+MARGIN = 25 * mm
 
 FONT = "STSong-Light"
 DOCUMENT_FONT = "WenQuanYiMicroHei"
@@ -55,3 +59,29 @@ def wrap(text: str, width: float, size: float, font: str = FONT) -> list[str]:
         else:
             line += char
     return [*lines, line] if line else lines
+
+
+class PageWriter:
+    """Lines of Chinese text down A4 pages, wrapped to the margins, a new page when one is full."""
+
+    def __init__(self, canvas: Canvas, font: str) -> None:
+        self.canvas = canvas
+        self.font = font
+        self.width, self.height = A4
+        self.y = self.height - MARGIN
+
+    def line(self, text: str, size: float = 11, indent: float = 0, line_height: float = 1.6) -> None:
+        usable = self.width - 2 * MARGIN - indent
+        for part in wrap(text, usable, size, self.font) or [""]:
+            if self.y < MARGIN + 10 * mm:
+                self.canvas.showPage()
+                self.y = self.height - MARGIN
+            self.canvas.setFont(self.font, size)
+            self.canvas.drawString(MARGIN + indent, self.y, part)
+            self.y -= size * line_height
+        self.y -= 1.5 * mm
+
+    def title(self, text: str) -> None:
+        self.canvas.setFont(self.font, 20)
+        self.canvas.drawCentredString(self.width / 2, self.y, text)
+        self.y -= 14 * mm

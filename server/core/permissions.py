@@ -15,11 +15,22 @@ from typing import Literal, get_args
 from server.core.vocabulary import LiaisonFor
 
 StaffRole = Literal[
-    "grid_worker", "mediator", "center_staff", "town_admin", "county_admin", "liaison", "expert", "supervisor"
+    "grid_worker",
+    "mediator",
+    "center_staff",
+    "town_admin",
+    "county_admin",
+    "liaison",
+    "expert",
+    "supervisor",
+    "auditor",
 ]
 Role = Literal["resident", StaffRole]
 ROLES: tuple[Role, ...] = get_args(Role)
-STAFF: tuple[StaffRole, ...] = get_args(StaffRole)
+# The 安全审计员 reads the audit log and nothing else (separation of duties, 等保): an account of its own,
+# granted by the county at the county, outside `STAFF`, the roles that work the cases.
+AUDITOR = "auditor"
+STAFF: tuple[StaffRole, ...] = tuple(r for r in get_args(StaffRole) if r != AUDITOR)
 ADMINS = ("town_admin", "county_admin")
 LIAISON_SOURCES: tuple[LiaisonFor, ...] = get_args(LiaisonFor)
 
@@ -94,6 +105,8 @@ CAPABILITIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "article.view": STAFF,  # published articles in scope (to hand out on a visit), and their reach
         "article.draft": ("center_staff", *ADMINS),  # the office drafts, edits, submits; case stories, exemplars
         "article.publish": ADMINS,  # 审核发布: publish or return, unpublish, archive
+        # 等保 安全审计: the audit log, for the auditor alone (no administrator reads or changes it)
+        "audit.view": (AUDITOR,),
     }
 )
 

@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
@@ -30,7 +30,7 @@ from server.core import indexes
 from server.core.errors import BadRequest, ServiceUnavailable, Unauthenticated
 from server.core.pii import phone_input
 from server.core.ratelimit import RateLimiter
-from server.people.sessions import SessionService, TokenPair
+from server.people.sessions import SessionService, TokenPair, is_staff_account
 from server.people.users import UserService
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class Login:
     user: dict[str, Any]
     is_new: bool
     device_token: str | None = None  # SMS logins: lets this device request codes on its own allowance
+    new_device: bool = False  # an SMS login from a device that never signed in to this account before
 
 
 class LoginService:
@@ -145,6 +146,7 @@ class LoginService:
         if pending is None:
             raise await self._why_unusable(key, now)
         if not hmac.compare_digest(pending["code_hash"], self._code_hash(phone, code)):
+            await self._audit_failure(phone, ip, now)
             left = maximum - pending["attempts"]
             message = f"验证码不正确，还可以再试 {left} 次" if left else "验证码错误次数过多，请重新获取"
             raise Unauthenticated(message, code="sms_code_wrong", details={"attempts_left": left})
@@ -154,7 +156,21 @@ class LoginService:
         user, is_new = await UserService(ctx).resident_by_phone(phone, now)
         tokens = await SessionService(ctx).start(user, method="sms", user_agent=user_agent, ip=ip)
         kept = device_token if device is not None else None
-        return Login(tokens, user, is_new, await self._trust_device(phone_hash, kept, now))
+        return Login(tokens, user, is_new, await self._trust_device(phone_hash, kept, now), device is None)
+
+    async def _audit_failure(self, phone: str, ip: str, now: datetime) -> None:
+        """A wrong code for a staff account is on the audit log (a resident's is not: nothing of theirs is at
+        stake beyond their own account, and the limits above stop guessing)."""
+        user = await UserService(self._ctx).by_phone(phone)
+        if user is not None and is_staff_account(user):
+            await self._ctx.audit.record(
+                action="auth.login_failed",
+                actor_id=user["_id"],
+                target_type="user",
+                target_id=user["_id"],
+                at=now,
+                details={"ip": ip},
+            )
 
     async def _trusted_device(self, phone_hash: str, device_token: str | None, now: Any) -> str | None:
         """The device's key if `device_token` was issued to this phone at an earlier login, else None."""

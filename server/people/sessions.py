@@ -19,6 +19,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from server.core import indexes
 from server.core.auth import Grant, Principal
+from server.core.clock import aware
 from server.core.context import Context
 from server.core.errors import NotFound, Unauthenticated
 from server.core.ids import parse_id
@@ -53,6 +54,7 @@ class TokenPair:
     refresh_token: str
     refresh_expires_at: datetime
     session_id: str
+    second_factor_required: bool = False  # some grants wait for the second factor (server/people/second_factor.py)
 
 
 def _digest(refresh_token: str) -> str:
@@ -70,8 +72,11 @@ class SessionService:
         self._refresh_ttl = timedelta(days=ctx.config.auth.refresh_ttl_days)
         self._ctx = ctx
 
-    async def start(self, user: dict[str, Any], *, method: str, user_agent: str = "", ip: str = "") -> TokenPair:
-        """Begin a login session for `user`; the login flows (WeChat, SMS code) call this."""
+    async def start(
+        self, user: dict[str, Any], *, method: str, user_agent: str = "", ip: str = "", second_factor: bool = False
+    ) -> TokenPair:
+        """Begin a login session for `user`; the login flows (WeChat, SMS code) call this. `second_factor`: the
+        session starts with it confirmed (a test's or a script's stand-in for a whole login)."""
         if not user.get("active", True):
             raise Unauthenticated("该账号已停用，请联系镇三源共治办公室", code="user_inactive")
         now = self._clock()
@@ -86,9 +91,19 @@ class SessionService:
                 "created_at": now,
                 "last_used_at": now,
                 "revoked_at": None,
+                "second_factor_at": now if second_factor else None,
             }
         )
-        return await self._issue(user, session_id, now)
+        if is_staff_account(user):  # 等保: every sign-in of staff is on the audit log
+            await self._audit.record(
+                action="auth.login",
+                actor_id=user["_id"],
+                target_type="session",
+                target_id=session_id,
+                at=now,
+                details={"method": method, "ip": ip, "user_agent": user_agent[:200]},
+            )
+        return await self._issue(user, session_id, now, second_factor)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         now = self._clock()
@@ -105,8 +120,24 @@ class SessionService:
         if user is None or not user.get("active", True):
             await self._revoke(consumed["session_id"], now, reason="user_inactive")
             raise Unauthenticated("该账号已停用，请联系镇三源共治办公室", code="user_inactive")
+        idle = timedelta(minutes=self._ctx.config.login.staff_idle_minutes)
+        if is_staff_account(user) and now - aware(session["last_used_at"]) > idle:
+            await self._revoke(session["_id"], now, reason="idle")
+            raise Unauthenticated("长时间未操作，已退出登录，请重新登录", code="session_idle")
         await self._sessions.update_one({"_id": session["_id"]}, {"$set": {"last_used_at": now}})
-        return await self._issue(user, session["_id"], now)
+        return await self._issue(user, session["_id"], now, session.get("second_factor_at") is not None)
+
+    async def confirm_second_factor(self, user: dict[str, Any], session_id: ObjectId, now: datetime) -> TokenPair:
+        """The session's second factor is confirmed: a token with every grant."""
+        marked = await self._sessions.update_one(
+            {"_id": session_id, "user_id": user["_id"], "revoked_at": None}, {"$set": {"second_factor_at": now}}
+        )
+        if not marked.matched_count:
+            raise Unauthenticated("登录已失效，请重新登录", code="session_revoked")
+        await self._audit.record(
+            action="auth.second_factor", actor_id=user["_id"], target_type="session", target_id=session_id, at=now
+        )
+        return await self._issue(user, session_id, now, True)
 
     async def logout(self, principal: Principal) -> None:
         await self._revoke(parse_id(principal.session_id, "登录会话"), self._clock(), reason="logout")
@@ -133,7 +164,7 @@ class SessionService:
         cursor = cursor.skip(skip).limit(limit)
         return await cursor.to_list(None), total
 
-    async def _issue(self, user: dict[str, Any], session_id: ObjectId, now: datetime) -> TokenPair:
+    async def _issue(self, user: dict[str, Any], session_id: ObjectId, now: datetime, second_factor: bool) -> TokenPair:
         refresh_token = secrets.token_urlsafe(32)
         refresh_expires = now + self._refresh_ttl
         await self._refresh.insert_one(
@@ -147,8 +178,12 @@ class SessionService:
             }
         )
         grants = await self.grants_for(user)
-        access, access_expires = self._tokens.mint_access(str(user["_id"]), str(session_id), grants)
-        return TokenPair(access, access_expires, refresh_token, refresh_expires, str(session_id))
+        waiting = set() if second_factor else set(self._ctx.config.login.second_factor_roles)
+        usable = [g for g in grants if g.role not in waiting]
+        access, access_expires = self._tokens.mint_access(str(user["_id"]), str(session_id), usable)
+        return TokenPair(
+            access, access_expires, refresh_token, refresh_expires, str(session_id), len(usable) < len(grants)
+        )
 
     async def grants_for(self, user: dict[str, Any]) -> list[Grant]:
         """The user's grants; those of center staff and liaisons carry their unit's town (`Grant.town_id`),
@@ -194,3 +229,8 @@ class SessionService:
         )
         await self._refresh.update_many({"session_id": session_id, "used_at": None}, {"$set": {"used_at": now}})
         self._tokens.forget_session(str(session_id))
+
+
+def is_staff_account(user: dict[str, Any]) -> bool:
+    """Whether the account holds any role besides a resident's (staff and auditors)."""
+    return any(g.get("role") != "resident" for g in user.get("grants") or [])

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 
 from server.core.auth import Principal
-from server.core.errors import Conflict, Forbidden, NotFound
-from server.core.permissions import STAFF
+from server.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.core.permissions import AUDITOR, STAFF
 from server.core.pii import phone_input
 from server.orgs.tree import OrgService
 from server.people.sessions import SessionService
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from server.core.context import Context
 
 GRANTABLE_BY = {
-    "county_admin": frozenset(STAFF),
+    "county_admin": frozenset(STAFF) | {AUDITOR},
     "town_admin": frozenset(STAFF) - {"county_admin"},
 }
 
@@ -55,6 +55,8 @@ class StaffService:
             raise NotFound("找不到该组织单元")
         if role not in allowed:
             raise Forbidden("无权授予该角色", code="role_not_grantable")
+        if role == AUDITOR and unit["kind"] != "county":
+            raise ValidationFailed(details=[{"field": "org_id", "message": "安全审计员只能设在县级"}])
 
     async def create(
         self, principal: Principal, *, name: str, phone: str, grants: list[dict[str, Any]]
@@ -113,6 +115,8 @@ class StaffService:
         liaison_for: str | None,
     ) -> dict[str, Any]:
         now = self._ctx.clock.now()
+        if str(user_id) == principal.user_id:
+            raise Forbidden("不能给自己授权", code="cannot_grant_self")
         await self._within_reach(principal, await self.get(principal, user_id))
         doc = await self._checked_grant(principal, role, org_id, liaison_for)
         user = await UserService(self._ctx).add_grant_once(user_id, doc, now)

@@ -25,6 +25,7 @@ from server.core.references import refers_to_org
 
 COLLECTION = "users"
 
+CLOSED_NAME = "已注销用户"
 ROLE_NAMES = {
     "resident": "群众",
     "grid_worker": "网格员",
@@ -35,6 +36,7 @@ ROLE_NAMES = {
     "liaison": "对接联络员",
     "expert": "咨询专家",
     "supervisor": "督查",
+    "auditor": "安全审计员",
 }
 
 indexes.declare(
@@ -220,6 +222,56 @@ class UserService:
             await self._users.update_one(
                 {"_id": user_id}, {"$inc": {f"wechat_subscriptions.{t}": 1 for t in template_ids}}
             )
+
+    async def close(self, user_id: ObjectId, now: datetime) -> None:
+        """A resident's account closed: its name, phone, WeChat identity, preferences and second factor go;
+        what remains is an inactive id with the consents it gave (the record that they were given)."""
+        await self._users.update_one(
+            {"_id": user_id},
+            {
+                "$set": {"name": CLOSED_NAME, "active": False, "closed_at": now, "grants": []},
+                "$unset": {k: "" for k in ("phone_enc", "phone_hash", "openid", "unionid", "prefs", "totp")}
+                | {"wechat_subscriptions": ""},
+            },
+        )
+
+    async def record_privacy_consent(self, user_id: ObjectId, consent: dict[str, Any]) -> dict[str, Any]:
+        """The current acceptance of the privacy notice, and every one before it."""
+        user = await self._users.find_one_and_update(
+            {"_id": user_id},
+            {"$set": {"privacy_consent": consent}, "$push": {"privacy_consents": consent}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if user is None:
+            raise NotFound("找不到该用户")
+        return dict(user)
+
+    # ---- the second factor (server/people/second_factor.py) ----
+    async def set_second_factor(self, user_id: ObjectId, totp: dict[str, Any]) -> None:
+        await self._users.update_one({"_id": user_id}, {"$set": {"totp": totp}})
+
+    async def set_second_factor_fields(self, user_id: ObjectId, fields: dict[str, Any]) -> None:
+        await self._users.update_one({"_id": user_id}, {"$set": fields})
+
+    async def use_totp_step(self, user_id: ObjectId, step: int) -> bool:
+        """Take a TOTP time step for this account, if no later or equal one was taken (no replays)."""
+        taken = await self._users.update_one(
+            {"_id": user_id, "totp.last_step": {"$lt": step}}, {"$set": {"totp.last_step": step}}
+        )
+        return bool(taken.modified_count)
+
+    async def use_recovery_code(self, user_id: ObjectId, code_hash: str) -> bool:
+        """Spend one recovery code (each works once)."""
+        used = await self._users.update_one(
+            {"_id": user_id, "totp.recovery": code_hash}, {"$pull": {"totp.recovery": code_hash}}
+        )
+        return bool(used.modified_count)
+
+    async def count_second_factor_failure(self, user_id: ObjectId) -> int:
+        user = await self._users.find_one_and_update(
+            {"_id": user_id}, {"$inc": {"totp.failures": 1}}, return_document=ReturnDocument.AFTER
+        )
+        return int(((user or {}).get("totp") or {}).get("failures", 0))
 
     async def set_prefs(self, user_id: ObjectId, prefs: dict[str, Any]) -> None:
         await self._users.update_one({"_id": user_id}, {"$set": {f"prefs.{k}": v for k, v in prefs.items()}})

@@ -222,6 +222,10 @@ class HouseholdService:
         cursor = self._households.find(query).sort([("micro_grid_id", ASCENDING), ("address", ASCENDING)])
         return await cursor.skip(skip).limit(limit).to_list(None), total
 
+    async def with_member_phone(self, phone_hash: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The households where a member has this phone (by its keyed hash): a person's own data export."""
+        return await self._households.find({"members.phone_hash": phone_hash}).limit(limit).to_list(None)
+
     async def update(self, principal: Principal, household_id: ObjectId, changes: dict[str, Any]) -> dict[str, Any]:
         now = self._ctx.clock.now()
         await self.get_for_edit(principal, household_id)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
+from notify.inbox import InboxService
+from notify.outbox import inbox_message, message_base
 from server.cases.queries import CaseQueries
 from server.cases.repository import CaseRepository
 from server.core import indexes
@@ -22,6 +24,7 @@ from server.core.auth import Principal
 from server.core.errors import Conflict, NotFound
 from server.core.scope import require_org_scope
 from server.core.vocabulary import RISKS
+from server.people.users import UserService
 from server.places.households import HouseholdService
 from server.places.visits import VisitService
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from server.core.context import Context
 
 NOTES = "household_notes"
+CORRECTION_ASKED = "住户提交了住户信息更正申请，请在期限内核实更正（见一户一档的关注事项）。"
 indexes.declare(
     NOTES,
     IndexModel([("household_id", ASCENDING), ("at", DESCENDING)], name="household_at"),
@@ -118,6 +122,41 @@ class HouseholdFiles:
         await self._notes.insert_one(note)
         return note
 
+    async def request_correction(self, principal: Principal, household_id: ObjectId, text: str) -> dict[str, Any]:
+        """A resident asks for their household's record to be corrected (个人信息保护法 更正权): a concern on the
+        household for its grid worker, due in `privacy.correction_days`, audited; they hear when it is done."""
+        households = HouseholdService(self._ctx)
+        household = await households.find(household_id)
+        user = await UserService(self._ctx).get(ObjectId(principal.user_id))
+        phone_hash = user.get("phone_hash")
+        members = (household or {}).get("members") or []
+        if household is None or not phone_hash or all(m.get("phone_hash") != phone_hash for m in members):
+            raise NotFound(
+                "找不到该住户", details=[{"field": "household_id", "message": "只能为本人登记所在的住户申请"}]
+            )
+        now = self._ctx.clock.now()
+        due = (now + timedelta(days=self._ctx.config.privacy.correction_days)).astimezone(self._ctx.tz)
+        note = {
+            "_id": ObjectId(),
+            "household_id": household_id,
+            "org_path": household["org_path"],
+            "text": f"住户信息更正申请：{text}",
+            "kind": "correction",
+            "follow_up_on": datetime(due.year, due.month, due.day, tzinfo=self._ctx.tz),
+            "by": user["_id"],
+            "at": now,
+            "done_at": None,
+            "done_note": None,
+        }
+        await self._notes.insert_one(note)
+        await self._ctx.audit.record_for(principal, "household.correction_request", "household", household_id, now)
+        base = message_base(note["_id"], "correction_requested", household["org_path"], CORRECTION_ASKED, now)
+        for worker in await UserService(self._ctx).active_with_role_at(("grid_worker",), household["org_path"]):
+            await InboxService(self._ctx).put(
+                inbox_message(base, f"correction:{note['_id']}:{worker['_id']}", worker["_id"])
+            )
+        return note
+
     async def close_note(
         self, principal: Principal, household_id: ObjectId, note_id: ObjectId, text: str
     ) -> dict[str, Any]:
@@ -131,7 +170,12 @@ class HouseholdFiles:
             if await self._notes.find_one({"_id": note_id, "household_id": household_id}) is None:
                 raise NotFound("找不到该关注事项")
             raise Conflict("该关注事项已办结", code="note_done")
-        return done
+        if done.get("kind") == "correction":  # the resident who asked hears the answer
+            now = self._ctx.clock.now()
+            await self._ctx.audit.record_for(principal, "household.correction_done", "household", household_id, now)
+            base = message_base(note_id, "correction_done", [], f"您的住户信息更正申请已处理：{text}", now)
+            await InboxService(self._ctx).put(inbox_message(base, f"correction-done:{note_id}", done["by"]))
+        return dict(done)
 
     async def due_in(self, town_id: ObjectId, day_end: datetime) -> list[dict[str, Any]]:
         """A town's open concerns whose follow-up date has come (the morning's 研判)."""

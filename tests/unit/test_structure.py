@@ -21,12 +21,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("prevention", ("server.prevention",)),
     ("assessment", ("server.assessment",)),
     ("publicity", ("server.publicity",)),
+    ("rights", ("server.rights",)),
     ("schemas", ("schemas",)),
     ("handlers", ("handlers",)),
     ("app", ("server.app",)),
     ("entry points", ("server.__main__", "notify.worker", "scripts", "tests")),
 ]
-GENERIC = {"server.core.indexes", "server.core.references"}  # index and reference checks for every owner
+GENERIC = {"server.core.indexes", "server.core.references", "scripts.doctor"}  # index and reference checks
 
 
 def modules() -> Iterator[tuple[str, ast.Module]]:
