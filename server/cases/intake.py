@@ -9,6 +9,7 @@ from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
 from server.cases import policy
+from server.cases.lifecycle import audit_state
 from server.cases.links import rank, same_complaint, shared_with
 from server.cases.model import (
     REFERRAL_CHANNELS,
@@ -125,14 +126,8 @@ class Intake:
             if referral:  # registered concurrently; the unique index decides
                 raise await self._duplicate_referral(case) from exc
             raise
-        event = case["timeline"][0]
-        await self._ctx.audit.record(
-            action="case.state",
-            actor_id=case["registered_by"],
-            target_type="case",
-            target_id=case["_id"],
-            at=now,
-            details={"action": event["action"], "from": None, "to": case["state"], "timeline_id": event["id"]},
+        await audit_state(
+            self._ctx, case["registered_by"], case | {"state": None}, case["state"], case["timeline"][0], now
         )
         return case
 

@@ -77,6 +77,21 @@ def state_conflict(principal: Principal, case: Case, doing: str) -> Conflict:
     return conflict(principal, case, f"案件当前状态为「{STATE_LABELS[case['state']]}」，不能{doing}")
 
 
+async def audit_state(
+    ctx: Context, actor_id: ObjectId | None, case: Case, to_state: str, event: dict[str, Any], now: datetime
+) -> None:
+    """A change of a case's state on the audit log (registration: from none), pointing at the timeline entry
+    that tells it (等保 安全审计: the timeline stays the case's own history)."""
+    await ctx.audit.record(
+        action="case.state",
+        actor_id=actor_id,
+        target_type="case",
+        target_id=case["_id"],
+        at=now,
+        details={"action": event["action"], "from": case.get("state"), "to": to_state, "timeline_id": event["id"]},
+    )
+
+
 class Lifecycle:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -200,23 +215,10 @@ class Lifecycle:
             current = await self._cases.get(case["_id"]) or case
             raise conflict(principal, current, f"案件已被他人更新，不能{action.label}，请刷新后再试")
         if to_state != case["state"]:
-            await self._audit_state(step.actor_id, case, name, to_state, event, now)
+            await audit_state(self._ctx, step.actor_id, case, to_state, event, now)
         if updated["state"] == "closed" and updated.get("dispute_role") == "lead":
             await self.close_with_lead(updated, step.actor_id, now)
         return await RiskService(self._ctx).reassess(updated, step.actor_id)
-
-    async def _audit_state(
-        self, actor_id: ObjectId | None, case: Case, action: str, to_state: str, event: dict[str, Any], now: datetime
-    ) -> None:
-        """A change of state on the audit log, pointing at the timeline entry that tells it (等保 安全审计)."""
-        await self._ctx.audit.record(
-            action="case.state",
-            actor_id=actor_id,
-            target_type="case",
-            target_id=case["_id"],
-            at=now,
-            details={"action": action, "from": case["state"], "to": to_state, "timeline_id": event["id"]},
-        )
 
     async def close_with_lead(self, lead: Case, actor_id: ObjectId | None, now: datetime) -> None:
         """一件事 ends once: when its lead case closes, every other case of the dispute still open closes with
@@ -246,6 +248,6 @@ class Lifecycle:
                 }
                 update = {"$set": changes, "$push": {"timeline": event, "notifications": {"$each": told}}}
                 if await self._cases.update_versioned(member, update, state=member["state"]) is not None:
-                    await self._audit_state(actor_id, member, "dispute_closed", "closed", event, now)
+                    await audit_state(self._ctx, actor_id, member, "closed", event, now)
                     break
                 member = await self._cases.get(member["_id"]) or member
