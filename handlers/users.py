@@ -106,6 +106,18 @@ class ActivationHandler(_StaffHandler):
         await self.write_user(user)
 
 
+class SecondFactorResetHandler(_StaffHandler):
+    @requires("staff.edit")
+    @api(
+        "重置管理员的第二重验证（丢失身份验证器和恢复码时）",
+        response=UserOut,
+        tags=["staff"],
+        description="清除其身份验证器登记并结束其全部登录；本人下次登录后重新启用。不能重置自己的。记入审计日志。",
+    )
+    async def post(self, user_id: str) -> None:
+        await self.write_user(await self.staff.reset_second_factor(self.caller, parse_id(user_id, "人员")))
+
+
 default_handlers = [
     (r"/api/users", UsersHandler),
     (r"/api/users/(?P<user_id>[^/]+)", UserHandler),
@@ -113,4 +125,5 @@ default_handlers = [
     (r"/api/users/(?P<user_id>[^/]+)/grants/revoke", RevokeHandler),
     (r"/api/users/(?P<user_id>[^/]+)/deactivate", ActivationHandler, {"active": False}),
     (r"/api/users/(?P<user_id>[^/]+)/activate", ActivationHandler, {"active": True}),
+    (r"/api/users/(?P<user_id>[^/]+)/second-factor/reset", SecondFactorResetHandler),
 ]

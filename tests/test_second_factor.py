@@ -134,3 +134,22 @@ async def test_an_idle_staff_session_ends(api, ctx: Context, town: Town) -> None
     assert ended.status == 401
     assert ended.json["error"]["code"] == "session_idle"
     assert (await api.post("/api/auth/refresh", {"refresh_token": resident["refresh_token"]})).status == 200
+
+
+async def test_a_lost_authenticator_is_reset_by_another_admin(api, ctx: Context, town: Town) -> None:
+    ctx.clock.freeze()
+    office = town.people["office"]
+    login = await sms_login(api, ctx, office.phone)
+    secret = (await api.post("/api/auth/second-factor/enrol", token=login["access_token"])).json["secret"]
+    assert (
+        await api.post("/api/auth/second-factor", {"code": now_code(ctx, secret)}, token=login["access_token"])
+    ).status == 200
+    own = f"/api/users/{office.user['_id']}/second-factor/reset"
+    assert (await api.post(own, token=office.token)).status == 403  # not one's own
+    assert (await api.post(own, token=town.people["mediator_a"].token)).status == 403
+    reset = await api.post(own, token=town.people["county"].token)
+    assert reset.status == 200, reset.json
+    assert (await api.get("/api/me", token=login["access_token"])).status == 401  # its sessions ended
+    again = await sms_login(api, ctx, office.phone)
+    assert (await api.post("/api/auth/second-factor/enrol", token=again["access_token"])).status == 201
+    assert await ctx.db["audit_log"].count_documents({"action": "user.second_factor_reset"}) == 1

@@ -53,7 +53,10 @@ class SecondFactor:
         if not self.required_for(user):
             raise Forbidden("您的账号不需要第二重验证", code="second_factor_not_required")
         if (user.get("totp") or {}).get("confirmed"):
-            raise Conflict("已经启用第二重验证；如需更换请联系上级管理员重置", code="second_factor_enrolled")
+            raise Conflict(
+                "已经启用第二重验证；如需更换请联系上级管理员重置（POST /api/users/{id}/second-factor/reset）",
+                code="second_factor_enrolled",
+            )
         secret = pyotp.random_base32()
         codes = [recovery_code() for _ in range(RECOVERY_CODES)]
         cipher = self._ctx.cipher

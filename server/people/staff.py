@@ -149,6 +149,19 @@ class StaffService:
         await self._audit(principal, "user.activate" if active else "user.deactivate", user_id, now, {})
         return user
 
+    async def reset_second_factor(self, principal: Principal, user_id: ObjectId) -> dict[str, Any]:
+        """An administrator lost their authenticator and recovery codes: a higher or equal admin of their unit
+        clears the enrolment (and ends their sessions); they enrol again at their next sign-in. Audited."""
+        now = self._ctx.clock.now()
+        if str(user_id) == principal.user_id:
+            raise Forbidden("不能重置自己的第二重验证", code="cannot_change_self")
+        user = await self.get(principal, user_id)
+        await self._within_reach(principal, user)
+        await UserService(self._ctx).set_second_factor_fields(user_id, {"totp": None})
+        await SessionService(self._ctx).revoke_all(user_id, reason="second_factor_reset")
+        await self._audit(principal, "user.second_factor_reset", user_id, now, {})
+        return await UserService(self._ctx).get(user_id)
+
     async def _within_reach(self, principal: Principal, user: dict[str, Any]) -> None:
         """Nobody acts on a person who also holds a grant above or beside their own reach (a town admin on a
         county admin who happens to hold a role in the town)."""
