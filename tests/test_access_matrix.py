@@ -407,7 +407,9 @@ def body_for(method: str, path: str, side: Side) -> tuple[Any, str | None]:
     }
     if path in samples:
         return samples[path], None
-    if path.endswith(("/activate", "/deactivate", "/retry", "/qr/replace", "/read", "/approve", "/report", "/key", "/reset")):
+    if path.endswith(
+        ("/activate", "/deactivate", "/retry", "/qr/replace", "/read", "/approve", "/report", "/key", "/reset")
+    ):
         return None, None
     if path.startswith("/api/subsidies/statements/{statement_id}/confirm"):
         return None, None
