@@ -24,8 +24,6 @@ from schemas.articles import (
 from schemas.base import Page
 from server.cases.service import CaseService
 from server.core.ids import parse_id
-from server.core.scope import granted_orgs
-from server.places.visits import VisitService
 from server.publicity.articles import COVER_TYPES, ArticleService
 
 # The feed is the same for every reader of a place: a phone may keep it a minute and then ask again with
@@ -132,10 +130,7 @@ class ReachHandler(_ArticleHandler):
     @requires("article.view")
     @api("文章的传播：阅读次数，走访发放到的住户", response=ReachOut, tags=["articles"])
     async def get(self, article_id: str) -> None:
-        article = await self.articles.get(self.caller, parse_id(article_id, "文章"))
-        roots = granted_orgs(self.caller, "article.view")
-        reach = await VisitService(self.ctx).reach(article["_id"], roots)
-        self.write_json(ReachOut(reads=article.get("reads", 0), **reach))
+        self.write_json(ReachOut(**await self.articles.reach(self.caller, parse_id(article_id, "文章"))))
 
 
 class CaseStoryHandler(_ArticleHandler):
@@ -173,8 +168,6 @@ class ExemplarHandler(_ArticleHandler):
 
 
 class FeedHandler(_ArticleHandler):
-    uses_database = True
-
     @public
     @api(
         "居民看的宣传文章：本村（社区）、本镇、本县已发布的，最新在前",

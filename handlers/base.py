@@ -148,7 +148,7 @@ def api(
 MAX_JSON_DEPTH = 32
 # Control characters have no place in text a person typed (tab, newline and carriage return do). The API
 # document says so of every string (`NO_CONTROL_CHARACTERS`, handlers/openapi.py).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 NO_CONTROL_CHARACTERS = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
 
 
@@ -164,7 +164,7 @@ def inspect_json(value: Any) -> tuple[int, list[str]]:
     while stack:
         item, path, depth = stack.pop()
         if isinstance(item, str):
-            if _CONTROL.search(item):
+            if CONTROL_CHARACTERS.search(item):
                 bad.append(path or "body")
             continue
         if isinstance(item, dict):
@@ -467,7 +467,7 @@ class BaseHandler(RequestHandler):
             decoded = [v.decode("utf-8", "replace") for v in values]
             is_list = field is not None and getattr(field.annotation, "__origin__", None) is list
             data[name] = decoded if is_list else decoded[-1]
-        bad = sorted(name for name, value in data.items() if any(_CONTROL.search(v) for v in _as_list(value)))
+        bad = sorted(name for name, value in data.items() if any(CONTROL_CHARACTERS.search(v) for v in _as_list(value)))
         if bad:
             raise ValidationFailed(details=[{"field": name, "message": "不能包含控制字符"} for name in bad])
         try:

@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 
 from tornado.httputil import HTTPInputError, parse_body_arguments
 
-from handlers.base import BaseHandler, handles_idempotency, public
+from handlers.base import CONTROL_CHARACTERS, BaseHandler, handles_idempotency, public
 from server.cases.open311 import Filters, Open311, definition, services
 from server.core.errors import NotFound, ValidationFailed
 
@@ -66,7 +66,7 @@ class Open311Handler(BaseHandler):
 
     def param(self, name: str) -> str | None:
         value = self.get_query_argument(name, None)
-        if value is not None and any(ord(c) < 32 for c in value):
+        if value is not None and CONTROL_CHARACTERS.search(value):
             raise ValidationFailed(details=[{"field": name, "message": "不能包含控制字符"}])
         return value
 
@@ -161,7 +161,7 @@ class RequestsHandler(Open311Handler):
         form: dict[str, list[str]] = {}
         for name, values in arguments.items():
             texts = [v.decode("utf-8", "replace") for v in values]
-            if any(ord(c) < 32 and c not in "\t\r\n" for t in texts for c in t):
+            if any(CONTROL_CHARACTERS.search(t) for t in texts):
                 raise ValidationFailed(details=[{"field": name, "message": "不能包含控制字符"}])
             form[name] = texts
         return form

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from notify.outbox import SMS_EVENTS
-from scripts.doctor import check_keys, check_messaging, check_settings, check_storage, diagnose
+from scripts.doctor import check_database, check_keys, check_messaging, check_settings, check_storage, diagnose
 from server.core.config import Config, build_config
 from server.core.context import Context
 from tests.conftest import env_for_tests, memory_config_file
@@ -142,7 +142,7 @@ def production(tmp_path: Path, **sections: dict) -> Config:
     }
     environ = env_for_tests()  # the test secrets come from the environment, which wins over the file
     for name, values in sections.items():
-        if name in ("auth", "crypto"):
+        if name in ("auth", "crypto", "mongodb"):
             environ |= {f"SYGZ_{name.upper()}__{key.upper()}": value for key, value in values.items()}
         else:
             raw.setdefault(name, {}).update(values)
@@ -204,3 +204,24 @@ def test_the_doctor_says_so_and_exits_1(tmp_path: Path) -> None:
     assert "✗ 数据库为内存模式" in run.stdout
     assert "/ the database is in memory" in run.stdout
     assert "需要处理" in run.stdout
+
+
+class AnsweringDatabase:
+    """Answers `hello` as a MongoDB server would (a replica set's name, its clock) for the doctor's checks."""
+
+    def __init__(self, hello: dict) -> None:
+        self.hello = hello
+
+    async def command(self, name: str) -> dict:
+        assert name == "hello"
+        return self.hello
+
+
+async def test_the_doctor_wants_a_replica_set_and_a_clock_in_step(tmp_path: Path) -> None:
+    config = production(tmp_path, mongodb={"uri": "mongodb://db1.internal:27017"})
+    now = datetime.now(UTC)
+    healthy = await check_database(config, AnsweringDatabase({"setName": "rs0", "localTime": now}))
+    assert wrong(healthy) == []
+    alone = await check_database(config, AnsweringDatabase({"localTime": now - timedelta(minutes=2)}))
+    assert any("不是副本集" in w for w in wrong(alone))
+    assert any("相差 120 秒" in w for w in wrong(alone))

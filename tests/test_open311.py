@@ -75,6 +75,10 @@ async def test_a_client_written_by_others_lists_services_and_reads_requests_back
         assert {s["service_code"] for s in services} >= {"land", "family", "neighbour"}
         assert next(s for s in services if s["service_code"] == "land")["service_name"] == "土地宅基地纠纷"
         definition = await asyncio.to_thread(door.get_service_definition, "land")
+        assert definition["service_code"] == "land"
+        if fmt == "xml":  # a list of one in XML reads as the item itself; the attribute codes are all there
+            codes = [a["code"] for a in definition["attributes"]["attribute"]]
+            assert codes == ["village", "party_count", "respondent", "consent_contact", "external_ref"]
         if fmt == "json":
             spec.check(spec.DEFINITION, definition)
             villages = next(a for a in definition["attributes"] if a["code"] == "village")["values"]

@@ -4,6 +4,7 @@ nothing of other people."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import pypdfium2
 import pytest
@@ -15,7 +16,7 @@ from server.core.context import Context
 from tests.test_access_matrix import png
 from tests.test_assessment import handled
 from tests.test_mediators import AGREEMENT, act
-from tests.town import Town, inbox_texts, resident_case
+from tests.town import Town, build_twin_town, inbox_texts, resident_case
 
 
 async def test_a_new_notice_version_asks_again(api, ctx: Context, town: Town) -> None:
@@ -163,7 +164,10 @@ async def test_closing_an_account_erases_what_nothing_needs_and_keeps_what_the_l
     assert await ctx.db["audit_log"].count_documents({"action": "user.closed"}) == 1
 
 
-async def test_a_correction_request_goes_to_the_grid_worker_and_comes_back(api, ctx: Context, town: Town) -> None:
+async def test_a_correction_request_goes_to_the_grid_worker_and_comes_back(
+    api, ctx: Context, town: Town, login
+) -> None:
+    twin = await build_twin_town(ctx, login, town)
     me = town.people["resident_a"]
     household = await household_of(api, town, me.phone)
     elsewhere = await household_of(api, town, "13700009999", address="甲村6组2号")
@@ -173,9 +177,11 @@ async def test_a_correction_request_goes_to_the_grid_worker_and_comes_back(api, 
     assert refused.status == 404
     asked = await api.post("/api/me/corrections", {"household_id": household, "text": "户主电话已变更"}, token=me.token)
     assert asked.status == 201, asked.json
-    assert asked.json["due_on"] > ctx.clock.now().isoformat()
+    due = datetime.fromisoformat(asked.json["due_on"])
+    assert due - ctx.clock.now() > timedelta(days=ctx.config.privacy.correction_days - 1)
     grid = town.people["grid_a"].token
     assert any("更正申请" in t for t in await inbox_texts(api, grid))
+    assert not any("更正申请" in t for t in await inbox_texts(api, twin.people["grid_a"].token))  # not theirs
     file = (await api.get(f"/api/households/{household}/file", token=grid)).json
     note = next(n for n in file["notes"] if "更正申请" in n["text"])
     done = await api.post(

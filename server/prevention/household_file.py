@@ -106,18 +106,25 @@ class HouseholdFiles:
         self, principal: Principal, household_id: ObjectId, text: str, follow_up_on: date | None
     ) -> dict[str, Any]:
         household = await self._household(principal, household_id)
+        return await self._put_note(household, text, follow_up_on, ObjectId(principal.user_id))
+
+    async def _put_note(
+        self, household: dict[str, Any], text: str, follow_up_on: date | None, by: ObjectId, kind: str | None = None
+    ) -> dict[str, Any]:
+        """A concern on a household (a grid worker's, or a resident's correction request: `kind`)."""
         note = {
             "_id": ObjectId(),
-            "household_id": household_id,
+            "household_id": household["_id"],
             "org_path": household["org_path"],
             "text": text,
             "follow_up_on": datetime(follow_up_on.year, follow_up_on.month, follow_up_on.day, tzinfo=self._ctx.tz)
             if follow_up_on
             else None,
-            "by": ObjectId(principal.user_id),
+            "by": by,
             "at": self._ctx.clock.now(),
             "done_at": None,
             "done_note": None,
+            **({"kind": kind} if kind else {}),
         }
         await self._notes.insert_one(note)
         return note
@@ -135,20 +142,8 @@ class HouseholdFiles:
                 "找不到该住户", details=[{"field": "household_id", "message": "只能为本人登记所在的住户申请"}]
             )
         now = self._ctx.clock.now()
-        due = (now + timedelta(days=self._ctx.config.privacy.correction_days)).astimezone(self._ctx.tz)
-        note = {
-            "_id": ObjectId(),
-            "household_id": household_id,
-            "org_path": household["org_path"],
-            "text": f"住户信息更正申请：{text}",
-            "kind": "correction",
-            "follow_up_on": datetime(due.year, due.month, due.day, tzinfo=self._ctx.tz),
-            "by": user["_id"],
-            "at": now,
-            "done_at": None,
-            "done_note": None,
-        }
-        await self._notes.insert_one(note)
+        due = (now + timedelta(days=self._ctx.config.privacy.correction_days)).astimezone(self._ctx.tz).date()
+        note = await self._put_note(household, f"住户信息更正申请：{text}", due, user["_id"], kind="correction")
         await self._ctx.audit.record_for(principal, "household.correction_request", "household", household_id, now)
         base = message_base(note["_id"], "correction_requested", household["org_path"], CORRECTION_ASKED, now)
         for worker in await UserService(self._ctx).active_with_role_at(("grid_worker",), household["org_path"]):

@@ -38,6 +38,7 @@ from server.core.scope import granted_orgs, in_org_scope
 from server.core.vocabulary import CATEGORIES, OUTCOME_LABELS
 from server.mediators.profiles import Roster
 from server.orgs.tree import OrgService
+from server.places.visits import VisitService
 
 if TYPE_CHECKING:
     from server.core.context import Context
@@ -91,9 +92,9 @@ EDITABLE = ("draft", "unpublished")
 
 # Number patterns that have no place in a case story: mobile and landline numbers, ID numbers, any long
 # run of digits (an account, a plate, a house number written out).
-NUMBER_PATTERNS = (
-    re.compile(r"1[3-9]\d{9}"),
+NUMBER_PATTERNS = (  # longest first: an ID number is masked whole before a phone could match inside it
     re.compile(r"\d{17}[\dXx]"),
+    re.compile(r"1[3-9]\d{9}"),
     re.compile(r"0\d{2,3}-?\d{7,8}"),
     re.compile(r"\d{6,}"),
 )
@@ -313,7 +314,7 @@ class ArticleService:
     ) -> tuple[list[dict[str, Any]], int]:
         query: dict[str, Any] = {"state": state}
         if state == "published":
-            units = await self._orgs.by_ids([ObjectId(o) for o in granted_orgs(principal, "article.view")])
+            units = await self._reading_units(principal)
             above = sorted({o for unit in units.values() for o in unit["path"]})
             query["$or"] = [{"scope_org_id": {"$in": above}}, {"scope_path": {"$in": list(units)}}]
         else:
@@ -379,6 +380,12 @@ class ArticleService:
         data = await self._ctx.in_thread(self._ctx.storage.get, article["cover"]["key"])
         return data, article["cover"]["content_type"]
 
+    async def reach(self, principal: Principal, article_id: ObjectId) -> dict[str, int]:
+        """How far an article went: its reads, and the visits and households it reached in the caller's area."""
+        article = await self.get(principal, article_id)
+        roots = granted_orgs(principal, "article.view")
+        return {"reads": article.get("reads", 0), **await VisitService(self._ctx).reach(article["_id"], roots)}
+
     async def published_for(self, article_ids: list[ObjectId], path: list[ObjectId]) -> list[dict[str, Any]]:
         """Of `article_ids`, those published for a place with this org path (a household's)."""
         found = await self._articles.find(
@@ -408,10 +415,14 @@ class ArticleService:
             return True
         if article["state"] != "published" or not principal.can("article.view"):
             return False
-        units = await self._orgs.by_ids([ObjectId(o) for o in granted_orgs(principal, "article.view")])
+        units = await self._reading_units(principal)
         return any(article["scope_org_id"] in unit["path"] for unit in units.values()) or in_org_scope(
             principal, article["scope_path"], "article.view"
         )
+
+    async def _reading_units(self, principal: Principal) -> dict[ObjectId, dict[str, Any]]:
+        """The units where the caller reads articles: what is published for them, above or below, is theirs."""
+        return await self._orgs.by_ids(granted_orgs(principal, "article.view"))
 
     async def _in_scope(self, principal: Principal, article_id: ObjectId, capability: str) -> dict[str, Any]:
         article = await self.get(principal, article_id)
