@@ -26,26 +26,34 @@ $(CJK_FONT):
 	  echo "note: install the CJK font for agreements as root: apt-get install $(CJK_FONT_PACKAGE)"; \
 	fi
 
-# nginx, only so that the tests can run `nginx -t` on the deployment guide's site (tests/test_deploy.py);
-# without it that one check is skipped.
-NGINX := /usr/sbin/nginx
-NGINX_PACKAGE := nginx-light
+# Optional Debian packages for some tests, installed when `make test` runs as root: $(call optional,package,what
+# goes without it). A machine without them still runs the rest of the suite.
+define optional
+@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+  apt-get install -y -qq --no-install-recommends $(1) >/dev/null 2>&1 || \
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(1) >/dev/null; } || \
+  echo "note: $(1) could not be installed; $(2)"; \
+else \
+  echo "note: install $(1) as root (apt-get install $(1)), or $(2)"; \
+fi
+endef
 
+# nginx, only so that the tests can run `nginx -t` on the deployment guide's site (tests/test_deploy.py).
+NGINX := /usr/sbin/nginx
 $(NGINX):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get install -y -qq --no-install-recommends $(NGINX_PACKAGE) >/dev/null 2>&1 || \
-	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends $(NGINX_PACKAGE) >/dev/null; } || \
-	  echo "note: nginx could not be installed; tests/test_deploy.py skips its nginx -t check"; \
-	else \
-	  echo "note: install nginx as root to check the deployment guide's site: apt-get install $(NGINX_PACKAGE)"; \
-	fi
+	$(call optional,nginx-light,tests/test_deploy.py skips its nginx -t check)
+
+# Debian's Chromium, only for the console's browser tests (tests/test_console.py, through Playwright).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$(call optional,chromium,the console's browser tests skip)
 
 setup: $(STAMP) $(CJK_FONT)
 
 demo: setup
 	$(BIN)/python -m server --demo --demo-size $(SIZE) --port $(PORT)
 
-test: setup $(NGINX)
+test: setup $(NGINX) $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

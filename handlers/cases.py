@@ -8,11 +8,13 @@ from bson import ObjectId
 from pydantic import BaseModel
 
 from handlers.base import BaseHandler, api, handles_idempotency, requires
-from schemas.base import Page, PageParams
+from schemas.base import Page, PageParams, reveal_reason
 from schemas.cases import (
     ACTION_BODIES,
     AddInfoIn,
     CaseBrief,
+    CaseCountsOut,
+    CaseFilters,
     CaseGetQuery,
     CaseIn,
     CaseOut,
@@ -34,7 +36,7 @@ from server.cases.names import CaseNames
 from server.cases.queries import CaseFilter
 from server.cases.service import CaseService
 from server.core.ids import parse_id
-from server.core.vocabulary import STATE_LABELS
+from server.core.vocabulary import OPEN_STATES, STATE_LABELS
 from server.mediators.profiles import Roster
 
 
@@ -87,24 +89,42 @@ class CasesHandler(_CaseHandler):
     @api("案件队列与查询（管辖范围内，默认按期限排序）", query=CaseQuery, response=Page[CaseBrief], tags=["cases"])
     async def get(self) -> None:
         query = self.read_query(CaseQuery)
-        where = CaseFilter(
-            state=query.state,
-            tier=query.tier,
-            source=query.source,
-            channel=query.channel,
-            category=query.category,
-            org_id=parse_id(query.org_id, "单位") if query.org_id else None,
-            warning=query.warning,
-            supervised=query.supervised,
-            since=query.since,
-            until=query.until,
-            number=query.number,
-            text=query.q,
-        )
+        where = case_filter(query, query.state)
         cases, total = await self.cases.search(
             self.caller, where, sort=query.sort, skip=query.skip, limit=query.page_size
         )
         self.write_page(await self.briefs(cases), total, query)
+
+
+class CaseCountsHandler(_CaseHandler):
+    @requires("case.search")
+    @api(
+        "队列各状态的案件数（与队列同样的筛选，不含状态）",
+        query=CaseFilters,
+        response=CaseCountsOut,
+        tags=["cases"],
+    )
+    async def get(self) -> None:
+        counts = await self.cases.counts(self.caller, case_filter(self.read_query(CaseFilters), None))
+        opened = sum(n for state, n in counts.items() if state in OPEN_STATES)
+        self.write_json(CaseCountsOut(counts=counts, open=opened))
+
+
+def case_filter(query: CaseFilters, state: str | None) -> CaseFilter:
+    return CaseFilter(
+        state=state,
+        tier=query.tier,
+        source=query.source,
+        channel=query.channel,
+        category=query.category,
+        org_id=parse_id(query.org_id, "单位") if query.org_id else None,
+        warning=query.warning,
+        supervised=query.supervised,
+        since=query.since,
+        until=query.until,
+        number=query.number,
+        text=query.q,
+    )
 
 
 class MyCasesHandler(_CaseHandler):
@@ -143,8 +163,9 @@ class CaseHandler(_CaseHandler):
     async def get(self, case_id: str) -> None:
         query = self.read_query(CaseGetQuery)
         case = await self.cases.get(self.caller, parse_id(case_id, "案件"))
-        if query.reveal:
-            await self.cases.reveal_parties(self.caller, case)
+        reason = reveal_reason(query.reveal, query.reason)
+        if reason:
+            await self.cases.reveal_parties(self.caller, case, reason)
         self.write_json(await self.view(case, full=query.reveal))
 
 
@@ -224,6 +245,7 @@ class AgreementHandler(_CaseHandler):
 default_handlers = [
     (r"/api/cases", CasesHandler),
     (r"/api/cases/mine", MyCasesHandler),
+    (r"/api/cases/counts", CaseCountsHandler),
     (r"/api/cases/inbox", CaseInboxHandler),
     (r"/api/cases/(?P<case_id>[0-9a-f]{24})", CaseHandler),
     *((rf"/api/cases/(?P<case_id>[0-9a-f]{{24}})/actions/{name}", action_handler(name)) for name in ACTIONS),

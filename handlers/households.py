@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from handlers.base import BaseHandler, api, requires
-from schemas.base import Page
+from schemas.base import Page, reveal_reason
 from schemas.households import (
     HouseholdCreateIn,
     HouseholdGetQuery,
@@ -76,7 +76,8 @@ class HouseholdHandler(_HouseholdHandler):
     )
     async def get(self, household_id: str) -> None:
         query = self.read_query(HouseholdGetQuery)
-        household = await self.households.get(self.caller, parse_id(household_id, "住户"), reveal=query.reveal)
+        reason = reveal_reason(query.reveal, query.reason)
+        household = await self.households.get(self.caller, parse_id(household_id, "住户"), reveal=reason)
         self.write_json(self.to_json(household, full=query.reveal))
 
     @requires("household.edit")

@@ -1,14 +1,35 @@
-"""Public reference lists for the report form: towns, villages and micro-grids by name; the case categories."""
+"""Public reference lists: towns, villages and micro-grids by name; the case categories; the words clients show."""
 
 from __future__ import annotations
 
 from handlers.base import BaseHandler, api, public
-from schemas.reference import CategoriesOut, CategoriesQuery, CategoryOut, PlaceOut, PlaceQuery, PlacesOut
+from schemas.reference import (
+    ActionWord,
+    CategoriesOut,
+    CategoriesQuery,
+    CategoryOut,
+    PlaceOut,
+    PlaceQuery,
+    PlacesOut,
+    VocabularyOut,
+)
+from server.cases.actions import ACTIONS
 from server.cases.routing import Routing
 from server.core.errors import NotFound
 from server.core.ids import parse_id
-from server.core.vocabulary import CATEGORIES
+from server.core.vocabulary import (
+    CATEGORIES,
+    CHANNEL_LABELS,
+    DIFFICULTY_LABELS,
+    OPEN_STATES,
+    OUTCOME_LABELS,
+    RISK_LABELS,
+    SOURCE_LABELS,
+    STATE_NAMES,
+    TIER_LABELS,
+)
 from server.orgs.tree import OrgService
+from server.people.users import ROLE_NAMES
 
 PLACE_KINDS = {"towns": "town", "villages": "village", "micro-grids": "micro_grid"}
 
@@ -50,7 +71,38 @@ class CategoriesHandler(BaseHandler):
         self.write_json(CategoriesOut(items=items))
 
 
+def vocabulary() -> VocabularyOut:
+    return VocabularyOut(
+        states=STATE_NAMES,
+        open_states=list(OPEN_STATES),
+        categories=CATEGORIES,
+        sources=SOURCE_LABELS,
+        channels=CHANNEL_LABELS,
+        tiers=TIER_LABELS,
+        risks=RISK_LABELS,
+        outcomes=OUTCOME_LABELS,
+        difficulties=DIFFICULTY_LABELS,
+        roles=ROLE_NAMES,
+        actions={name: ActionWord(label=a.label, reason=a.reason, to=a.to) for name, a in ACTIONS.items()},
+    )
+
+
+class VocabularyHandler(BaseHandler):
+    uses_database = False
+
+    @public
+    @api(
+        "词表：状态、类别、来源、渠道、层级、风险、结果、难度、角色和办理操作的中文名称",
+        response=VocabularyOut,
+        tags=["reference"],
+        description="与服务器使用的是同一张表；客户端据此显示名称，不必自带一份。",
+    )
+    async def get(self) -> None:
+        self.write_json(vocabulary())
+
+
 default_handlers = [
     (r"/api/places/(?P<kind>towns|villages|micro-grids)", PlacesHandler),
     (r"/api/categories", CategoriesHandler),
+    (r"/api/vocabulary", VocabularyHandler),
 ]

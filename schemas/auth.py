@@ -9,6 +9,7 @@ from bson import ObjectId
 from pydantic import ConfigDict, Field, model_validator
 
 from schemas.base import ObjectIdStr, Phone, Schema, given
+from server.core.permissions import capabilities_of
 from server.core.pii import mask_phone
 from server.people.users import ROLE_NAMES
 
@@ -82,6 +83,10 @@ class RoleOut(Schema):
     liaison_for: str | None = None
 
 
+class MyRoleOut(RoleOut):
+    capabilities: list[str] = Field(description="这一角色能做的事（权限名）；客户端据此显示入口，服务器仍逐次检查")
+
+
 class TokenGrantOut(Schema):
     role: str
     org_id: str | None = None
@@ -99,7 +104,7 @@ class MeOut(Schema):
     id: str
     name: str
     phone: str | None = Field(description="脱敏后的手机号，如 138****5678")
-    roles: list[RoleOut]
+    roles: list[MyRoleOut]
     scopes: list[OrgRef] = Field(description="可以办理事务的组织范围（含其下级）")
     session_id: str
     privacy_consent_needed: bool = Field(False, description="尚未同意当前版本的隐私政策：请先展示并征得同意")
@@ -143,7 +148,10 @@ def me_to_json(
         id=str(user["_id"]),
         name=user["name"],
         phone=mask_phone(phone) if phone else None,
-        roles=roles_to_json(user, refs),
+        roles=[
+            MyRoleOut(**role.model_dump(), capabilities=capabilities_of(role.role))
+            for role in roles_to_json(user, refs)
+        ],
         scopes=[refs[oid] for oid in sorted(orgs, key=lambda oid: (len(orgs[oid]["path"]), orgs[oid]["name"]))],
         session_id=session_id,
         privacy_consent_needed=privacy_consent_needed,

@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from server.core.errors import ValidationFailed
 from server.core.pii import PHONE_PATTERN
 
 T = TypeVar("T")
@@ -34,6 +35,19 @@ IdNumber = Annotated[
         json_schema_extra={"format": "cn-resident-id"},
     ),
 ]
+
+
+# Why someone asks for full phone and ID numbers: written to the audit log with the reveal.
+RevealReason: Any = Field(
+    None, min_length=2, max_length=200, description="查看完整信息的理由（reveal=true 时必填，记入审计日志）"
+)
+
+
+def reveal_reason(reveal: bool, reason: str | None) -> str | None:
+    """The reason for a reveal, which must be given (a 422 naming `reason` otherwise)."""
+    if reveal and not reason:
+        raise ValidationFailed(details=[{"field": "reason", "message": "查看完整信息须填写理由"}])
+    return reason if reveal else None
 
 
 class Schema(BaseModel):

@@ -8,7 +8,7 @@ from typing import Any, Literal, TypeVar
 from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.base import IdNumber, ObjectIdStr, PageParams, Phone, Schema, Time, given, when
+from schemas.base import IdNumber, ObjectIdStr, PageParams, Phone, RevealReason, Schema, Time, given, when
 from schemas.visits import GpsPoint
 from server.cases.actions import ACTIONS
 from server.cases.model import (
@@ -197,8 +197,9 @@ class JudicialIn(Schema):
     requested: bool = True
 
 
-class CaseQuery(PageParams):
-    state: State | None = None
+class CaseFilters(Schema):
+    """What a queue is narrowed by, its state aside (the counts per state take these)."""
+
     tier: Tier | None = None
     org_id: ObjectIdStr | None = Field(None, description="承办单位")
     source: Source | None = None
@@ -210,7 +211,16 @@ class CaseQuery(PageParams):
     until: Time | None = None
     number: str | None = Field(None, min_length=1, max_length=30, description="案件编号（精确）")
     q: str | None = Field(None, min_length=1, max_length=50, description="编号、当事人姓名或案情中的文字")
+
+
+class CaseQuery(PageParams, CaseFilters):
+    state: State | None = None
     sort: Literal["deadline", "newest"] = "deadline"
+
+
+class CaseCountsOut(Schema):
+    counts: dict[str, int] = Field(description="各状态（草稿除外）的案件数")
+    open: int = Field(description="尚在办理中的案件数（待分派至待回访）")
 
 
 class MyCasesQuery(PageParams):
@@ -219,6 +229,7 @@ class MyCasesQuery(PageParams):
 
 class CaseGetQuery(Schema):
     reveal: bool = Field(False, description="显示当事人完整号码（承办人员与管理员，记入审计）")
+    reason: str | None = RevealReason
 
 
 class TimelineOut(Schema):

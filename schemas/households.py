@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from schemas.base import IdNumber, ObjectIdStr, PageParams, Patch, Phone, Schema
+from schemas.base import IdNumber, ObjectIdStr, PageParams, Patch, Phone, RevealReason, Schema
 from server.core.crypto import FieldCipher
 from server.core.identity import unseal
 from server.core.pii import mask_id_number, mask_phone
@@ -66,6 +66,7 @@ class HouseholdQuery(PageParams):
 
 class HouseholdGetQuery(Schema):
     reveal: bool = Field(False, description="显示完整手机号与身份证号（仅网格员与管理员，记入审计）")
+    reason: str | None = RevealReason
 
 
 class QrQuery(Schema):

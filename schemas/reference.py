@@ -1,4 +1,4 @@
-"""Reference lists a mini-program needs before anyone is signed in: places by name and the categories."""
+"""Reference lists a client needs before anyone is signed in: places by name, the categories, the words."""
 
 from __future__ import annotations
 
@@ -33,3 +33,25 @@ class CategoryOut(Schema):
 
 class CategoriesOut(Schema):
     items: list[CategoryOut]
+
+
+class ActionWord(Schema):
+    label: str
+    reason: bool = Field(description="须填写理由")
+    to: str | None = Field(description="办理后的状态；空表示状态不变（挂起、延期、督办）")
+
+
+class VocabularyOut(Schema):
+    """Code → Chinese name for every word a client shows, from the same tables the server uses."""
+
+    states: dict[str, str]
+    open_states: list[str]
+    categories: dict[str, str]
+    sources: dict[str, str]
+    channels: dict[str, str]
+    tiers: dict[str, str]
+    risks: dict[str, str]
+    outcomes: dict[str, str]
+    difficulties: dict[str, str]
+    roles: dict[str, str]
+    actions: dict[str, ActionWord]

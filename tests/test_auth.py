@@ -14,6 +14,7 @@ from handlers.base import BaseHandler, api, requires
 from server.core.auth import Grant, Principal, TokenCache
 from server.core.context import Context
 from server.core.errors import Unauthenticated
+from server.core.permissions import capabilities_of
 from server.people.sessions import SessionService
 
 TEST_KEY = "A" * 43  # the test jwt key from conftest, as configured (base64)
@@ -74,12 +75,14 @@ async def test_me_returns_profile_roles_and_scopes_with_masked_phone(api, login,
                 "role_name": "镇三源共治办公室",
                 "org": {"id": str(town["_id"]), "name": "测试镇", "kind": "town"},
                 "liaison_for": None,
+                "capabilities": capabilities_of("town_admin"),
             },
             {
                 "role": "mediator",
                 "role_name": "调解员",
                 "org": {"id": str(village["_id"]), "name": "甲村", "kind": "village"},
                 "liaison_for": None,
+                "capabilities": capabilities_of("mediator"),
             },
         ],
         "scopes": [  # broadest first
@@ -90,6 +93,12 @@ async def test_me_returns_profile_roles_and_scopes_with_masked_phone(api, login,
         "privacy_consent_needed": True,  # the mini-program asks before anything else (tests/test_rights.py)
     }
     assert account.phone.encode() not in response.body
+    # what a client shows follows the capability table: an office assigns, a mediator takes the inbox
+    admin, mediator = (set(r["capabilities"]) for r in response.json["roles"])
+    assert "case.administer" in admin
+    assert "case.administer" not in mediator
+    assert "case.inbox" in mediator
+    assert "case.inbox" not in admin
 
 
 async def test_access_token_carries_no_personal_data(ctx: Context, login, org_tree) -> None:

@@ -279,9 +279,17 @@ async def test_extension_can_be_refused_and_reveal_is_audited(api, ctx: Context,
 
     masked = (await api.get(f"/api/cases/{case['id']}", token=town.people["mediator_a"].token)).json
     assert masked["parties"][0]["phone"] == "138****5678"
-    full = (await api.get(f"/api/cases/{case['id']}?reveal=true", token=town.people["mediator_a"].token)).json
+    full = (
+        await api.get(
+            f"/api/cases/{case['id']}?reveal=true&reason=%E6%A0%B8%E5%AE%9E%E8%81%94%E7%B3%BB%E6%96%B9%E5%BC%8F",
+            token=town.people["mediator_a"].token,
+        )
+    ).json
     assert full["parties"][0]["phone"] == "13812345678"
     audit = [a for a in await ctx.audit.for_target("case", ObjectId(case["id"])) if a["action"] != "case.state"]
     assert [(a["action"], a["actor_id"]) for a in audit] == [("case.reveal", town.people["mediator_a"].user["_id"])]
-    denied = await api.get(f"/api/cases/{case['id']}?reveal=true", token=town.people["supervisor"].token)
+    denied = await api.get(
+        f"/api/cases/{case['id']}?reveal=true&reason=%E6%A0%B8%E5%AE%9E%E8%81%94%E7%B3%BB%E6%96%B9%E5%BC%8F",
+        token=town.people["supervisor"].token,
+    )
     assert (denied.status, denied.error_code) == (403, "reveal_forbidden")

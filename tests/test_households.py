@@ -111,7 +111,10 @@ async def test_a_town_admin_can_read_it(api, login, org_tree, household) -> None
 async def test_reveal_is_for_those_who_need_it_and_is_audited(
     api, ctx: Context, login, worker, org_tree, household
 ) -> None:
-    response = await api.get(f"/api/households/{household['id']}?reveal=true", token=worker.token)
+    response = await api.get(
+        f"/api/households/{household['id']}?reveal=true&reason=%E6%A0%B8%E5%AE%9E%E8%81%94%E7%B3%BB%E6%96%B9%E5%BC%8F",
+        token=worker.token,
+    )
     assert response.status == 200
     head = response.json["members"][0]
     assert (head["phone"], head["id_number"], response.json["revealed"]) == (PHONE, ID_NUMBER, True)
@@ -119,7 +122,10 @@ async def test_reveal_is_for_those_who_need_it_and_is_audited(
     assert (audit[0]["action"], audit[0]["actor_id"]) == ("household.reveal", worker.user["_id"])
     mediator = await login(("mediator", org_tree.village["_id"]))
     assert (await api.get(f"/api/households/{household['id']}", token=mediator.token)).status == 200
-    response = await api.get(f"/api/households/{household['id']}?reveal=true", token=mediator.token)
+    response = await api.get(
+        f"/api/households/{household['id']}?reveal=true&reason=%E6%A0%B8%E5%AE%9E%E8%81%94%E7%B3%BB%E6%96%B9%E5%BC%8F",
+        token=mediator.token,
+    )
     assert response.status == 403
     assert response.error_code == "reveal_forbidden"
 
@@ -207,7 +213,10 @@ async def test_no_phone_or_id_number_in_logs_or_tokens(api, ctx: Context, login,
     caplog.set_level(logging.DEBUG)
     worker = await login(("grid_worker", org_tree.grid["_id"]))
     created = await api.post("/api/households", household_body(org_tree.micro_grid["_id"]), token=worker.token)
-    await api.get(f"/api/households/{created.json['id']}?reveal=true", token=worker.token)
+    await api.get(
+        f"/api/households/{created.json['id']}?reveal=true&reason=%E6%A0%B8%E5%AE%9E%E8%81%94%E7%B3%BB%E6%96%B9%E5%BC%8F",
+        token=worker.token,
+    )
     await api.get(f"/api/households?phone={PHONE}", token=worker.token)
     await api.post("/api/auth/sms/send", {"phone": PHONE})
     login_code = sms_sent(ctx)[-1].params["code"]

@@ -120,7 +120,12 @@ async def test_numbers_typed_into_free_text_are_masked_like_the_fields(api, ctx:
     ):
         assert "13912345678" not in view
         assert "139****5678" in view
-    revealed = (await api.get(f"/api/cases/{case_id}?reveal=true", token=office.token)).json
+    revealed = (
+        await api.get(
+            f"/api/cases/{case_id}?reveal=true&reason=%E6%A0%B8%E5%AE%9E%E8%81%94%E7%B3%BB%E6%96%B9%E5%BC%8F",
+            token=office.token,
+        )
+    ).json
     assert revealed["description"] == text  # the original, for those who may reveal; audited
     assert await ctx.db["audit_log"].count_documents({"action": "case.reveal"}) == 1
     stored = await ctx.db["cases"].find_one({})

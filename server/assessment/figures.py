@@ -25,7 +25,14 @@ from server.cases.repository import WATCHED_STATES, CaseRepository
 from server.core.auth import Principal
 from server.core.errors import NotFound, ValidationFailed
 from server.core.scope import granted_orgs, in_org_scope
-from server.core.vocabulary import CATEGORIES, CONCLUDE_OUTCOMES, REFER_OUT_OUTCOMES
+from server.core.vocabulary import (
+    CATEGORIES,
+    CHANNEL_LABELS,
+    CONCLUDE_OUTCOMES,
+    REFER_OUT_OUTCOMES,
+    SOURCE_LABELS,
+    TIER_LABELS,
+)
 from server.orgs.tree import OrgService
 from server.people.users import UserService
 from server.places.households import HouseholdService
@@ -296,19 +303,7 @@ BREAKDOWNS: tuple[Breakdown, ...] = (
     Breakdown("mediator", "每名调解员结束调解", "concluded_at", CONCLUDED, "mediator_ids", each=True, per_case=False),
 )
 BREAKDOWNS_BY_KEY = {b.key: b for b in BREAKDOWNS}
-SOURCE_LABELS = {"grassroots": "基层（群众、网格、来访）", "police": "警源", "litigation": "诉源", "petition": "访源"}
-CHANNEL_LABELS = {
-    "miniprogram": "小程序",
-    "grid_visit": "网格走访",
-    "walk_in": "来访",
-    "hotline": "来电",
-    "police_referral": "警调移交",
-    "court_referral": "诉调委派",
-    "petition_referral": "访调移交",
-    "partner": "外部系统对接（Open311）",
-}
 SOURCE_OF = {key: SOURCE_WORDS[source] for source, counts in SOURCE_COUNTS.items() for key in counts}
-TIER_LABELS = {"village": "村级", "town": "镇级", "county": "县级"}
 
 
 def bind(query: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -71,7 +71,7 @@ class CaseFiles:
             raise Conflict("该案件没有调解协议", code="no_agreement")
         original = policy.may_handle_record(principal, case)
         if original:
-            await self._cases.reveal_parties(principal, case)
+            await self._cases.reveal_parties(principal, case, "出具调解协议书原件")
         names = await CaseNames(self._ctx).of([case])
         sheet = AgreementSheet(
             number=case["number"],

@@ -4,7 +4,7 @@ see one case. All filter building lives here; handlers pass the request's typed 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -82,9 +82,8 @@ class CaseQueries:
             return True
         return policy.liaison_sees(await self.liaison_scopes(principal), case)
 
-    async def search(
-        self, principal: Principal, where: CaseFilter, *, sort: str, skip: int, limit: int
-    ) -> tuple[list[Case], int]:
+    async def _scope(self, principal: Principal) -> dict[str, Any]:
+        """The cases the caller may list: their units' (staff), their source's in their town (liaisons)."""
         scopes: list[dict[str, Any]] = []
         staff_orgs = [ObjectId(o) for o in principal.orgs_with("case.view")]
         if staff_orgs:
@@ -92,6 +91,12 @@ class CaseQueries:
         scopes.extend(await self.liaison_scopes(principal))
         if not scopes:
             raise Forbidden()
+        return {"$or": scopes} if len(scopes) > 1 else scopes[0]
+
+    async def search(
+        self, principal: Principal, where: CaseFilter, *, sort: str, skip: int, limit: int
+    ) -> tuple[list[Case], int]:
+        scope = await self._scope(principal)
         if where.state == "draft":
             return [], 0  # a draft is the resident's until submitted: never listed to staff
         conditions = where.conditions()
@@ -100,9 +105,18 @@ class CaseQueries:
             # deadline yet) first; newest-first lists every case but drafts.
             states = WATCHED_STATES if sort == "deadline" else tuple(s for s in STATES if s != "draft")
             conditions.append({"state": {"$in": list(states)}})
-        query: dict[str, Any] = {"$and": [{"$or": scopes} if len(scopes) > 1 else scopes[0], *conditions]}
+        query: dict[str, Any] = {"$and": [scope, *conditions]}
         order = BY_DEADLINE if sort == "deadline" else NEWEST_FIRST
         return await self._cases.page(query, sort=order, skip=skip, limit=limit, projection=LIST_PROJECTION)
+
+    async def counts(self, principal: Principal, where: CaseFilter) -> dict[str, int]:
+        """How many of the cases the filter finds (its state aside) are in each state, drafts never counted:
+        the figures above a queue."""
+        scope = await self._scope(principal)
+        conditions = replace(where, state=None).conditions()
+        listed = [s for s in STATES if s != "draft"]
+        found = await self._cases.count_by({"$and": [scope, *conditions, {"state": {"$in": listed}}]}, "state")
+        return {state: found.get(state, 0) for state in listed}
 
     async def mine(
         self, principal: Principal, *, state: str | None = None, skip: int, limit: int

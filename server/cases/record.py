@@ -70,11 +70,12 @@ class CaseRecord:
         )
         return await self._append_only(case, {"$push": {"attachments": attachment, "timeline": event}})
 
-    async def reveal_parties(self, principal: Principal, case: Case) -> None:
-        """Full party numbers are for the people handling the case; each read is audited."""
+    async def reveal_parties(self, principal: Principal, case: Case, reason: str) -> None:
+        """Full party numbers are for the people handling the case; each read is audited with its reason."""
         if not policy.may_handle_record(principal, case):
             raise Forbidden("只有承办人员和管理员可以查看完整号码", code="reveal_forbidden")
-        await self._ctx.audit.record_for(principal, "case.reveal", "case", case["_id"], self._ctx.clock.now())
+        now = self._ctx.clock.now()
+        await self._ctx.audit.record_for(principal, "case.reveal", "case", case["_id"], now, {"reason": reason})
 
     async def _append(self, principal: Principal, case: Case, field: str, item: dict[str, Any], action: str) -> Case:
         now = self._ctx.clock.now()

@@ -73,13 +73,16 @@ class CaseService:
     async def add_attachment(self, principal: Principal, case: Case, attachment: dict[str, Any]) -> Case:
         return await self._record.add_attachment(principal, case, attachment)
 
-    async def reveal_parties(self, principal: Principal, case: Case) -> None:
-        await self._record.reveal_parties(principal, case)
+    async def reveal_parties(self, principal: Principal, case: Case, reason: str) -> None:
+        await self._record.reveal_parties(principal, case, reason)
 
     async def search(
         self, principal: Principal, where: CaseFilter, *, sort: str, skip: int, limit: int
     ) -> tuple[list[Case], int]:
         return await self._queries.search(principal, where, sort=sort, skip=skip, limit=limit)
+
+    async def counts(self, principal: Principal, where: CaseFilter) -> dict[str, int]:
+        return await self._queries.counts(principal, where)
 
     async def mine(
         self, principal: Principal, *, state: str | None = None, skip: int, limit: int

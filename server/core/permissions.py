@@ -125,3 +125,8 @@ def roles_for(capability: str) -> tuple[str, ...]:
         return CAPABILITIES[capability]
     except KeyError:
         raise ValueError(f"unknown capability {capability!r}; known: {', '.join(sorted(CAPABILITIES))}") from None
+
+
+def capabilities_of(role: str) -> list[str]:
+    """What a role may do, by capability name (a client shows only the screens a grant can use)."""
+    return [capability for capability, roles in CAPABILITIES.items() if role in roles]

@@ -18,6 +18,17 @@ STATE_LABELS: dict[str, str] = {
     "closed": "已办结",
     "rejected": "不予受理",
 }
+# The same states as staff name them in a queue.
+STATE_NAMES: dict[str, str] = {
+    "draft": "草稿",
+    "registered": "待分派",
+    "assigned": "待签收",
+    "in_mediation": "调解中",
+    "concluded": "待核查",
+    "follow_up": "待回访",
+    "closed": "已办结",
+    "rejected": "不予受理",
+}
 
 Channel = Literal[
     "miniprogram",
@@ -41,6 +52,18 @@ CHANNEL_SOURCE: dict[str, Source] = {
     "court_referral": "litigation",
     "petition_referral": "petition",
     "partner": "grassroots",  # by default; a partner system's kind decides (PARTNER_SOURCE)
+}
+# Short names for staff screens and reports.
+SOURCE_LABELS = {"grassroots": "基层（群众、网格、来访）", "police": "警源", "litigation": "诉源", "petition": "访源"}
+CHANNEL_LABELS = {
+    "miniprogram": "小程序",
+    "grid_visit": "网格走访",
+    "walk_in": "来访",
+    "hotline": "来电",
+    "police_referral": "警调移交",
+    "court_referral": "诉调委派",
+    "petition_referral": "访调移交",
+    "partner": "外部系统对接（Open311）",
 }
 # The systems that hand disputes over through Open311 (partners), and the source each one's requests belong to.
 PartnerKind = Literal["hotline", "grid_system", "police", "court", "petition", "app"]
@@ -71,8 +94,10 @@ LIAISON_SOURCE: dict[str, Source] = {"police": "police", "court": "litigation", 
 
 Risk = Literal["low", "medium", "high", "critical"]
 RISKS: tuple[Risk, ...] = get_args(Risk)
+RISK_LABELS: dict[str, str] = {"low": "低", "medium": "中", "high": "高", "critical": "极高"}
 Tier = Literal["village", "town", "county"]
 TIERS: tuple[Tier, ...] = get_args(Tier)
+TIER_LABELS: dict[str, str] = {"village": "村级", "town": "镇级", "county": "县级"}
 WarningLevel = Literal["yellow", "red"]
 PartyRole = Literal["applicant", "respondent"]
 Sex = Literal["male", "female"]

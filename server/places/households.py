@@ -175,8 +175,9 @@ class HouseholdService:
         await self._audit(principal, "household.create", household["_id"], now)
         return household
 
-    async def get(self, principal: Principal, household_id: ObjectId, *, reveal: bool = False) -> dict[str, Any]:
-        """Staff in scope, or a resident who is a member (by phone), may read; anyone else gets a 404."""
+    async def get(self, principal: Principal, household_id: ObjectId, *, reveal: str | None = None) -> dict[str, Any]:
+        """Staff in scope, or a resident who is a member (by phone), may read; anyone else gets a 404. `reveal`:
+        the reason the caller gives for the full numbers (audited)."""
         household = await self._households.find_one({"_id": household_id})
         if household is None:
             raise NotFound("找不到该住户")
@@ -187,7 +188,7 @@ class HouseholdService:
         if reveal:
             if not in_org_scope(principal, household["org_path"], "household.reveal"):
                 raise Forbidden("只有网格员和管理员可以查看完整号码", code="reveal_forbidden")
-            await self._audit(principal, "household.reveal", household_id, self._ctx.clock.now())
+            await self._audit(principal, "household.reveal", household_id, self._ctx.clock.now(), {"reason": reveal})
         return household
 
     async def _is_member(self, principal: Principal, household: dict[str, Any]) -> bool:

@@ -1,0 +1,216 @@
+"""The PC console (console/, served at /console/) driven in headless Chromium through Playwright, against the
+real application on the suite's two towns: the office signs in with an SMS code and its second factor, finds a
+case by number and assigns it to a suggested mediator; the mediator accepts, records a session and concludes
+with an agreement whose PDF opens; the office reviews and follows up. The figures page is read against the API.
+
+Screenshots of the main screens at 1366×768 go to build/screenshots/ (README "The PC console").
+Without a Chromium (`apt-get install chromium`, which `make test` does as root) these tests skip, saying so.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.core.context import Context
+from tests.conftest import sms_sent
+from tests.test_second_factor import now_code
+from tests.town import Town, resident_case
+
+playwright = pytest.importorskip("playwright.async_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
+# As on a government desk: no network beyond the server, nothing fetched by the browser on its own.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 60_000  # how long a step may wait for the page on a busy machine (a wait for an event, not a timing)
+
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason="没有找到 Chromium，浏览器测试跳过：以 root 运行 `apt-get install chromium`（`make test` 会安装）",
+)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with playwright.async_playwright() as driver:
+        chromium = await driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser, server) -> AsyncIterator[Any]:
+    """A 1366×768 page in Beijing time; any script error or Content-Security-Policy violation fails the test."""
+    context = await browser.new_context(
+        viewport={"width": 1366, "height": 768}, locale="zh-CN", timezone_id="Asia/Shanghai", base_url=server.base_url
+    )
+    context.set_default_timeout(WAIT_MS)
+    tab = await context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    tab.on(
+        "console",
+        lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    yield tab
+    await context.close()
+    assert problems == []
+
+
+async def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def last_code(ctx: Context, phone: str) -> str:
+    message = [m for m in sms_sent(ctx) if m.template == "login_code" and m.phone == phone][-1]
+    return message.params["code"]
+
+
+async def sign_in(page, ctx: Context, phone: str, secret: str | None = None) -> None:
+    """Phone, SMS code (read from the recording sender), and the authenticator's code when asked."""
+    ctx.clock.set(ctx.clock.now() + timedelta(minutes=2))  # past the one-code-a-minute limit
+    await page.goto("/console/")
+    await page.fill("#phone", phone)
+    await page.click("text=获取验证码")
+    await page.locator("#code").wait_for(state="visible")
+    await page.fill("#code", last_code(ctx, phone))
+    await page.click("button:has-text('登录')")
+    if secret is not None:
+        await page.locator("#otp").wait_for()
+        await page.fill("#otp", now_code(ctx, secret))
+        await page.click("button:has-text('验证')")
+    await page.locator("nav.menu").wait_for()
+
+
+async def sign_out(page) -> None:
+    await page.click("button:has-text('退出')")
+    await page.locator("#phone").wait_for()
+
+
+async def enrol_second_factor(api, ctx: Context, account) -> str:
+    secret = (await api.post("/api/auth/second-factor/enrol", token=account.token)).json["secret"]
+    confirmed = await api.post("/api/auth/second-factor", {"code": now_code(ctx, secret)}, token=account.token)
+    assert confirmed.status == 200, confirmed.json
+    return secret
+
+
+async def act(page, label: str) -> None:
+    """Opens the action's dialog from the case page."""
+    await page.click(f"section[aria-label='办理'] button:has-text('{label}')")
+    await page.locator("dialog form").wait_for()
+
+
+async def submit_dialog(page) -> None:
+    await page.click("dialog button[type=submit]")
+    await page.locator("dialog").wait_for(state="detached")
+
+
+async def state_shown(page, state_name: str) -> None:
+    await page.locator("h1 .tag", has_text=state_name).wait_for()
+
+
+async def test_a_case_from_the_office_to_the_mediator_and_back(api, ctx: Context, town: Town, page) -> None:
+    ctx.clock.freeze()
+    office, mediator = town.people["office"], town.people["mediator_a"]
+    created = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
+    assert created.status == 201, created.json
+    number, case_id = created.json["number"], created.json["id"]
+    secret = await enrol_second_factor(api, ctx, office)
+
+    # The office signs in (SMS code, then the authenticator) and sees who it is and where.
+    await sign_in(page, ctx, office.phone, secret)
+    assert "镇三源共治办公室" in await page.inner_text("header.top")
+    await page.locator("table.grid").first.wait_for()
+    await shot(page, "01-queue")
+
+    # Finds the case by its number: the filter is kept in the address.
+    await page.fill("input[name=number]", number)
+    await page.click("form[role=search] button[type=submit]")
+    await page.wait_for_url(re.compile(rf"#/queue\?.*number={number}"))
+    await page.click(f"a:has-text('{number}')")
+    await page.wait_for_url(re.compile(rf"#/cases/{case_id}"))
+    await state_shown(page, "待分派")
+    await shot(page, "02-case")
+
+    # Assigns it with the suggested mediator.
+    await act(page, "分派")
+    suggestion = page.locator("dialog .suggestions li", has_text=mediator.user["name"])
+    await suggestion.locator("input[type=checkbox]").check()
+    await shot(page, "03-assign")
+    await submit_dialog(page)
+    await state_shown(page, "待签收")
+    case = (await api.get(f"/api/cases/{case_id}", token=office.token)).json
+    assert case["mediator_ids"] == [mediator.id]
+    await sign_out(page)
+
+    # The mediator finds it waiting, accepts it, records a session and concludes with an agreement.
+    await sign_in(page, ctx, mediator.phone)
+    await page.click(f"section[aria-label='待我办理'] a:has-text('{number}')")
+    await act(page, "签收")
+    await submit_dialog(page)
+    await state_shown(page, "调解中")
+    await page.click("button[data-action=session]")
+    await page.locator("dialog form").wait_for()
+    await page.fill("dialog [name=place]", "甲村调解室")
+    await submit_dialog(page)
+    await page.locator("section.panel", has_text="调解记录").locator("td", has_text="甲村调解室").wait_for()
+
+    await act(page, "结束调解")
+    await page.select_option("dialog select[name=outcome]", "agreement")
+    await page.fill("dialog textarea[name='agreement.parties']", "张三\n李四")
+    await page.fill("dialog textarea[name='agreement.terms']", "李四于十日内清理通道。\n双方今后互相谅解。")
+    await page.fill("dialog input[name='agreement.performance_deadline']", "2030-01-31")
+    await shot(page, "04-conclude")
+    await submit_dialog(page)
+    await state_shown(page, "待核查")
+
+    # The agreement PDF opens from the case page (fetched with the token, shown from a blob).
+    files: list[tuple[int, str, bytes]] = []
+
+    async def keep(route) -> None:  # what the console received, passed on unchanged
+        answer = await route.fetch()
+        files.append((answer.status, answer.headers["content-type"], await answer.body()))
+        await route.fulfill(response=answer)
+
+    await page.route(re.compile(r"/agreement\.pdf$"), keep)
+    async with page.context.expect_page() as opened:
+        await page.click("#agreement-pdf")
+    viewer = await opened.value
+    assert viewer.url.startswith("blob:")  # the token never travels in an address
+    [(status, kind, body)] = files
+    assert (status, kind, body[:5]) == (200, "application/pdf", b"%PDF-")
+    await viewer.close()
+    await sign_out(page)
+
+    # The office reviews it and follows up: closed.
+    await sign_in(page, ctx, office.phone, secret)
+    await page.goto(f"/console/#/cases/{case_id}")
+    await state_shown(page, "待核查")
+    await act(page, "核查通过")
+    await submit_dialog(page)
+    await state_shown(page, "待回访")
+    await act(page, "回访满意，办结")
+    await submit_dialog(page)
+    await state_shown(page, "已办结")
+    timeline = await page.inner_text("ol.timeline")
+    for step in ("分派", "签收", "结束调解", "核查通过", "回访满意，办结"):
+        assert step in timeline
+    case = (await api.get(f"/api/cases/{case_id}", token=office.token)).json
+    assert case["state"] == "closed"
+    assert case["outcome"]["type"] == "agreement"
