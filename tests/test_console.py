@@ -21,7 +21,7 @@ import pytest
 from server.core.context import Context
 from tests.conftest import sms_sent
 from tests.test_second_factor import now_code
-from tests.town import Town, resident_case
+from tests.town import Town, add_second_town, resident_case
 
 playwright = pytest.importorskip("playwright.async_api")
 
@@ -70,6 +70,10 @@ async def page(browser, server) -> AsyncIterator[Any]:
     yield tab
     await context.close()
     assert problems == []
+
+
+def beijing_month(ctx: Context) -> str:
+    return (ctx.clock.now() + timedelta(hours=8)).strftime("%Y-%m")
 
 
 async def shot(page, name: str) -> None:
@@ -214,3 +218,150 @@ async def test_a_case_from_the_office_to_the_mediator_and_back(api, ctx: Context
     case = (await api.get(f"/api/cases/{case_id}", token=office.token)).json
     assert case["state"] == "closed"
     assert case["outcome"]["type"] == "agreement"
+
+
+async def test_the_figures_chart_shows_the_numbers_the_api_gives(api, ctx: Context, town: Town, login, page) -> None:
+    ctx.clock.freeze()
+    other = await add_second_town(ctx, login, town)  # the other town's case counts only there
+    elsewhere = resident_case(town, village_id=str(other["village"]["_id"]))
+    theirs = (await api.post("/api/cases", elsewhere, token=town.people["resident_b"].token)).json["number"]
+    for category in ("family", "family", "land"):
+        body = resident_case(town, category=category)
+        assert (await api.post("/api/cases", body, token=town.people["resident_a"].token)).status == 201
+    office = town.people["office"]
+    secret = await enrol_second_factor(api, ctx, office)
+    await sign_in(page, ctx, office.phone, secret)
+    period = beijing_month(ctx)
+    await page.goto(f"/console/#/figures?period={period}")
+    await page.locator("figure[data-chart='件数'] svg").wait_for()
+    await shot(page, "05-figures")
+
+    figures = (await api.get(f"/api/assessment/figures?period={period}", token=office.token)).json
+    by_key = {f["key"]: f for f in figures["figures"]}
+    assert by_key["received"]["value"] == 3  # this town's three, not the other town's case
+    # every figure's number in the table is the API's, and the chart's bars carry the same numbers
+    shown = await page.eval_on_selector_all(
+        "[data-figure]", "cells => cells.map(c => [c.dataset.figure, c.dataset.value])"
+    )
+    assert {key: None if value == "null" else float(value) for key, value in shown} == {
+        key: None if f["value"] is None else float(f["value"]) for key, f in by_key.items()
+    }
+    bars = await page.eval_on_selector_all(
+        "figure[data-chart='件数'] svg g[data-label]", "gs => gs.map(g => [g.dataset.label, Number(g.dataset.value)])"
+    )
+    counted = [f for f in figures["figures"] if f["kind"] in ("count", "part")]
+    assert bars == [[f["label"], f["value"] or 0] for f in counted]
+    categories = await page.eval_on_selector_all(
+        "figure[data-chart='纠纷类别'] svg g[data-label]",
+        "gs => gs.map(g => [g.dataset.label, Number(g.dataset.value)])",
+    )
+    assert sorted(categories) == sorted(
+        [r["label"], r["count"]] for r in figures["breakdowns"]["category"] if r["count"] > 0
+    )
+    assert sorted(categories) == [["土地宅基地纠纷", 1], ["婚姻家庭纠纷", 2]]
+
+    # a number links to its cases
+    await page.click("[data-figure=received] >> xpath=ancestor::tr//a >> nth=0")
+    await page.locator("h1", has_text="指标案件").wait_for()
+    assert await page.locator("table.grid tbody tr").count() == 3
+    assert theirs not in await page.inner_text("main")
+
+
+async def test_another_towns_office_sees_nothing_of_this_town(api, ctx: Context, town: Town, login, page) -> None:
+    ctx.clock.freeze()
+    other = await add_second_town(ctx, login, town)
+    created = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
+    number, case_id = created.json["number"], created.json["id"]
+    admin = other["admin"]
+    secret = await enrol_second_factor(api, ctx, admin)
+    await sign_in(page, ctx, admin.phone, secret)
+    await page.locator("ul.counts").wait_for()
+    assert number not in await page.inner_text("main")
+    counts = (await api.get("/api/cases/counts", token=admin.token)).json
+    assert int(await page.inner_text("ul.counts a[data-state=''] b")) == counts["open"]
+    await page.goto(f"/console/#/cases/{case_id}")
+    await page.locator(".state-error").wait_for()
+    assert "找不到" in await page.inner_text(".state-error")
+    assert number not in await page.inner_text("main")
+
+
+async def test_a_reveal_asks_for_a_reason_and_is_audited(api, ctx: Context, town: Town, page) -> None:
+    ctx.clock.freeze()
+    created = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
+    office = town.people["office"]
+    secret = await enrol_second_factor(api, ctx, office)
+    await sign_in(page, ctx, office.phone, secret)
+    await page.goto(f"/console/#/cases/{created.json['id']}")
+    await page.locator("td", has_text="138****5678").wait_for()
+    await page.click("button:has-text('查看完整信息')")
+    await page.click("dialog button[type=submit]")  # no reason: the server's refusal names it
+    await page.locator("dialog .form-error", has_text="理由").wait_for()
+    await page.fill("#reveal-reason", "回访前核实申请人电话")
+    await page.click("dialog button[type=submit]")
+    await page.locator("td", has_text="13812345678").wait_for()
+    record = await ctx.db["audit_log"].find_one({"action": "case.reveal"})
+    assert record["details"] == {"reason": "回访前核实申请人电话"}
+    # nothing personal is kept in the browser: only the refresh token, the chosen grant and the device token
+    stored = await page.evaluate("() => [Object.entries(sessionStorage), Object.entries(localStorage)]")
+    assert {k for k, _ in stored[0]} <= {"sygz.refresh", "sygz.grant"}
+    assert {k for k, _ in stored[1]} <= {"sygz.device"}
+    assert "13812345678" not in str(stored)
+    assert "张三" not in str(stored)
+
+
+async def test_keyboard_sign_in_and_a_refused_setting_names_its_field(api, ctx: Context, town: Town, page) -> None:
+    ctx.clock.freeze()
+    county = town.people["county"]
+    secret = await enrol_second_factor(api, ctx, county)
+    ctx.clock.set(ctx.clock.now() + timedelta(minutes=2))
+    await page.goto("/console/")
+    await page.locator("#phone").wait_for()
+    assert await page.evaluate("() => document.activeElement.id") == "phone"
+    await page.keyboard.type(county.phone)
+    await page.keyboard.press("Tab")  # to 获取验证码
+    await page.keyboard.press("Enter")
+    await page.locator("#code").wait_for(state="visible")
+    await page.keyboard.type(last_code(ctx, county.phone))
+    await page.keyboard.press("Enter")
+    await page.locator("#otp").wait_for()
+    await page.keyboard.type(now_code(ctx, secret))
+    await page.keyboard.press("Enter")
+    await page.locator("nav.menu").wait_for()
+
+    await page.goto("/console/#/settings/deadlines")
+    field = page.locator("[data-field=accept_hours] input")
+    await field.fill("0")
+    await shot(page, "06-settings")
+    await page.click("form.schema-form button[type=submit]")
+    message = page.locator("[data-field=accept_hours] .field-error")
+    await message.wait_for()
+    assert await message.inner_text() != ""
+    assert await page.evaluate("() => document.activeElement.name") == "accept_hours"
+
+
+async def test_households_import_and_plates_with_progress(api, ctx: Context, town: Town, page) -> None:
+    ctx.clock.freeze()
+    office = town.people["office"]
+    secret = await enrol_second_factor(api, ctx, office)
+    await sign_in(page, ctx, office.phone, secret)
+    await page.goto(f"/console/#/households?org_id={town.id('甲村')}")
+    await page.click("button:has-text('导入甲村户籍')")
+    register = (
+        "微网格,地址,姓名,与户主关系,手机号,身份证号,标签\n"
+        "甲村微网格,甲村1组1号,张大山,户主,13812345678,,\n"
+        "不存在的微网格,甲村1组4号,赵四,户主,,,\n"
+    )
+    await page.set_input_files(
+        "#register-file", files=[{"name": "甲村.csv", "mimeType": "text/csv", "buffer": register.encode()}]
+    )
+    await page.click("dialog button:has-text('导入')")
+    await page.locator("dialog .message-ok").wait_for()
+    assert "新建 1 户" in await page.inner_text("dialog .message-ok")
+    assert "3" in await page.inner_text("dialog table")  # the bad row, by its number
+    await page.keyboard.press("Escape")
+    await page.goto(f"/console/#/households?org_id={town.id('甲村')}&page=1")
+    await page.locator("a", has_text="甲村1组1号").wait_for()
+    await shot(page, "07-households")
+    await page.click("button:has-text('打印甲村门牌')")
+    await page.locator("dialog button:has-text('下载门牌 PDF')").wait_for()
+    assert "已生成 1 张门牌" in await page.inner_text("dialog")

@@ -3,7 +3,7 @@
 // shows that message beside it.
 
 import { ApiError, openapi, vocabulary } from "./api.js";
-import { h } from "./dom.js";
+import { clear, dialog, h, loading } from "./dom.js";
 
 // Chinese names for fields whose schema has none of its own.
 const LABELS = {
@@ -157,7 +157,7 @@ function field(ctx, name, schema, value, path, required) {
       h("span", { class: "field-error", role: "alert" }),
     );
 
-  const choices = ctx.choices[path];
+  const choices = ctx.choices[path] || ctx.choices[path.replace(/\.\d+(?=\.|$)/g, ".*")];
   if (choices) {
     const select = h(
       "select",
@@ -215,10 +215,12 @@ function field(ctx, name, schema, value, path, required) {
   if (schema.type === "array") {
     const items = resolve(doc, schema.items);
     if (items.type === "object" && items.properties) return objectList(ctx, name, items, value || [], path, label);
-    if (items.enum) {
+    const listed = ctx.choices[`${path}.*`];
+    if (items.enum || listed) {
       const table = words[ENUM_WORDS[name]] || {};
-      const boxes = items.enum.map((option) =>
-        h("label", { class: "choice" }, h("input", { type: "checkbox", value: option, checked: (value || []).includes(option) }), table[option] || OTHER_WORDS[option] || option),
+      const options = listed || items.enum.map((option) => [option, table[option] || OTHER_WORDS[option] || option]);
+      const boxes = options.map(([option, text]) =>
+        h("label", { class: "choice" }, h("input", { type: "checkbox", value: option, checked: (value || []).includes(option) }), text),
       );
       const node = h("fieldset", { class: "field", dataset: { field: path } }, h("legend", { text: label }), boxes, h("span", { class: "field-error", role: "alert" }));
       return { node, read: () => boxes.map((b) => b.querySelector("input")).filter((i) => i.checked).map((i) => i.value) };
@@ -337,7 +339,7 @@ export function showErrors(form, error) {
 
 // A form for `method path`'s request body. `values` fill it; `hidden` lists fields not shown (their values
 // from `values` are sent as they are); `require` marks fields this use needs (a reason); `choices` gives a
-// field's options as [value, name] pairs (villages by name, not by id); `onSubmit(body)` sends it — a refusal
+// field's options as [value, name] pairs (villages by name, not by id; "grants.*.org_id" for every row); `onSubmit(body)` sends it — a refusal
 // is shown in the form.
 export async function schemaForm({
   path,
@@ -368,4 +370,21 @@ export async function schemaForm({
     }
   });
   return form;
+}
+
+// `schemaForm` in a dialog: a success closes it and calls `done(answer)`; a refusal stays in the form.
+export async function formDialog(title, options, done = () => {}) {
+  const holder = h("div", {}, loading("正在准备表单…"));
+  const box = dialog(title, holder);
+  const form = await schemaForm({
+    ...options,
+    onSubmit: async (body) => {
+      const answer = await options.onSubmit(body);
+      box.close();
+      done(answer);
+    },
+  });
+  clear(holder, form);
+  const first = form.querySelector("input, select, textarea");
+  if (first) first.focus();
 }

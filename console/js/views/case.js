@@ -5,7 +5,7 @@
 import { blobUrl, call, get, post } from "../api.js";
 import { app, can, notify } from "../app.js";
 import { clear, deadlineClass, dialog, empty, h, labelled, table, when } from "../dom.js";
-import { schemaForm } from "../forms.js";
+import { formDialog } from "../forms.js";
 
 const ACTION_PATH = "/api/cases/{case_id}/actions/";
 
@@ -174,7 +174,9 @@ async function reveal(c, refresh) {
   });
 }
 
-async function assignForm(c, done) {
+// Assignment with the mediators the API suggests (specialty, stars, load): ticking one sends the case to
+// that mediator's unit; ticking none sends it where routing suggests.
+async function assignDialog(c, send, done) {
   const found = await get(`/api/cases/${c.id}/mediator-suggestions`).catch(() => ({ items: [] }));
   const choices = found.items.map((s) =>
     h(
@@ -196,69 +198,64 @@ async function assignForm(c, done) {
     h("h3", { text: "推荐调解员" }),
     choices.length ? h("ul", {}, choices) : empty("没有可推荐的调解员，将按分流建议交承办单位"),
   );
-  return schemaForm({
-    path: `${ACTION_PATH}assign`,
-    values: { version: c.version },
-    hidden: ["version", "mediator_ids", "org_id"],
-    before,
-    submitLabel: "分派",
-    onSubmit: async (body) => {
-      const picked = [...before.querySelectorAll("input[name=suggested]:checked")];
-      const users = picked.map((box) => box.dataset.user).filter(Boolean);
-      if (users.length) body.mediator_ids = users;
-      if (picked.length && picked[0].dataset.org) body.org_id = picked[0].dataset.org;
-      await post(`/api/cases/${c.id}/actions/assign`, body);
-      done();
+  return formDialog(
+    "分派",
+    {
+      path: `${ACTION_PATH}assign`,
+      values: { version: c.version },
+      hidden: ["version", "mediator_ids", "org_id"],
+      before,
+      submitLabel: "分派",
+      onSubmit: (body) => {
+        const picked = [...before.querySelectorAll("input[name=suggested]:checked")];
+        const users = picked.map((box) => box.dataset.user).filter(Boolean);
+        if (users.length) body.mediator_ids = users;
+        if (picked.length && picked[0].dataset.org) body.org_id = picked[0].dataset.org;
+        return send(body);
+      },
     },
-  });
-}
-
-function actionForm(c, name, done) {
-  const word = app.words.actions[name];
-  if (name === "assign") return assignForm(c, done);
-  return schemaForm({
-    path: `${ACTION_PATH}${name}`,
-    values: { version: c.version },
-    hidden: ["version"],
-    require: word.reason ? ["reason"] : [],
-    submitLabel: word.label,
-    onSubmit: async (body) => {
-      await post(`/api/cases/${c.id}/actions/${name}`, body);
-      done();
-    },
-  });
+    done,
+  );
 }
 
 // The action's form in a dialog; a success closes it and shows the case as it now is, a refusal stays in it.
-async function openAction(c, name, reload) {
+function openAction(c, name, reload) {
   const word = app.words.actions[name];
-  const holder = h("div", {}, h("p", { class: "state-loading", text: "正在准备表单…" }));
-  const box = dialog(word.label, holder);
-  const form = await actionForm(c, name, () => {
-    box.close();
+  const send = (body) => post(`/api/cases/${c.id}/actions/${name}`, body);
+  const done = () => {
     notify(`已${word.label}`);
     reload();
-  });
-  clear(holder, form);
-  const first = form.querySelector("input, select, textarea");
-  if (first) first.focus();
+  };
+  if (name === "assign") return assignDialog(c, send, done);
+  return formDialog(
+    word.label,
+    {
+      path: `${ACTION_PATH}${name}`,
+      values: { version: c.version },
+      hidden: ["version"],
+      require: word.reason ? ["reason"] : [],
+      submitLabel: word.label,
+      onSubmit: send,
+    },
+    done,
+  );
 }
 
-function sessionForm(c, reload) {
-  const holder = h("div", {});
-  const box = dialog("记录调解", holder);
-  schemaForm({
-    path: "/api/cases/{case_id}/sessions",
-    values: { at: new Date().toISOString(), mediators: (c.mediators || []).map((m) => m.name).filter(Boolean) },
-    hidden: ["roster_ids", "participants"],
-    submitLabel: "保存调解记录",
-    onSubmit: async (body) => {
-      await post(`/api/cases/${c.id}/sessions`, body);
-      box.close();
+function sessionDialog(c, reload) {
+  return formDialog(
+    "记录调解",
+    {
+      path: "/api/cases/{case_id}/sessions",
+      values: { at: new Date().toISOString(), mediators: (c.mediators || []).map((m) => m.name).filter(Boolean) },
+      hidden: ["roster_ids", "participants"],
+      submitLabel: "保存调解记录",
+      onSubmit: (body) => post(`/api/cases/${c.id}/sessions`, body),
+    },
+    () => {
       notify("调解记录已保存");
       reload();
     },
-  }).then((form) => clear(holder, form));
+  );
 }
 
 function uploadButton(c, reload) {
@@ -295,11 +292,11 @@ export async function render(main, here) {
       class: ["review_fail", "reject", "recall", "follow_up_unsatisfied"].includes(name) ? "danger" : "primary",
       dataset: { action: name },
       text: words.actions[name].label,
-      onclick: () => openAction(c, name, reload).catch((error) => notify(error.message, "error")),
+      onclick: () => Promise.resolve(openAction(c, name, reload)).catch((error) => notify(error.message, "error")),
     }),
   );
   const handling = c.state === "in_mediation" && (c.allowed_actions.includes("conclude") || c.allowed_actions.includes("refer_out"));
-  if (handling) buttons.push(h("button", { type: "button", class: "secondary", dataset: { action: "session" }, text: "记录调解", onclick: () => sessionForm(c, reload) }));
+  if (handling) buttons.push(h("button", { type: "button", class: "secondary", dataset: { action: "session" }, text: "记录调解", onclick: () => sessionDialog(c, reload) }));
   const agreement = c.outcome && c.outcome.type === "agreement";
 
   clear(
