@@ -23,6 +23,7 @@ from server.core.vocabulary import (
     DIFFICULTY_LABELS,
     OPEN_STATES,
     OUTCOME_LABELS,
+    PARTNER_KIND_LABELS,
     RISK_LABELS,
     SOURCE_LABELS,
     STATE_NAMES,
@@ -83,6 +84,7 @@ def vocabulary() -> VocabularyOut:
         outcomes=OUTCOME_LABELS,
         difficulties=DIFFICULTY_LABELS,
         roles=ROLE_NAMES,
+        partner_kinds=PARTNER_KIND_LABELS,
         actions={name: ActionWord(label=a.label, reason=a.reason, to=a.to) for name, a in ACTIONS.items()},
     )
 

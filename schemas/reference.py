@@ -54,4 +54,5 @@ class VocabularyOut(Schema):
     outcomes: dict[str, str]
     difficulties: dict[str, str]
     roles: dict[str, str]
+    partner_kinds: dict[str, str]
     actions: dict[str, ActionWord]

@@ -215,6 +215,8 @@ async def serve(
         ctx.background.add(loop.create_task(outbox.run_forever(ctx)))
     where = "内存数据库（演示）" if is_memory(config.mongodb.uri) else redact_uri(config.mongodb.uri)
     log.info("listening on http://%s:%d  database: %s/%s", config.http.host, port, where, config.mongodb.database)
+    if config.demo:
+        print(f"PC 工作台（镇办公室、各中心、县综治中心）：http://{config.http.host}:{port}/console/", flush=True)
     if loop_stats is not None:
         loop_stats.install()
 

@@ -365,3 +365,82 @@ async def test_households_import_and_plates_with_progress(api, ctx: Context, tow
     await page.click("button:has-text('打印甲村门牌')")
     await page.locator("dialog button:has-text('下载门牌 PDF')").wait_for()
     assert "已生成 1 张门牌" in await page.inner_text("dialog")
+
+
+# The screens each role's menu offers, by the menu's own words, and what each screen's heading says.
+SCREENS = {
+    "工作台": "工作台",
+    "登记案件": "登记案件",
+    "预警督办": "预警督办",
+    "户籍与门牌": "户籍与门牌",
+    "考核数据": "考核数据",
+    "星级与补贴": "星级与补贴",
+    "设置": "设置",
+    "人员与角色": "人员与角色",
+    "对接系统": "对接系统",
+}
+
+
+@pytest.mark.parametrize("who", ["office", "county", "walk_in", "mediator_a", "supervisor", "police"])
+async def test_every_screen_in_a_roles_menu_opens(api, ctx: Context, town: Town, who: str, page) -> None:
+    ctx.clock.freeze()
+    person = town.people[who]
+    needs_second = any(g["role"] in ctx.config.login.second_factor_roles for g in person.user["grants"])
+    secret = await enrol_second_factor(api, ctx, person) if needs_second else None
+    await sign_in(page, ctx, person.phone, secret)
+    menu = await page.eval_on_selector_all("nav.menu a", "links => links.map(a => a.textContent)")
+    assert menu, who
+    assert set(menu) <= set(SCREENS)
+    for name in menu:
+        await page.click(f"nav.menu a:has-text('{name}')")
+        await page.locator("main h1", has_text=SCREENS[name]).wait_for()
+        await page.locator("main .state-loading").wait_for(state="detached")
+        errors = await page.locator("main .state-error").all_inner_texts()
+        assert errors == [], (who, name, errors)
+        if who in ("office", "county"):
+            await shot(page, f"{who}-{name}")
+
+
+async def test_a_walk_in_is_registered_at_the_desk(api, ctx: Context, town: Town, page) -> None:
+    ctx.clock.freeze()
+    desk = town.people["walk_in"]
+    await sign_in(page, ctx, desk.phone)
+    await page.click("nav.menu a:has-text('登记案件')")
+    await page.locator("form.schema-form").wait_for()
+    await page.click("form.schema-form button[type=submit]")  # empty: the server names what is missing
+    await page.locator("[data-field=description].invalid").wait_for()
+    await page.select_option("select[name=category]", "neighbour")
+    await page.fill("textarea[name=description]", "两户因排水沟堵塞发生争执，要求调解。")
+    await page.select_option("select[name=village_id]", town.id("甲村"))
+    await page.fill("[name='parties.0.name']", "王五")
+    await page.fill("[name='parties.0.phone']", "13900001111")
+    await page.fill("[name='parties.1.name']", "赵六")
+    await page.click("form.schema-form button[type=submit]")
+    await page.wait_for_url(re.compile(r"#/cases/[0-9a-f]{24}$"))
+    await state_shown(page, "待分派")
+    case_id = page.url.rsplit("/", 1)[1]
+    case = (await api.get(f"/api/cases/{case_id}", token=town.people["office"].token)).json
+    assert (case["channel"], case["category"], case["parties"][0]["name"]) == ("walk_in", "neighbour", "王五")
+    assert "139****1111" in await page.inner_text("main")
+
+
+async def test_a_partner_key_is_shown_once(api, ctx: Context, town: Town, page) -> None:
+    ctx.clock.freeze()
+    office = town.people["office"]
+    secret = await enrol_second_factor(api, ctx, office)
+    await sign_in(page, ctx, office.phone, secret)
+    await page.click("nav.menu a:has-text('对接系统')")
+    await page.click("button:has-text('登记对接系统')")
+    await page.locator("dialog form").wait_for()
+    await page.fill("dialog [name=name]", "12345 热线")
+    await page.select_option("dialog select[name=kind]", "hotline")
+    await page.check(f"dialog [data-field=town_ids] input[value='{town.id('测试镇')}']")
+    await page.click("dialog button[type=submit]")
+    key = await page.locator("#api-key").inner_text()
+    partners = (await api.get("/api/partners", token=office.token)).json["items"]
+    assert [p["name"] for p in partners] == ["12345 热线"]
+    assert key.endswith(partners[0]["key_hint"])
+    await page.click("button:has-text('我已记下')")
+    assert key not in await page.content()
+    stored = await page.evaluate("() => JSON.stringify([sessionStorage, localStorage])")
+    assert key not in stored

@@ -118,11 +118,16 @@ export function notify(text, kind = "ok") {
 
 // A modal dialog holding `content`; closed by Esc, by its 取消 button or by `close()`.
 export function dialog(title, content) {
-  const box = h("dialog", { class: "dialog", "aria-label": title }, h("h2", { text: title }), content);
+  const box = h(
+    "dialog",
+    { class: "dialog", "aria-label": title },
+    h("div", { class: "dialog-head" }, h("h2", { text: title }), h("button", { type: "button", class: "link", text: "取消", onclick: () => box.close() })),
+    content,
+  );
   box.addEventListener("close", () => box.remove());
   document.body.append(box);
   box.showModal();
-  const first = box.querySelector("input, select, textarea, button");
+  const first = box.querySelector("input, select, textarea") || box.querySelector("button");
   if (first) first.focus();
   return { box, close: () => box.close() };
 }

@@ -68,6 +68,11 @@ const LABELS = {
   follow_up_days: "回访时限（天）",
   warning_ratio: "黄灯提示比例",
   town_may_override: "允许各镇调整",
+  "rules.*.name": "规则名称",
+  source: "来源",
+  categories: "纠纷类别",
+  channels: "渠道",
+  sources: "来源",
   village: "村级",
   town: "镇级",
   county: "县级",
@@ -84,6 +89,7 @@ const ENUM_WORDS = {
   role: "roles",
   risk: "risks",
   state: "states",
+  kind: "partner_kinds",
 };
 const OTHER_WORDS = {
   applicant: "申请人",
@@ -93,6 +99,9 @@ const OTHER_WORDS = {
   police: "派出所",
   court: "法庭",
   petition: "信访办",
+  submit: "提交请求",
+  read_own: "查看本系统提交的",
+  read_public: "查看公开列表",
 };
 const LONG_TEXT = new Set(["description", "notes", "note", "facts", "reason", "finding", "evidence"]);
 
@@ -119,7 +128,9 @@ export async function requestSchema(path, method = "post") {
   return { doc, schema: resolve(doc, content.schema) };
 }
 
-function labelFor(name, schema) {
+function labelFor(name, schema, path) {
+  const general = path.replace(/\.\d+(?=\.|$)/g, ".*");
+  if (LABELS[general]) return LABELS[general];
   if (LABELS[name]) return LABELS[name];
   const text = schema.description || schema.title || name;
   return text.split(/[；;（(]/)[0];
@@ -144,7 +155,7 @@ function fromLocalInput(text) {
 function field(ctx, name, schema, value, path, required) {
   const { doc, words } = ctx;
   schema = resolve(doc, schema);
-  const label = labelFor(name, schema);
+  const label = labelFor(name, schema, path);
   const hint = hintFor(name, schema, label);
   const id = `f-${path.replaceAll(".", "-")}-${ctx.seq++}`;
   const wrap = (control, inline = false) =>

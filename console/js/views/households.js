@@ -9,7 +9,7 @@ const PAGE_SIZE = 20;
 
 async function places() {
   const villages = [];
-  for (const town of (await get("/api/orgs", { kind: "town", page_size: 100 })).items) {
+  for (const town of (await get("/api/places/towns")).items) {
     for (const village of (await get("/api/places/villages", { parent_id: town.id })).items) villages.push({ ...village, town: town.name });
   }
   return villages;

@@ -46,7 +46,7 @@ export async function render(main, here) {
     class: "primary",
     text: "登记对接系统",
     onclick: () =>
-      formDialog("登记对接系统", { path: "/api/partners", choices: { "town_ids.*": townChoices }, submitLabel: "登记并发放密钥", onSubmit: (body) => post("/api/partners", body) }, (answer) => {
+      formDialog("登记对接系统", { path: "/api/partners", values: { abilities: ["submit", "read_own"] }, choices: { "town_ids.*": townChoices }, submitLabel: "登记并发放密钥", onSubmit: (body) => post("/api/partners", body) }, (answer) => {
         showKey(answer);
         reload();
       }),

@@ -12,8 +12,9 @@ function channels() {
   return can("case.register_at_desk") ? "walk_in" : null;
 }
 
+// The villages by name (the public place lists), each town's named first where there are several.
 async function villages() {
-  const towns = (await get("/api/orgs", { kind: "town", page_size: 100 })).items;
+  const towns = (await get("/api/places/towns")).items;
   const found = [];
   for (const town of towns) {
     const list = await get("/api/places/villages", { parent_id: town.id });
