@@ -134,5 +134,9 @@ async def test_staff_views_mask_the_address_until_revealed(api, town) -> None:
     zhang = view["parties"][0]
     assert (zhang["sex"], zhang["birth_date"]) == ("male", "1980-01-01")
     assert zhang["address"] == "测试镇甲村幸福路*号"
-    full = (await api.get(f"/api/cases/{case['id']}?reveal=1", token=town.people["mediator_a"].token)).json
+    full = (
+        await api.get(
+            f"/api/cases/{case['id']}?reveal=1&reason=%E6%A0%B8%E5%AF%B9", token=town.people["mediator_a"].token
+        )
+    ).json
     assert full["parties"][0]["address"] == "测试镇甲村幸福路12号"

@@ -9,6 +9,7 @@ Without a Chromium (`apt-get install chromium`, which `make test` does as root) 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 from collections.abc import AsyncIterator
@@ -260,6 +261,18 @@ async def test_the_figures_chart_shows_the_numbers_the_api_gives(api, ctx: Conte
     )
     assert sorted(categories) == [["土地宅基地纠纷", 1], ["婚姻家庭纠纷", 2]]
 
+    # the period's assessment run and its workbook, made as a background job
+    run = await api.post("/api/assessment/runs", {"period": period}, token=office.token)
+    assert run.status in (200, 201), run.json
+    await page.reload()
+    await page.click("button:has-text('生成报表（Excel）')")
+    async with page.expect_download() as saved:
+        await page.click("dialog button:has-text('下载')")
+    workbook = await asyncio.to_thread(Path(await (await saved.value).path()).read_bytes)
+    assert workbook[:2] == b"PK"  # an XLSX is a zip
+    await page.keyboard.press("Escape")
+    await page.locator("dialog").wait_for(state="detached")
+
     # a number links to its cases
     await page.click("[data-figure=received] >> xpath=ancestor::tr//a >> nth=0")
     await page.locator("h1", has_text="指标案件").wait_for()
@@ -363,7 +376,7 @@ async def test_households_import_and_plates_with_progress(api, ctx: Context, tow
     await page.locator("a", has_text="甲村1组1号").wait_for()
     await shot(page, "07-households")
     await page.click("button:has-text('打印甲村门牌')")
-    await page.locator("dialog button:has-text('下载门牌 PDF')").wait_for()
+    await page.locator("dialog button:has-text('下载')").wait_for()
     assert "已生成 1 张门牌" in await page.inner_text("dialog")
 
 
@@ -441,6 +454,43 @@ async def test_a_partner_key_is_shown_once(api, ctx: Context, town: Town, page) 
     assert [p["name"] for p in partners] == ["12345 热线"]
     assert key.endswith(partners[0]["key_hint"])
     await page.click("button:has-text('我已记下')")
+    await page.locator("dialog").wait_for(state="detached")
     assert key not in await page.content()
     stored = await page.evaluate("() => JSON.stringify([sessionStorage, localStorage])")
     assert key not in stored
+
+
+async def test_a_user_with_two_grants_switches_and_the_menu_follows(api, ctx: Context, town: Town, page) -> None:
+    ctx.clock.freeze()
+    center = town.people["center"]  # center staff and a mediator of the town's mediation center
+    await sign_in(page, ctx, center.phone)
+    me = (await api.get("/api/me", token=center.token)).json
+    menus = {}
+    for index, role in enumerate(me["roles"]):
+        await page.select_option("#grant", str(index))
+        await page.locator("nav.menu a").first.wait_for()
+        menus[role["role"]] = await page.eval_on_selector_all("nav.menu a", "links => links.map(a => a.textContent)")
+    assert set(menus) == {"center_staff", "mediator"}
+    assert "登记案件" in menus["center_staff"]
+    assert "登记案件" not in menus["mediator"]  # a mediator registers nothing at the desk
+    by_capability = {r["role"]: "case.register_at_desk" in r["capabilities"] for r in me["roles"]}
+    assert by_capability == {"center_staff": True, "mediator": False}
+    # the choice outlives a reload of the tab
+    await page.reload()
+    await page.locator("nav.menu a").first.wait_for()
+    assert await page.eval_on_selector_all("nav.menu a", "links => links.map(a => a.textContent)") == menus["mediator"]
+
+
+async def test_new_cases_appear_in_the_queue_without_reloading(api, ctx: Context, town: Town, page) -> None:
+    ctx.clock.freeze()
+    office = town.people["office"]
+    secret = await enrol_second_factor(api, ctx, office)
+    await page.clock.install()  # the page's own timers, moved on by the test instead of waited for
+    await sign_in(page, ctx, office.phone, secret)
+    await page.locator("ul.counts").wait_for()
+    assert await page.inner_text("ul.counts a[data-state=''] b") == "0"
+    created = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
+    await page.clock.run_for(31_000)
+    await page.locator("#messages .message", has_text=created.json["number"]).wait_for()
+    await page.locator("table.grid a", has_text=created.json["number"]).wait_for()
+    assert await page.inner_text("ul.counts a[data-state=''] b") == "1"

@@ -2,9 +2,9 @@
 // denominator and method; charts (the rates as bars, the sources as a pie, six months of cases as a line)
 // with the numbers beside them; a number links to the cases behind it; the briefing PDF downloads.
 
-import { download, get } from "../api.js";
+import { download, get, post } from "../api.js";
 import { go } from "../app.js";
-import { clear, h, pager, table, when } from "../dom.js";
+import { clear, h, pager, runJob, table, when } from "../dom.js";
 import { bars, line, pie } from "../charts.js";
 
 function thisMonth() {
@@ -91,7 +91,10 @@ export async function render(main, here) {
   if (!params.get("period")) params.set("period", thisMonth());
   const period = params.get("period");
   const unit = params.get("unit_id") || undefined;
-  const data = await get("/api/assessment/figures", { period, unit_id: unit });
+  const [data, runs] = await Promise.all([
+    get("/api/assessment/figures", { period, unit_id: unit }),
+    get("/api/assessment/runs", { page_size: 10 }).catch(() => null),
+  ]);
   const rates = data.figures.filter((f) => f.kind === "rate" && f.value !== null);
   const counts = data.figures.filter((f) => f.kind === "count" || f.kind === "part");
   const sources = (data.breakdowns.source || []).filter((r) => r.count > 0);
@@ -141,5 +144,30 @@ export async function render(main, here) {
       trend.length ? line("近六个月受理件数", trend) : null,
     ),
     h("section", { class: "panel" }, figureTable(data.figures, params)),
+    runs ? h("section", { class: "panel" }, h("h2", { text: "考核结果与报表" }), runTable(runs.items)) : null,
+  );
+}
+
+// The assessment runs (ranked towns or villages) and each one's XLSX report, made as a background job.
+function runTable(items) {
+  return table(
+    [
+      ["考核", (r) => `${r.scope_name} · ${r.period}`],
+      ["状态", (r) => (r.final ? "已定稿" : "试算")],
+      ["排名", (r) => (r.units || []).slice(0, 3).map((u, i) => `${i + 1}. ${u.name}（${u.total ?? u.score ?? "—"}）`).join("  ")],
+      ["时间", (r) => when(r.created_at)],
+      [
+        "",
+        (r) =>
+          h("button", {
+            type: "button",
+            class: "secondary",
+            text: "生成报表（Excel）",
+            onclick: () => runJob(`考核报表 · ${r.period}`, () => post(`/api/assessment/runs/${r.id}/report`), `考核报表-${r.scope_name}-${r.period}.xlsx`, "页"),
+          }),
+      ],
+    ],
+    items,
+    { emptyText: "还没有考核结果" },
   );
 }

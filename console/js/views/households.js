@@ -1,9 +1,9 @@
 // 户籍与门牌: households found by village, micro-grid or address; a household's file (一户一档); a village's
 // plates printed through the plate job with its progress; a register imported with the row-by-row result.
 
-import { call, download, get, post } from "../api.js";
+import { call, get, post } from "../api.js";
 import { can, go } from "../app.js";
-import { clear, dialog, empty, h, labelled, pager, table, when } from "../dom.js";
+import { clear, dialog, empty, h, labelled, pager, runJob, table, when } from "../dom.js";
 
 const PAGE_SIZE = 20;
 
@@ -28,31 +28,9 @@ function members(list) {
   );
 }
 
-// Prints a village's plates: the job runs on the server; its progress is read until the file is ready.
-async function printPlates(village) {
-  const bar = h("progress", { class: "progress", max: "1", value: "0" });
-  const status = h("p", { role: "status", text: "正在生成门牌……" });
-  const box = dialog(`打印门牌 · ${village.name}`, h("div", {}, status, bar, h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", text: "关闭", onclick: () => box.close() }))));
-  try {
-    let job = await post("/api/plates", { org_id: village.id });
-    while (job.status !== "done" && job.status !== "failed" && box.box.open) {
-      bar.max = Math.max(1, job.total || 1);
-      bar.value = job.done || 0;
-      status.textContent = `正在生成门牌：${job.done || 0} / ${job.total || "?"}`;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      job = await get(`/api/jobs/${job.id}`);
-    }
-    if (job.status === "failed") throw new Error(job.error || "门牌生成失败");
-    if (job.status === "done") {
-      bar.max = 1;
-      bar.value = 1;
-      status.textContent = `已生成 ${job.total} 张门牌。`;
-      status.after(h("button", { type: "button", class: "primary", text: "下载门牌 PDF", onclick: () => download(`/api/jobs/${job.id}/file`, `门牌-${village.name}.pdf`) }));
-    }
-  } catch (error) {
-    status.textContent = error.message;
-    status.className = "state-error";
-  }
+// Prints a village's plates: the job runs on the server; its progress is shown until the file is ready.
+function printPlates(village) {
+  return runJob(`打印门牌 · ${village.name}`, () => post("/api/plates", { org_id: village.id }), `门牌-${village.name}.pdf`, "张门牌");
 }
 
 function importDialog(village) {
