@@ -52,6 +52,27 @@ export function go(name, id = "", params = null) {
   location.hash = `#/${name}${id ? `/${id}` : ""}${query ? `?${query}` : ""}`;
 }
 
+// A search form that puts its filled fields in the address (`keep`: parameters carried over, like the state).
+export function searchTo(form, name, keep = {}) {
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [key, value] of Object.entries(keep)) if (value) next.set(key, value);
+    for (const [key, value] of new FormData(form)) if (value) next.set(key, value);
+    go(name, "", next);
+  });
+  return form;
+}
+
+// What a pager's button does: the same address with another page.
+export function toPage(name, id, params) {
+  return (page) => {
+    const next = new URLSearchParams(params);
+    next.set("page", String(page));
+    go(name, id, next);
+  };
+}
+
 function stopTimers() {
   for (const timer of app.timers) clearInterval(timer);
   app.timers = [];

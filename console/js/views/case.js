@@ -50,7 +50,7 @@ function facts(c) {
     labelled("风险", words.risks[c.risk] || c.risk),
     labelled("承办单位", c.assigned_org_name),
     labelled("调解员", (c.mediators || []).map((m) => m.name).join("、")),
-    labelled("分流建议", c.suggested ? `${c.suggested.org_name || ""}${c.suggested.reason ? `（${c.suggested.reason}）` : ""}` : null),
+    labelled("分流建议", c.suggested ? `${c.suggested.org_name}（${words.tiers[c.suggested.tier] || c.suggested.tier}）` : null),
     labelled("外部编号", c.external_ref),
     labelled("督办", c.supervised ? `是（${when(c.supervised.at)}）` : "否"),
     labelled("挂起", c.suspended ? `是：${c.suspended.reason || ""}` : null),

@@ -3,7 +3,7 @@
 // with the numbers beside them; a number links to the cases behind it; the briefing PDF downloads.
 
 import { download, get, post } from "../api.js";
-import { go } from "../app.js";
+import { app, go, toPage } from "../app.js";
 import { clear, h, pager, runJob, table, when } from "../dom.js";
 import { bars, line, pie } from "../charts.js";
 
@@ -59,7 +59,7 @@ async function figureCases(main, here) {
   const page = Number(params.get("page") || 1);
   const query = { page, page_size: 20, period: params.get("period"), unit_id: params.get("unit_id"), part: params.get("part"), value: params.get("value") };
   const found = await get(`/api/assessment/figures/${here.id}/cases`, query);
-  const words = (await import("../app.js")).app.words;
+  const words = app.words;
   const back = new URLSearchParams(params);
   back.delete("part");
   back.delete("page");
@@ -78,10 +78,7 @@ async function figureCases(main, here) {
       found.items,
       { emptyText: "没有案件" },
     ),
-    pager(page, 20, found.total, (p) => {
-      params.set("page", String(p));
-      go("figures", here.id, params);
-    }),
+    pager(page, 20, found.total, toPage("figures", here.id, params)),
   );
 }
 

@@ -2,7 +2,7 @@
 // plates printed through the plate job with its progress; a register imported with the row-by-row result.
 
 import { call, get, post } from "../api.js";
-import { can, go } from "../app.js";
+import { can, searchTo, toPage } from "../app.js";
 import { clear, dialog, empty, h, labelled, pager, runJob, table, when } from "../dom.js";
 
 const PAGE_SIZE = 20;
@@ -130,12 +130,7 @@ export async function render(main, here) {
   );
   const address = h("input", { name: "address", type: "text", value: params.get("address") || "", placeholder: "地址中的文字" });
   const form = h("form", { class: "toolbar", role: "search" }, h("label", {}, "村（社区）", villageSelect), h("label", {}, "地址", address), h("button", { type: "submit", class: "primary", text: "查找" }));
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const next = new URLSearchParams();
-    for (const [name, value] of new FormData(form)) if (value) next.set(name, value);
-    go("households", "", next);
-  });
+  searchTo(form, "households");
   const tools = village
     ? h(
         "div",
@@ -161,11 +156,7 @@ export async function render(main, here) {
             found.items,
             { emptyText: "没有找到住户" },
           ),
-          pager(page, PAGE_SIZE, found.total, (p) => {
-            const next = new URLSearchParams(params);
-            next.set("page", String(p));
-            go("households", "", next);
-          }),
+          pager(page, PAGE_SIZE, found.total, toPage("households", "", params)),
         ]
       : empty("请选择村（社区）或输入地址查找住户"),
   );

@@ -3,8 +3,8 @@
 // warnings every 30 seconds.
 
 import { get } from "../api.js";
-import { app, can, every, go } from "../app.js";
-import { clear, deadlineClass, empty, failure, h, notify, pager, table, when } from "../dom.js";
+import { app, can, every, go, searchTo, toPage } from "../app.js";
+import { clear, deadlineClass, failure, h, notify, pager, table, when } from "../dom.js";
 
 const FILTERS = ["tier", "source", "channel", "category", "warning", "supervised", "since", "until", "number", "q", "sort"];
 const PAGE_SIZE = 20;
@@ -44,15 +44,7 @@ function filterBar(params) {
     h("button", { type: "submit", class: "primary", text: "查询" }),
     h("button", { type: "button", class: "secondary", text: "清空", onclick: () => go("queue") }),
   );
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const next = new URLSearchParams();
-    const state = params.get("state");
-    if (state) next.set("state", state);
-    for (const [name, value] of new FormData(form)) if (value) next.set(name, value);
-    go("queue", "", next);
-  });
-  return form;
+  return searchTo(form, "queue", { state: params.get("state") });
 }
 
 // The API's query from the address: dates as Beijing days, the rest as they are.
@@ -130,11 +122,7 @@ export async function render(main, here) {
       body,
       rows(data.items),
       data.total > PAGE_SIZE
-        ? pager(page, PAGE_SIZE, data.total, (p) => {
-            const next = new URLSearchParams(params);
-            next.set("page", String(p));
-            go("queue", "", next);
-          })
+        ? pager(page, PAGE_SIZE, data.total, toPage("queue", "", params))
         : null,
     );
   show(list);
@@ -165,5 +153,4 @@ export async function render(main, here) {
       if (error.status) clear(body, failure(error));
     }
   });
-  if (!list.items.length && !list.total && !params.toString()) body.append(empty("当前没有在办案件"));
 }

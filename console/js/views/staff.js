@@ -2,7 +2,7 @@
 // stopped or started; a lost authenticator reset. Phones are masked; every change is on the audit log.
 
 import { get, post } from "../api.js";
-import { app, can, confirmAction, go, notify } from "../app.js";
+import { app, can, confirmAction, notify, searchTo, toPage } from "../app.js";
 import { clear, h, pager, table, when } from "../dom.js";
 import { formDialog } from "../forms.js";
 
@@ -61,12 +61,7 @@ export async function render(main, here) {
     ),
     h("button", { type: "submit", class: "primary", text: "查找" }),
   );
-  search.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const next = new URLSearchParams();
-    for (const [name, value] of new FormData(search)) if (value) next.set(name, value);
-    go("staff", "", next);
-  });
+  searchTo(search, "staff");
   const create = can("staff.edit")
     ? h("button", {
         type: "button",
@@ -111,10 +106,6 @@ export async function render(main, here) {
       found.items,
       { emptyText: "没有找到工作人员" },
     ),
-    pager(page, PAGE_SIZE, found.total, (p) => {
-      const next = new URLSearchParams(params);
-      next.set("page", String(p));
-      go("staff", "", next);
-    }),
+    pager(page, PAGE_SIZE, found.total, toPage("staff", "", params)),
   );
 }
