@@ -36,7 +36,7 @@ from server.cases.names import CaseNames
 from server.cases.queries import CaseFilter
 from server.cases.service import CaseService
 from server.core.ids import parse_id
-from server.core.vocabulary import OPEN_STATES, STATE_LABELS
+from server.core.vocabulary import STATE_LABELS
 from server.mediators.profiles import Roster
 
 
@@ -105,9 +105,8 @@ class CaseCountsHandler(_CaseHandler):
         tags=["cases"],
     )
     async def get(self) -> None:
-        counts = await self.cases.counts(self.caller, case_filter(self.read_query(CaseFilters), None))
-        opened = sum(n for state, n in counts.items() if state in OPEN_STATES)
-        self.write_json(CaseCountsOut(counts=counts, open=opened))
+        counts, in_hand = await self.cases.counts(self.caller, case_filter(self.read_query(CaseFilters), None))
+        self.write_json(CaseCountsOut(counts=counts, open=in_hand))
 
 
 def case_filter(query: CaseFilters, state: str | None) -> CaseFilter:

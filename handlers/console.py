@@ -1,7 +1,8 @@
 """The office's PC console (PC端): the pages in `console/`, served at `/console/`, which call the same JSON API.
 
 The console is our own HTML, CSS and JavaScript modules, with no build step and nothing from a CDN: a town's
-government network reaches no internet. The files are read once, at start-up, into a table; a request names
+government network reaches no internet. The files are read once, when the application is built (`make_app`),
+into a table; a request names
 one of them or gets a 404, so no path from a URL ever reaches the file system. Its pages carry a strict
 Content-Security-Policy (scripts from this server only, never inline), and the API it calls takes tokens in a
 header, so there is no cookie for another site to ride on.
@@ -38,14 +39,16 @@ class Asset:
     etag: str
 
 
-def load_assets(root: Path = CONSOLE_DIR) -> dict[str, Asset]:
-    """Every file under `root`, by its path relative to it."""
+def load_assets(idle_minutes: int, root: Path = CONSOLE_DIR) -> dict[str, Asset]:
+    """Every file under `root`, by its path relative to it, and the page itself under "" (read once, when
+    the application is built)."""
     assets = {}
     for path in sorted(root.rglob("*")):
         if path.is_file():
             body = path.read_bytes()
             kind = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             assets[path.relative_to(root).as_posix()] = Asset(body, kind, hashlib.sha256(body).hexdigest()[:32])
+    assets[""] = index_page(assets, idle_minutes)
     return assets
 
 
@@ -64,12 +67,7 @@ class ConsoleHandler(BaseHandler):
 
     @public
     async def get(self, path: str) -> None:
-        assets = self.application.settings.get("console_assets")
-        if assets is None:
-            assets = load_assets()
-            assets[""] = index_page(assets, self.ctx.config.login.staff_idle_minutes)
-            self.application.settings["console_assets"] = assets
-        asset = assets.get(path)
+        asset = self.settings["console_assets"].get(path)
         if asset is None or path == "index.html":
             raise NotFound("没有这个页面", code="no_such_page")
         self.set_header("Content-Type", asset.content_type)

@@ -19,7 +19,7 @@ from tornado.httputil import HTTPHeaders
 from tornado.netutil import bind_sockets
 from tornado.web import Application, GZipContentEncoding
 
-from handlers import all_handlers
+from handlers import all_handlers, console
 from handlers.base import NotFoundHandler, security_headers
 from handlers.openapi import build_openapi
 from notify import outbox
@@ -70,6 +70,7 @@ def make_app(ctx: Context, extra_handlers: list[tuple[Any, ...]] | None = None) 
         log_function=log_request,
         xsrf_cookies=False,  # token auth in a header; no cookies to forge
         security_headers=security_headers(ctx.config.http.hsts),
+        console_assets=console.load_assets(ctx.config.login.staff_idle_minutes),
     )
     # Built once, at start-up: an undocumented route stops the server here, not at the first request.
     app.settings["openapi"] = build_openapi(

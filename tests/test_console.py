@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 from server.core.context import Context
+from server.prevention.warnings import WarningService
 from tests.conftest import sms_sent
 from tests.test_second_factor import now_code
-from tests.town import Town, add_second_town, resident_case
+from tests.town import Town, add_second_town, build_twin_town, resident_case
 
 playwright = pytest.importorskip("playwright.async_api")
 
@@ -481,16 +482,94 @@ async def test_a_user_with_two_grants_switches_and_the_menu_follows(api, ctx: Co
     assert await page.eval_on_selector_all("nav.menu a", "links => links.map(a => a.textContent)") == menus["mediator"]
 
 
-async def test_new_cases_appear_in_the_queue_without_reloading(api, ctx: Context, town: Town, page) -> None:
+async def test_new_cases_and_warnings_appear_without_reloading(api, ctx: Context, town: Town, login, page) -> None:
     ctx.clock.freeze()
+    twin = await build_twin_town(ctx, login, town)
     office = town.people["office"]
     secret = await enrol_second_factor(api, ctx, office)
     await page.clock.install()  # the page's own timers, moved on by the test instead of waited for
     await sign_in(page, ctx, office.phone, secret)
     await page.locator("ul.counts").wait_for()
     assert await page.inner_text("ul.counts a[data-state=''] b") == "0"
-    created = await api.post("/api/cases", resident_case(town), token=town.people["resident_a"].token)
+    ours = await api.post("/api/cases", risky_case(town, town.id("甲村")), token=town.people["resident_a"].token)
+    theirs = await api.post("/api/cases", risky_case(twin, twin.id("二甲村")), token=twin.people["resident_a"].token)
+    assert await WarningService(ctx).risk_round() == 2  # one warning in each town
     await page.clock.run_for(31_000)
-    await page.locator("#messages .message", has_text=created.json["number"]).wait_for()
-    await page.locator("table.grid a", has_text=created.json["number"]).wait_for()
+    await page.locator("#messages .message", has_text=ours.json["number"]).wait_for()
+    await page.locator("table.grid a", has_text=ours.json["number"]).wait_for()
     assert await page.inner_text("ul.counts a[data-state=''] b") == "1"
+    assert await page.locator("#messages .message", has_text="新增 1 条预警").count() == 1  # not the other town's
+    assert theirs.json["number"] not in await page.inner_text("body")
+
+
+def risky_case(town: Town, village_id: str) -> dict[str, Any]:
+    return resident_case(town, village_id=village_id, description="对方扬言要同归于尽，情况紧急。")
+
+
+async def test_the_office_acknowledges_and_handles_its_own_towns_warning(
+    api, ctx: Context, town: Town, login, page
+) -> None:
+    ctx.clock.freeze()
+    twin = await build_twin_town(ctx, login, town)
+    await api.post("/api/cases", risky_case(town, town.id("甲村")), token=town.people["resident_a"].token)
+    await api.post("/api/cases", risky_case(twin, twin.id("二甲村")), token=twin.people["resident_a"].token)
+    await WarningService(ctx).risk_round()
+    office = town.people["office"]
+    secret = await enrol_second_factor(api, ctx, office)
+    await sign_in(page, ctx, office.phone, secret)
+    await page.click("nav.menu a:has-text('预警督办')")
+    rows = page.locator("section.panel", has_text="预警（").locator("tbody tr")
+    await rows.first.wait_for()
+    assert await rows.count() == 1  # the other town's warning is not listed
+    await rows.first.locator("button:has-text('知悉')").click()
+    await page.fill("dialog [name=note]", "已电话联系村调解室")
+    await submit_dialog(page)
+    await page.select_option("#warning-state", "acknowledged")
+    await page.locator("td", has_text="已知悉").wait_for()
+    await page.click("button:has-text('处置')")
+    await page.fill("dialog [name=note]", "已上门稳控，双方同意调解")
+    await submit_dialog(page)
+    await page.select_option("#warning-state", "handled")
+    await page.locator("td", has_text="已处置").wait_for()
+    mine = (await api.get("/api/warnings?state=handled", token=office.token)).json["items"]
+    assert [w["state"] for w in mine] == ["handled"]
+    theirs = (await api.get("/api/warnings", token=twin.people["office"].token)).json["items"]
+    assert [w["state"] for w in theirs] == ["open"]
+
+
+async def test_a_supervision_notice_issued_answered_and_returned(api, ctx: Context, town: Town, login, page) -> None:
+    ctx.clock.freeze()
+    twin = await build_twin_town(ctx, login, town)
+    supervisor, room = town.people["supervisor"], town.people["mediator_a"]
+    await sign_in(page, ctx, supervisor.phone)
+    await page.click("nav.menu a:has-text('预警督办')")
+    await page.click("button:has-text('下发督查通报')")
+    await page.locator("dialog form").wait_for()
+    await page.select_option("dialog select[name=unit_id]", town.id("甲村"))
+    await page.fill("dialog [name=finding]", "调解台账不全，十件案件无记录")
+    await page.fill("dialog [name=deadline]", "2030-01-31T10:00")
+    await submit_dialog(page)
+    await page.locator("td", has_text="调解台账不全").wait_for()
+    await shot(page, "08-supervision")
+    await sign_out(page)
+
+    await sign_in(page, ctx, room.phone)
+    await page.click("nav.menu a:has-text('预警督办')")
+    await page.click("button:has-text('答复')")
+    await page.fill("dialog [name=text]", "已补齐全部台账")
+    await submit_dialog(page)
+    await page.locator("td", has_text="已答复").wait_for()
+    await sign_out(page)
+
+    await sign_in(page, ctx, supervisor.phone)
+    await page.click("nav.menu a:has-text('预警督办')")
+    await page.click("button:has-text('退回')")
+    await page.click("dialog button[type=submit]")  # no reason: refused, named beside the field
+    await page.locator("dialog [data-field=reason].invalid").wait_for()
+    await page.fill("dialog [name=reason]", "缺少回访记录")
+    await submit_dialog(page)
+    await page.locator("td", has_text="已退回").wait_for()
+    notices = (await api.get("/api/supervision-notices", token=supervisor.token)).json["items"]
+    assert [(n["state"], n["unit_name"]) for n in notices] == [("returned", "甲村")]
+    for who in ("supervisor", "office", "mediator_a"):  # the twin town's people see none of it
+        assert (await api.get("/api/supervision-notices", token=twin.people[who].token)).json["total"] == 0

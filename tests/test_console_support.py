@@ -106,8 +106,8 @@ async def test_counts_per_state_follow_each_roles_scope_in_two_towns(api, ctx: C
     assert twin_office["open"] == 1
     assert checked >= 10  # the office, centers, mediators, liaisons, supervisors of both towns
     # the filters are the queue's own
-    family = await api.get("/api/cases/counts?category=land", token=town.people["office"].token)
-    assert family.json["open"] == 0
+    land = await api.get("/api/cases/counts?category=land", token=town.people["office"].token)
+    assert land.json["open"] == 0
 
 
 async def test_a_reveal_without_a_reason_is_refused_naming_it(api, ctx: Context, town: Town) -> None:

@@ -136,7 +136,7 @@ function labelFor(name, schema, path) {
   return text.split(/[；;（(]/)[0];
 }
 
-function hintFor(name, schema, label) {
+function hintFor(schema, label) {
   const text = schema.description || "";
   return text && text !== label ? text : "";
 }
@@ -156,7 +156,7 @@ function field(ctx, name, schema, value, path, required) {
   const { doc, words } = ctx;
   schema = resolve(doc, schema);
   const label = labelFor(name, schema, path);
-  const hint = hintFor(name, schema, label);
+  const hint = hintFor(schema, label);
   const id = `f-${path.replaceAll(".", "-")}-${ctx.seq++}`;
   const wrap = (control, inline = false) =>
     h(

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from server.core.context import Context
 
 WARNING_DEADLINES = ("accept", "conclude", "follow_up", "supervision")
+# What staff lists show: every state but a draft, which is the resident's until submitted.
+LISTED_STATES = tuple(s for s in STATES if s != "draft")
 
 
 @dataclass(frozen=True)
@@ -103,20 +105,21 @@ class CaseQueries:
         if where.state is None:
             # The work queue (by deadline) holds the cases still in hand, those awaiting assignment (no
             # deadline yet) first; newest-first lists every case but drafts.
-            states = WATCHED_STATES if sort == "deadline" else tuple(s for s in STATES if s != "draft")
+            states = WATCHED_STATES if sort == "deadline" else LISTED_STATES
             conditions.append({"state": {"$in": list(states)}})
         query: dict[str, Any] = {"$and": [scope, *conditions]}
         order = BY_DEADLINE if sort == "deadline" else NEWEST_FIRST
         return await self._cases.page(query, sort=order, skip=skip, limit=limit, projection=LIST_PROJECTION)
 
-    async def counts(self, principal: Principal, where: CaseFilter) -> dict[str, int]:
-        """How many of the cases the filter finds (its state aside) are in each state, drafts never counted:
-        the figures above a queue."""
+    async def counts(self, principal: Principal, where: CaseFilter) -> tuple[dict[str, int], int]:
+        """How many of the cases the filter finds (its state aside) are in each state, drafts never counted,
+        and how many are in hand (what the default queue lists): the figures above a queue."""
         scope = await self._scope(principal)
         conditions = replace(where, state=None).conditions()
-        listed = [s for s in STATES if s != "draft"]
-        found = await self._cases.count_by({"$and": [scope, *conditions, {"state": {"$in": listed}}]}, "state")
-        return {state: found.get(state, 0) for state in listed}
+        listed = {"state": {"$in": list(LISTED_STATES)}}
+        found = await self._cases.count_by({"$and": [scope, *conditions, listed]}, "state")
+        counts: dict[str, int] = {state: found.get(state, 0) for state in LISTED_STATES}
+        return counts, sum(counts[state] for state in WATCHED_STATES)
 
     async def mine(
         self, principal: Principal, *, state: str | None = None, skip: int, limit: int

@@ -81,7 +81,7 @@ class CaseService:
     ) -> tuple[list[Case], int]:
         return await self._queries.search(principal, where, sort=sort, skip=skip, limit=limit)
 
-    async def counts(self, principal: Principal, where: CaseFilter) -> dict[str, int]:
+    async def counts(self, principal: Principal, where: CaseFilter) -> tuple[dict[str, int], int]:
         return await self._queries.counts(principal, where)
 
     async def mine(

@@ -97,6 +97,7 @@ function attachments(c) {
     const path = `/api/cases/${c.id}/attachments/${a.id}`;
     if (a.content_type.startsWith("image/")) {
       const img = h("img", { alt: `附件 ${when(a.uploaded_at)}` });
+      img.addEventListener("load", () => URL.revokeObjectURL(img.src), { once: true }); // shown: the blob can go
       blobUrl(path).then((file) => (img.src = file.url)).catch(() => img.replaceWith(h("span", { text: "图片无法显示" })));
       box.append(img);
     } else {

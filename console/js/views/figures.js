@@ -4,7 +4,8 @@
 
 import { download, get, post } from "../api.js";
 import { app, go, toPage } from "../app.js";
-import { clear, h, pager, runJob, table, when } from "../dom.js";
+import { clear, h, pager, table, when } from "../dom.js";
+import { runJob } from "../jobs.js";
 import { bars, line, pie } from "../charts.js";
 
 function thisMonth() {

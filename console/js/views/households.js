@@ -3,17 +3,11 @@
 
 import { call, get, post } from "../api.js";
 import { can, searchTo, toPage } from "../app.js";
-import { clear, dialog, empty, h, labelled, pager, runJob, table, when } from "../dom.js";
+import { clear, dialog, empty, h, labelled, pager, table, when } from "../dom.js";
+import { runJob } from "../jobs.js";
+import { villages } from "../places.js";
 
 const PAGE_SIZE = 20;
-
-async function places() {
-  const villages = [];
-  for (const town of (await get("/api/places/towns")).items) {
-    for (const village of (await get("/api/places/villages", { parent_id: town.id })).items) villages.push({ ...village, town: town.name });
-  }
-  return villages;
-}
 
 function members(list) {
   return table(
@@ -119,14 +113,14 @@ export async function render(main, here) {
   if (here.id) return householdFile(main, here.id);
   const params = here.params;
   const page = Number(params.get("page") || 1);
-  const villages = await places();
-  const village = villages.find((v) => v.id === params.get("org_id"));
+  const list = await villages();
+  const village = list.find((v) => v.id === params.get("org_id"));
   const found = params.get("org_id") || params.get("address") ? await get("/api/households", { org_id: params.get("org_id"), address: params.get("address"), page, page_size: PAGE_SIZE }) : null;
   const villageSelect = h(
     "select",
     { name: "org_id", id: "village" },
     h("option", { value: "", text: "（选择村、社区）" }),
-    villages.map((v) => h("option", { value: v.id, selected: v.id === params.get("org_id"), text: `${v.town} · ${v.name}` })),
+    list.map((v) => h("option", { value: v.id, selected: v.id === params.get("org_id"), text: `${v.town} · ${v.name}` })),
   );
   const address = h("input", { name: "address", type: "text", value: params.get("address") || "", placeholder: "地址中的文字" });
   const form = h("form", { class: "toolbar", role: "search" }, h("label", {}, "村（社区）", villageSelect), h("label", {}, "地址", address), h("button", { type: "submit", class: "primary", text: "查找" }));

@@ -5,6 +5,7 @@ import { get, post } from "../api.js";
 import { confirmAction, notify } from "../app.js";
 import { dialog, h, clear, table, when } from "../dom.js";
 import { formDialog } from "../forms.js";
+import { unitsOf } from "../places.js";
 
 function showKey(answer) {
   dialog(
@@ -19,14 +20,10 @@ function showKey(answer) {
   );
 }
 
-async function towns() {
-  return (await get("/api/orgs", { kind: "town", page_size: 100 })).items.map((t) => [t.id, t.name]);
-}
-
 export async function render(main, here) {
   const found = await get("/api/partners", { page_size: 100 });
   const reload = () => render(main, here);
-  const townChoices = await towns();
+  const townChoices = await unitsOf("town");
   const replace = async (partner) => {
     if (!(await confirmAction("更换密钥", `更换「${partner.name}」的密钥？旧密钥立即失效。`))) return;
     try {

@@ -102,53 +102,46 @@ function rows(items) {
   );
 }
 
+// Everything the page shows, read in one go: the page of cases, the counts, a mediator's inbox, the open warnings.
+function load(query) {
+  const countQuery = { ...query };
+  for (const name of ["state", "page", "page_size", "sort"]) delete countQuery[name];
+  return Promise.all([
+    get("/api/cases", query),
+    get("/api/cases/counts", countQuery),
+    can("case.inbox") ? get("/api/cases/inbox", { page_size: 50 }) : null,
+    can("warning.view") ? get("/api/warnings", { state: "open", page_size: 1 }) : null,
+  ]);
+}
+
 export async function render(main, here) {
   const params = here.params;
   const page = Number(params.get("page") || 1);
   const query = apiQuery(params, page);
-  const countQuery = { ...query };
-  delete countQuery.state;
-  delete countQuery.page;
-  delete countQuery.page_size;
-  delete countQuery.sort;
-  const [list, found, inbox] = await Promise.all([
-    get("/api/cases", query),
-    get("/api/cases/counts", countQuery),
-    can("case.inbox") ? get("/api/cases/inbox", { page_size: 50 }) : null,
-  ]);
-  const body = h("div", {});
-  const show = (data) =>
+  const [inboxSlot, countsSlot, body] = [h("div", {}), h("div", {}), h("div", {})];
+  const paint = ([list, found, inbox]) => {
     clear(
-      body,
-      rows(data.items),
-      data.total > PAGE_SIZE
-        ? pager(page, PAGE_SIZE, data.total, toPage("queue", "", params))
-        : null,
+      inboxSlot,
+      inbox ? h("section", { class: "panel", "aria-label": "待我办理" }, h("h2", { text: `待我办理（${inbox.total}）` }), rows(inbox.items)) : null,
     );
-  show(list);
-  const countsSlot = h("div", {}, counts(params, found));
-  clear(
-    main,
-    h("h1", { text: "工作台" }),
-    inbox ? h("section", { class: "panel", "aria-label": "待我办理" }, h("h2", { text: `待我办理（${inbox.total}）` }), rows(inbox.items)) : null,
-    countsSlot,
-    filterBar(params),
-    body,
-  );
-  // New cases and warnings without reloading: the counts and this page are read again every 30 seconds.
-  let known = new Set(list.items.map((c) => c.id));
-  let warningsSeen = null;
+    clear(countsSlot, counts(params, found));
+    clear(body, rows(list.items), list.total > PAGE_SIZE ? pager(page, PAGE_SIZE, list.total, toPage("queue", "", params)) : null);
+  };
+  let seen = await load(query);
+  paint(seen);
+  clear(main, h("h1", { text: "工作台" }), inboxSlot, countsSlot, filterBar(params), body);
+  // New cases and warnings without reloading: the page is read again every 30 seconds and what is new is said.
   every(30, async () => {
     try {
-      const [fresh, freshCounts] = await Promise.all([get("/api/cases", query), get("/api/cases/counts", countQuery)]);
-      const added = fresh.items.filter((c) => !known.has(c.id));
-      if (added.length) notify(`有 ${added.length} 件新案件或新变化：${added.map((c) => c.number).join("、")}`, "info");
-      known = new Set(fresh.items.map((c) => c.id));
-      show(fresh);
-      clear(countsSlot, counts(params, freshCounts));
-      const warnings = await get("/api/warnings", { state: "open", page_size: 1 }).catch(() => null);
-      if (warnings && warningsSeen !== null && warnings.total > warningsSeen) notify(`新增 ${warnings.total - warningsSeen} 条预警，请到「预警督办」查看`, "info");
-      if (warnings) warningsSeen = warnings.total;
+      const fresh = await load(query);
+      const known = new Set([...seen[0].items, ...(seen[2] ? seen[2].items : [])].map((c) => c.id));
+      const added = [...fresh[0].items, ...(fresh[2] ? fresh[2].items : [])].filter((c) => !known.has(c.id));
+      const numbers = [...new Set(added.map((c) => c.number))];
+      if (numbers.length) notify(`有 ${numbers.length} 件新案件或新变化：${numbers.join("、")}`, "info");
+      const [before, after] = [seen[3], fresh[3]].map((w) => (w ? w.total : 0));
+      if (after > before) notify(`新增 ${after - before} 条预警，请到「预警督办」查看`, "info");
+      seen = fresh;
+      paint(fresh);
     } catch (error) {
       if (error.status) clear(body, failure(error));
     }

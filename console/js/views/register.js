@@ -1,26 +1,16 @@
 // 登记案件: a walk-in or hotline dispute registered at the desk (a liaison registers their source's referral),
 // in the API's own case form; the village is chosen by name.
 
-import { get, post } from "../api.js";
+import { post } from "../api.js";
 import { app, can, go, notify } from "../app.js";
 import { clear, h } from "../dom.js";
 import { schemaForm } from "../forms.js";
+import { villageChoices } from "../places.js";
 
 // The channels this grant registers through (the server checks it again).
 function channels() {
   if (app.grant.role === "liaison") return { police: "police_referral", court: "court_referral", petition: "petition_referral" }[app.grant.liaison_for];
   return can("case.register_at_desk") ? "walk_in" : null;
-}
-
-// The villages by name (the public place lists), each town's named first where there are several.
-async function villages() {
-  const towns = (await get("/api/places/towns")).items;
-  const found = [];
-  for (const town of towns) {
-    const list = await get("/api/places/villages", { parent_id: town.id });
-    for (const village of list.items) found.push([village.id, towns.length > 1 ? `${town.name} · ${village.name}` : village.name]);
-  }
-  return found;
 }
 
 export async function render(main) {
@@ -29,7 +19,7 @@ export async function render(main) {
     path: "/api/cases",
     values: { channel, parties: [{ role: "applicant" }, { role: "respondent" }], consent_contact: true },
     hidden: ["qr_token", "gps", "visit_id", "draft", "household_id", "micro_grid_id"],
-    choices: { village_id: await villages() },
+    choices: { village_id: await villageChoices() },
     submitLabel: "登记",
     onSubmit: async (body) => {
       const created = await post("/api/cases", body);

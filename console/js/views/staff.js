@@ -5,16 +5,9 @@ import { get, post } from "../api.js";
 import { app, can, confirmAction, notify, searchTo, toPage } from "../app.js";
 import { clear, h, pager, table, when } from "../dom.js";
 import { formDialog } from "../forms.js";
+import { unitsOf } from "../places.js";
 
 const PAGE_SIZE = 20;
-
-async function units() {
-  const found = [];
-  for (const kind of ["county", "town", "center", "village", "committee", "mediation_room", "grid"]) {
-    for (const unit of (await get("/api/orgs", { kind, page_size: 100 })).items) found.push([unit.id, unit.name]);
-  }
-  return found;
-}
 
 export async function render(main, here) {
   const params = here.params;
@@ -22,7 +15,7 @@ export async function render(main, here) {
   const found = await get("/api/users", { name: params.get("name"), role: params.get("role"), page, page_size: PAGE_SIZE });
   const reload = () => render(main, here);
   const words = app.words;
-  const orgChoices = can("staff.edit") ? await units() : [];
+  const orgChoices = can("staff.edit") ? await unitsOf("county", "town", "center", "village", "committee", "mediation_room", "grid") : [];
   const grant = (user) =>
     formDialog(`授予角色 · ${user.name}`, { path: "/api/users/{user_id}/grants", choices: { org_id: orgChoices }, submitLabel: "授予", onSubmit: (body) => post(`/api/users/${user.id}/grants`, body) }, () => {
       notify("已授予角色");

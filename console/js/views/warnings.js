@@ -5,6 +5,7 @@ import { get, post } from "../api.js";
 import { can, every, go } from "../app.js";
 import { clear, deadlineClass, h, notify, table, when } from "../dom.js";
 import { formDialog } from "../forms.js";
+import { unitsOf } from "../places.js";
 
 const LEVELS = { high: "高", critical: "极高", yellow: "黄", red: "红" };
 const WARNING_STATES = { open: "待处理", acknowledged: "已知悉", handled: "已处置" };
@@ -76,14 +77,6 @@ function noticeRows(items, reload) {
   );
 }
 
-async function units() {
-  const found = [];
-  for (const kind of ["town", "village"]) {
-    for (const unit of (await get("/api/orgs", { kind, page_size: 100 })).items) found.push([unit.id, unit.name]);
-  }
-  return found;
-}
-
 export async function render(main, here) {
   const state = here.params.get("state") || "open";
   const reload = () => render(main, here);
@@ -113,7 +106,7 @@ export async function render(main, here) {
         onclick: async () =>
           formDialog(
             "下发督查通报",
-            { path: "/api/supervision-notices", choices: { unit_id: await units() }, submitLabel: "下发", onSubmit: (body) => post("/api/supervision-notices", body) },
+            { path: "/api/supervision-notices", choices: { unit_id: await unitsOf("town", "village") }, submitLabel: "下发", onSubmit: (body) => post("/api/supervision-notices", body) },
             () => {
               notify("督查通报已下发");
               reload();
