@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,7 @@ class Scenario:
     path: str
     headers: dict[str, str]
     method: str = "GET"
-    body: dict[str, Any] | None = None
+    body: dict[str, Any] | Callable[[], dict[str, Any]] | None = None  # a callable: a new body per request
     goal: float | None = None  # the ratio to bare Tornado it should reach
 
 
@@ -81,6 +83,10 @@ def serve_bare(port: int) -> None:
         def get(self) -> None:
             self.write({"status": "ok"})
 
+        def post(self) -> None:  # the same, after reading the JSON body (the submit scenario's baseline)
+            self.set_status(201)
+            self.write({"status": "ok", "fields": len(json.loads(self.request.body))})
+
     async def main() -> None:
         Application([(r"/.*", Hello)]).listen(port, address="127.0.0.1")
         await asyncio.Event().wait()
@@ -88,12 +94,14 @@ def serve_bare(port: int) -> None:
     asyncio.run(main())
 
 
-async def _connection(port: int, request: bytes, stop_at: float, latencies: list[float], errors: list[int]) -> None:
+async def _connection(
+    port: int, request: Callable[[], bytes], stop_at: float, latencies: list[float], errors: list[int]
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
-            writer.write(request)
+            writer.write(request())
             head = await reader.readuntil(b"\r\n\r\n")
             match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
             await reader.readexactly(int(match.group(1)) if match else 0)
@@ -105,12 +113,19 @@ async def _connection(port: int, request: bytes, stop_at: float, latencies: list
 
 
 async def _drive(port: int, scenario: Scenario, seconds: float, connections: int) -> tuple[list[float], int]:
-    payload = json.dumps(scenario.body).encode() if scenario.body is not None else b""
     lines = [f"{scenario.method} {scenario.path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
     lines += [f"{k}: {v}" for k, v in scenario.headers.items()]
-    if scenario.body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+    body = scenario.body
+
+    def compose(payload: bytes) -> bytes:
+        extra = ["Content-Type: application/json", f"Content-Length: {len(payload)}"] if body is not None else []
+        return ("\r\n".join(lines + extra) + "\r\n\r\n").encode() + payload
+
+    if callable(body):
+        request: Callable[[], bytes] = lambda: compose(json.dumps(body()).encode())  # noqa: E731
+    else:
+        fixed = compose(json.dumps(body).encode() if body is not None else b"")
+        request = lambda: fixed  # noqa: E731
     latencies: list[float] = []
     errors: list[int] = []
     stop_at = time.perf_counter() + seconds
@@ -195,9 +210,7 @@ async def _call(
     return int(answer.split(b" ", 2)[1]), data
 
 
-async def _flows(
-    port: int, tokens: dict[str, str], village: str, seconds: float, connections: int
-) -> tuple[int, int, list[float]]:
+async def _flows(port: int, tokens: dict[str, str], seconds: float, connections: int) -> tuple[int, int, list[float]]:
     """Each connection repeats submit → assign → accept → conclude; returns (flows, failures, flow times)."""
     stop_at = time.perf_counter() + seconds
     done: list[float] = []
@@ -209,13 +222,7 @@ async def _flows(
         try:
             while time.perf_counter() < stop_at:
                 started = time.perf_counter()
-                case = {
-                    "category": "neighbour",
-                    "description": "基准测试：邻里之间因公共通道堆放杂物发生争执。",
-                    "parties": [{"role": "applicant", "name": "张秀英"}, {"role": "respondent", "name": "王建国"}],
-                    "village_id": village,
-                }
-                status, data = await _call(reader, writer, port, "POST", "/api/cases", tokens["resident"], case)
+                status, data = await _call(reader, writer, port, "POST", "/api/cases", tokens["resident"], submission())
                 if status != 201:
                     failures += 1
                     continue
@@ -242,12 +249,9 @@ async def _flows(
 
 
 def case_flow(port: int, jwt_keys: str, seconds: float, connections: int) -> None:
-    from scripts.seed_demo import org_key_id
-
     tokens = {key: demo_token(jwt_keys, key) for key in ("resident", "town_admin", "mediator")}
-    village = str(org_key_id(("village", "东风村")))
     started = time.perf_counter()
-    flows, failures, times = asyncio.run(_flows(port, tokens, village, seconds, connections))
+    flows, failures, times = asyncio.run(_flows(port, tokens, seconds, connections))
     elapsed = time.perf_counter() - started
     p50 = statistics.median(times) * 1000 if times else float("nan")
     print(
@@ -618,13 +622,22 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_GIVEN = ("建国", "秀英", "桂兰", "志强", "海燕", "国平", "玉梅", "德明", "春华", "永红", "丽娟", "文军")
+_submitted = itertools.count()
+
+
 def submission() -> dict[str, Any]:
+    """A resident's new dispute: the parties' names vary as a village's do (a name recurs now and then, so
+    each submission's link candidates are a town's, not every earlier submission of the run)."""
     from scripts.seed_demo import org_key_id
 
+    n = next(_submitted)
+    names = [_SURNAMES[(n + k) % len(_SURNAMES)] + _GIVEN[(n // len(_SURNAMES) + 5 * k) % len(_GIVEN)] for k in (0, 1)]
     return {
         "category": "neighbour",
         "description": "基准测试：邻里之间因公共通道堆放杂物发生争执。",
-        "parties": [{"role": "applicant", "name": "张秀英"}, {"role": "respondent", "name": "王建国"}],
+        "parties": [{"role": "applicant", "name": names[0]}, {"role": "respondent", "name": names[1]}],
         "village_id": str(org_key_id(("village", "东风村"))),
         "confirm_new": True,  # the same words every time: past the duplicate check, as a resident may go
     }
@@ -639,7 +652,7 @@ def scenarios(tokens: dict[str, str]) -> list[Scenario]:
         Scenario("GET /api/me", "/api/me", office, goal=0.55),
         Scenario("queue page (office)", "/api/cases?page_size=20", office, goal=0.5),
         Scenario("GET /api/cases/mine", "/api/cases/mine", resident, goal=0.5),
-        Scenario("POST /api/cases", "/api/cases", resident, "POST", submission(), goal=0.35),
+        Scenario("POST /api/cases", "/api/cases", resident, "POST", submission, goal=0.35),
     ]
 
 
@@ -699,7 +712,7 @@ def town_size(env: dict[str, str], jwt_keys: str, seconds: float, load: Any) -> 
                 f"errors {result.errors}  {verdict}"
             )
         mixed = [s for s in town_lists(tokens) if s.name in ("queue page (office)", "/api/cases/mine", "coverage")]
-        mixed.append(Scenario("submit", "/api/cases", bearer(tokens["resident"]), "POST", submission()))
+        mixed.append(Scenario("submit", "/api/cases", bearer(tokens["resident"]), "POST", submission))
 
         async def together() -> None:
             await asyncio.gather(*(_drive(port, scenario, seconds, 2) for scenario in mixed))

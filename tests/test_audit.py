@@ -3,6 +3,7 @@ read by the 安全审计员 alone; what it records (logins, grants, changes of s
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from openpyxl import load_workbook
 
 from scripts.archive_audit import archive, read_archive
 from scripts.verify_audit import check
-from server.core.audit import COLLECTION, AuditLog, chain_hash
+from server.core.audit import COLLECTION, AuditLog, Tip, chain_hash
 from server.core.context import Context
 from tests.test_login_sms import last_code, send
 from tests.test_mediators import act
@@ -66,6 +67,33 @@ async def test_the_chain_holds_and_names_the_first_broken_link(ctx: Context) -> 
     assert "第 4 条记录" in lines[1]
     assert "不相连" in lines[1]
     ok, lines = await check(log, 5, None)  # a range after the damage still verifies
+    assert ok, lines
+
+
+async def test_writers_in_two_processes_and_at_once_keep_one_chain(ctx: Context) -> None:
+    """Each process starts from the head it last wrote; one that another process has moved past is refused
+    by the unique number and reads the head again. Appends at once in one process take turns."""
+    here, there = AuditLog(ctx.db, Tip()), AuditLog(ctx.db, Tip())  # two processes' logs on one database
+
+    async def append(log: AuditLog, n: int) -> None:
+        await log.record(
+            action="test.step",
+            actor_id=None,
+            target_type="case",
+            target_id=ObjectId(),
+            at=ctx.clock.now(),
+            details={"n": n},
+        )
+
+    await append(here, 1)
+    await append(there, 2)  # `there` knows no head: reads it (1)
+    await append(here, 3)  # `here` last wrote 1: its number 2 is taken, so it reads the head (2) and writes 3
+    await asyncio.gather(*(append(log, n) for n, log in enumerate([here, there] * 5, start=4)))
+    records = await ctx.db[COLLECTION].find({}).sort("seq", 1).to_list(None)
+    assert [r["seq"] for r in records] == list(range(1, 14))
+    assert [r["details"]["n"] for r in records[:3]] == [1, 2, 3]
+    assert all(r["prev_hash"] == before["hash"] for before, r in zip(records, records[1:], strict=False))
+    ok, lines = await check(AuditLog(ctx.db), None, None)
     assert ok, lines
 
 

@@ -6,7 +6,9 @@ The service offers no update or delete. Every record carries its place in one ch
 (`prev_hash`). Editing a record breaks its own hash; deleting one leaves a gap in the sequence and a
 `prev_hash` that matches nothing — `python -m scripts.verify_audit` walks a range and names the first broken
 link. Writers in any number of processes take the next number by inserting under the unique index: two at
-once collide and the loser reads the new head and tries again.
+once collide and the loser reads the new head and tries again. Within a process, appends take turns and
+start from the head this process last wrote (`Tip`), so an append reads the chain only after another
+process has written to it.
 
 Records are kept at least `audit.retention_days` (≥ 183, default 365); older ones may be moved to a file by
 `python -m scripts.archive_audit`, which keeps each archive's last hash (`audit_archives`) so that the chain
@@ -15,10 +17,12 @@ still verifies from the first record left.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -76,10 +80,21 @@ def chain_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@dataclass
+class Tip:
+    """A process's knowledge of the chain's head: the number and hash it last appended (None: read it from
+    the log), and the turn its appends take. Only a hint: a number another process took first is refused by
+    the unique index, and the head is then read again."""
+
+    last: tuple[int, str] | None = None
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 class AuditLog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, tip: Tip | None = None) -> None:
         self._log = db[COLLECTION]
         self._archives = db[ARCHIVES]
+        self._tip = tip or Tip()
 
     async def record(
         self,
@@ -101,15 +116,18 @@ class AuditLog:
             "at": moment,
             "details": details or {},
         }
-        for _ in range(MAX_TRIES):
-            seq, prev = await self.head()
-            record |= {"_id": ObjectId(), "seq": seq + 1, "prev_hash": prev}
-            record["hash"] = chain_hash(record)
-            try:
-                await self._log.insert_one(record)
+        async with self._tip.turn:
+            for _ in range(MAX_TRIES):
+                seq, prev = self._tip.last or await self.head()
+                record |= {"_id": ObjectId(), "seq": seq + 1, "prev_hash": prev}
+                record["hash"] = chain_hash(record)
+                try:
+                    await self._log.insert_one(record)
+                except DuplicateKeyError:
+                    self._tip.last = None  # another process took that number: read the new head
+                    continue
+                self._tip.last = (record["seq"], record["hash"])
                 return
-            except DuplicateKeyError:
-                continue  # another writer took that number: read the new head
         raise RuntimeError("audit log: could not append after many tries")
 
     async def record_for(

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from notify.base import Senders
-from server.core.audit import AuditLog
+from server.core.audit import AuditLog, Tip
 from server.core.auth import TokenService
 from server.core.cache import Caches
 from server.core.clock import Clock
@@ -41,6 +41,7 @@ class Context:
     # at once, so that ten large uploads arriving together cannot exhaust the server's memory.
     heavy_work: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     _process_pool: ProcessPoolExecutor | None = None
+    _audit_tip: Tip = field(default_factory=Tip)
 
     def __post_init__(self) -> None:
         keyring = self.config.crypto.keyring
@@ -55,11 +56,12 @@ class Context:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.config.town.timezone)
 
-    # Core facilities are cheap to build, so they are made per use and hold no state of their own. Domain
+    # Core facilities are cheap to build, so they are made per use and hold no state of their own (the audit
+    # log's head is the process's, kept here). Domain
     # services are built the same way, by their owners: `CaseService(ctx)`.
     @property
     def audit(self) -> AuditLog:
-        return AuditLog(self.db)
+        return AuditLog(self.db, self._audit_tip)
 
     @property
     def storage(self) -> Storage:
