@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 from datetime import timedelta
 from pathlib import Path
 
@@ -92,7 +93,7 @@ async def test_writers_in_two_processes_and_at_once_keep_one_chain(ctx: Context)
     records = await ctx.db[COLLECTION].find({}).sort("seq", 1).to_list(None)
     assert [r["seq"] for r in records] == list(range(1, 14))
     assert [r["details"]["n"] for r in records[:3]] == [1, 2, 3]
-    assert all(r["prev_hash"] == before["hash"] for before, r in zip(records, records[1:], strict=False))
+    assert all(r["prev_hash"] == before["hash"] for before, r in itertools.pairwise(records))
     ok, lines = await check(AuditLog(ctx.db), None, None)
     assert ok, lines
 

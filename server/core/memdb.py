@@ -301,7 +301,7 @@ def _matching(
     return (doc for doc in ordered if applies(doc))
 
 
-_ORDER_KEPT_FROM = 500  # a sorted match this long is kept for the next read (until the collection changes)
+_ORDER_KEPT_FROM = 50  # a sorted match this long is kept for the next read (until the collection changes)
 
 
 _RANGE_OPS = frozenset({"$gt", "$gte", "$lt", "$lte"})
@@ -427,20 +427,49 @@ def _copier(collection: Any, projection: Any) -> Callable[[dict[str, Any]], dict
     chosen = {name for name, value in projection.items() if value and name != "_id"}
     if chosen or all(projection.values()):  # inclusion (`{"_id": 1}` alone too): only those fields are read
         names = (["_id"] if keep_id else []) + [name for name in projection if name in chosen]
-        return lambda document: {name: _thaw(document[name]) for name in names if name in document}
+
+        def projected(document: dict[str, Any]) -> dict[str, Any]:
+            copied = {}
+            for name in names:  # a plain loop: a page of rows runs through here field by field
+                if name in document:
+                    value = document[name]
+                    copied[name] = value if type(value) in _IMMUTABLE else _thaw(value)
+            return copied
+
+        return projected
     dropped = {name for name, value in projection.items() if not value}  # exclusion
     return lambda document: {name: _thaw(value) for name, value in document.items() if name not in dropped}
+
+
+_AWARE: dict[datetime, datetime] = {}  # stored (naive) time -> as returned; times are immutable, so shared
+_AWARE_KEPT = 20_000
+
+
+def _aware(value: datetime) -> datetime:
+    """A stored time as PyMongo returns it (UTC, aware), from a table of those already made: a dictionary
+    lookup costs a twentieth of making one, and a list's rows carry a few times each."""
+    found = _AWARE.get(value)
+    if found is None:
+        if len(_AWARE) >= _AWARE_KEPT:
+            _AWARE.clear()
+        found = _AWARE[value] = value.replace(tzinfo=helpers.utc)
+    return found
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), ObjectId, bytes})
 
 
 def _thaw(value: Any) -> Any:
     """A copy of a stored value as PyMongo (tz_aware) returns it: mongomock stores datetimes naive, in UTC."""
     kind = type(value)
+    if kind in _IMMUTABLE:  # most values: tested first, as the test of an abstract type below costs more
+        return value
     if kind is dict:
         return {key: _thaw(item) for key, item in value.items()}
     if kind is list:
         return [_thaw(item) for item in value]
     if kind is datetime:
-        return value.replace(tzinfo=helpers.utc) if value.tzinfo is None else value
+        return _aware(value) if value.tzinfo is None else value
     if isinstance(value, Mapping | list | tuple):
         return helpers.make_datetime_timezone_aware_in_document(copy.deepcopy(value))
     return value  # immutable: str, int, float, bool, None, ObjectId, bytes, Decimal128

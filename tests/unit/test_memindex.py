@@ -301,6 +301,32 @@ async def test_reads_by_id_answer_as_mongomock_does() -> None:
         assert await ours.count_documents({"_id": key}) == plain.count_documents({"_id": key})
 
 
+async def test_what_a_read_returns_is_a_copy_with_aware_times_as_mongomock_gives() -> None:
+    """Times (at the top, in sub-documents and lists) come back aware, in UTC, as equal values; changing what
+    was returned, however deep, changes nothing stored."""
+    plain: Any = mongomock.MongoClient(tz_aware=True)["db"]["things"]
+    ours = MemoryClient()["db"]["things"]
+    at = datetime(2026, 3, 1, 8, 30, 0, 123000)
+    docs = [
+        {"_id": n, "at": at, "n": n, "deep": {"when": at, "list": [at, {"x": n}]}, "tags": ["a", n]} for n in range(3)
+    ]
+    plain.insert_many([dict(d) for d in docs])
+    await ours.insert_many([dict(d) for d in docs])
+    for projection in (None, {"at": 1, "deep": 1, "tags": 1}, {"n": 0}):
+        expected = list(plain.find({}, projection).sort("n", ASCENDING))
+        found = await ours.find({}, projection).sort("n", ASCENDING).to_list(None)
+        assert found == expected
+        assert all(d["at"].tzinfo is not None and d["at"].utcoffset().total_seconds() == 0 for d in found)
+        assert all(d["deep"]["list"][0].tzinfo is not None for d in found)
+        found[0]["deep"]["list"][1]["x"] = 99
+        found[0]["deep"]["when"] = None
+        found[0]["tags"].append("changed")
+    again = await ours.find({"_id": 0}).to_list(None)
+    assert again == list(plain.find({"_id": 0}))
+    assert again[0]["deep"]["list"][1] == {"x": 0}
+    assert again[0]["tags"] == ["a", 0]
+
+
 async def test_an_aggregation_answers_as_plain_mongomock_does() -> None:
     """The first $match found through the maps (and a following $project copied alone) gives what mongomock
     gives for the whole pipeline."""
