@@ -308,6 +308,13 @@ class BaseHandler(RequestHandler):
         for name, value in self.settings.get("security_headers", SECURITY_HEADERS):
             headers[name] = value
 
+    def compute_etag(self) -> str | None:
+        """An answer no one may keep (`no-store`, the default) gets no ETag: nothing could revalidate it, and
+        hashing every body costs. One that may be kept (the articles feed) gets Tornado's."""
+        if self._headers.get("Cache-Control") == "no-store":
+            return None
+        return super().compute_etag()
+
     async def prepare(self) -> None:
         self.ctx.request_started()
         self._counted = True

@@ -170,6 +170,7 @@ async def test_every_response_carries_security_headers(api, ctx: Context) -> Non
         assert response.headers["X-Content-Type-Options"] == "nosniff", path
         assert response.headers["X-Frame-Options"] == "DENY", path
         assert response.headers["Cache-Control"] == "no-store", path
+        assert "Etag" not in response.headers, path  # nothing may keep the answer: nothing to revalidate
         assert "Strict-Transport-Security" not in response.headers, path  # `http.hsts` is off by default
     ctx.config.http.hsts = True
     server = Server(ctx, make_app(ctx))

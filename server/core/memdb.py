@@ -270,8 +270,9 @@ def _matching(
 ) -> Iterable[dict[str, Any]]:
     """The stored documents (not copies) matching `query`, in `sort` order. Candidates the maps narrowed to
     are sorted first and tested lazily (mongomock's test of a document costs far more than its sort key: a
-    page of 20 out of 2,000 candidates tests about 20); a long sorted list is kept for the next read until
-    the collection is written to. `wanted`: only that many are read (skip + limit), so when they need no
+    page of 20 out of 2,000 candidates tests about 20); a read made again without a write in between tests
+    all of them once and keeps the sorted matches for the reads after it, until the collection is written
+    to. `wanted`: only that many are read (skip + limit), so when they need no
     test only those are picked out of the sort."""
     if query and len(query) == 1 and type(query.get("_id")) in (ObjectId, str):  # the commonest read: by id
         store = collection._store
@@ -284,24 +285,29 @@ def _matching(
         return in_range if any_order else lookup.in_natural_order(in_range)
     if not sort:
         return collection._iter_documents(query)
+    read_again = False
+    if len(collection._store) >= _MATCHES_KEPT_FROM:
+        kept = lookup.matches(query, sort)
+        if not isinstance(kept, bool):
+            return kept
+        read_again = kept
     narrowed = lookup.narrow(query)
     if narrowed is None:  # not narrowed: most candidates may fail the test, so test them all first
         return _sorted(collection._iter_documents(query), sort, wanted)
-    kept = None
-    if len(narrowed[0]) > _ORDER_KEPT_FROM:  # sorted once, read again until the collection changes
-        kept = lookup.in_order(query, sort, lambda documents: list(_sorted(documents, sort)))
-    if kept is not None:
-        ordered, exact = kept
-    else:
-        candidates, exact = narrowed
-        ordered = list(_sorted(candidates, sort, wanted if exact else None))
-    if exact:
-        return ordered
+    candidates, exact = narrowed
     applies = compile_filter(query) or (lambda doc: filtering.filter_applies(query, doc))
-    return (doc for doc in ordered if applies(doc))
+    if read_again and len(candidates) >= _MATCHES_KEPT_FROM:  # a list read again: all its matches, kept
+        matches = [document for document in _sorted(candidates, sort) if exact or applies(document)]
+        lookup.hold_matches(query, sort, matches)
+        return matches
+    ordered = _sorted(candidates, sort, wanted if exact else None)
+    return ordered if exact else (document for document in ordered if applies(document))
 
 
-_ORDER_KEPT_FROM = 50  # a sorted match this long is kept for the next read (until the collection changes)
+# Candidates: from this many on, a read made a second time without a write in between finds, tests and sorts
+# every match once and keeps them until the next write (a list's pages, polled). A read after every write
+# (the outbox's claims) stays lazy: only as many candidates are tested as the page needs.
+_MATCHES_KEPT_FROM = 20
 
 
 _RANGE_OPS = frozenset({"$gt", "$gte", "$lt", "$lte"})

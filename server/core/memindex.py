@@ -166,13 +166,14 @@ class Lookup:
         if "_id" in query and (values := equality_values(query["_id"])) is not None:
             return self._union([[_store_key(v)] for v in values])  # nothing narrows further
         bound = _bound(query)
-        best: list[Any] | None = None
+        fewest: list[list[Any]] | None = None  # the buckets of the map that narrows most: only those are merged
         for fields in self._indexed():
             if all(name in bound for name in fields) and not self._suspended & ({""} | _tops(fields)):
                 combinations = itertools.product(*(bound[name] for name in fields))
-                found = self._union([self._bucket(fields, value) for value in combinations])
-                if best is None or len(found) < len(best):
-                    best = found
+                buckets = [self._bucket(fields, value) for value in combinations]
+                if fewest is None or sum(map(len, buckets)) < sum(map(len, fewest)):
+                    fewest = buckets
+        best = None if fewest is None else self._union(fewest)
         for name, condition in query.items():
             narrowed: list[Any] | None = None
             if name == "$and" and isinstance(condition, list):
@@ -180,13 +181,29 @@ class Lookup:
                     keys = self.candidates(part) if isinstance(part, Mapping) else None
                     if keys is not None and (narrowed is None or len(keys) < len(narrowed)):
                         narrowed = keys
-            elif name == "$or" and isinstance(condition, list) and condition:
-                branches = [self.candidates(b) if isinstance(b, Mapping) else None for b in condition]
-                if all(branch is not None for branch in branches):
-                    narrowed = self._union(branches)  # type: ignore[arg-type]
+            elif name == "$or" and isinstance(condition, list) and condition and all(map(self._narrows, condition)):
+                # (a branch no map narrows needs a scan: then the others' candidates are not even found)
+                narrowed = self._union([self.candidates(branch) or [] for branch in condition])
             if narrowed is not None and (best is None or len(narrowed) < len(best)):
                 best = narrowed
         return best
+
+    def _narrows(self, query: Any) -> bool:
+        """Whether `candidates(query)` would narrow (without finding the candidates)."""
+        if not isinstance(query, Mapping):
+            return False
+        if "_id" in query and equality_values(query["_id"]) is not None:
+            return True
+        bound = _bound(query)
+        if any(
+            all(name in bound for name in fields) and not self._suspended & ({""} | _tops(fields))
+            for fields in self._indexed()
+        ):
+            return True
+        if isinstance(parts := query.get("$and"), list) and any(self._narrows(part) for part in parts):
+            return True
+        branches = query.get("$or")
+        return isinstance(branches, list) and bool(branches) and all(self._narrows(branch) for branch in branches)
 
     def _bucket(self, fields: Fields, value: tuple[Any, ...]) -> list[Any]:
         """The keys under `value` in the map of `fields`; a list that updates appended to is first cleaned:
@@ -251,19 +268,39 @@ class Lookup:
         counted: int = self._keep(("count", repr(query)), count)
         return counted
 
+    def matches(self, query: Mapping[str, Any], sort: Any) -> list[dict[str, Any]] | bool:
+        """The matches of `query` in `sort` order as `hold_matches` kept them; if not kept, whether the same
+        read was made since the last write (the first read only notes that it was)."""
+        key = ("matches", repr(query), repr(sort))
+        found = self._held(key)
+        if found is None:
+            self._hold(key, True)
+            return False
+        return found
+
+    def hold_matches(self, query: Mapping[str, Any], sort: Any, matches: list[dict[str, Any]]) -> None:
+        """Keep every match of `query`, in `sort` order, until the collection is written to: a list's pages
+        read again and again are then sliced, neither narrowed, tested nor sorted."""
+        self._hold(("matches", repr(query), repr(sort)), matches)
+
     def _keep(self, key: tuple[str, ...], compute: Callable[[], Any]) -> Any:
         """`compute()`'s result (unless None), kept until the collection is written to (`written`) or changes
         size without a write through the adapter (expired or dropped documents)."""
-        size = len(self._collection._store)
-        held = self._kept.get(key)
-        if held is not None and held[0] == size:
-            return held[1]
-        result = compute()
-        if result is not None:
-            if len(self._kept) > _KEPT:
-                self._kept.clear()
-            self._kept[key] = (size, result)
+        result = self._held(key)
+        if result is None:
+            result = compute()
+            if result is not None:
+                self._hold(key, result)
         return result
+
+    def _held(self, key: tuple[str, ...]) -> Any:
+        held = self._kept.get(key)
+        return held[1] if held is not None and held[0] == len(self._collection._store) else None
+
+    def _hold(self, key: tuple[str, ...], result: Any) -> None:
+        if len(self._kept) > _KEPT:
+            self._kept.clear()
+        self._kept[key] = (len(self._collection._store), result)
 
     def written(self) -> None:
         """The collection was written to (any write: kept results may no longer hold)."""

@@ -95,7 +95,7 @@ def summary(result: Any) -> Any:
 @pytest.mark.parametrize(("seed", "keep_sorted"), [(0, False), (1, False), (2, True), (3, True)])
 async def test_the_adapter_answers_as_plain_mongomock_does(seed: int, keep_sorted: bool, monkeypatch) -> None:
     if keep_sorted:  # every sorted match is kept for the next read, as long ones are
-        monkeypatch.setattr(memdb, "_ORDER_KEPT_FROM", 0)
+        monkeypatch.setattr(memdb, "_MATCHES_KEPT_FROM", 0)
     rng = random.Random(seed)  # noqa: S311 - reproducible test data
     plain: Any = mongomock.MongoClient(tz_aware=True)["db"]["things"]
     ours = MemoryClient()["db"]["things"]
