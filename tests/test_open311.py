@@ -395,9 +395,9 @@ async def test_the_demo_answers_an_outside_client_with_the_key_it_prints(api, ct
         request = await asyncio.to_thread(reader.get_service_request, number)
         assert (request["service_request_id"], request["status"]) == (number, "open")
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start, end = (
+    start, end = (  # the end in whole seconds, rounded up: the request made this second is before it
         (today - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
     opened = await asyncio.to_thread(door.get_service_requests, None, None, start, end, "open")
     spec.check(spec.REQUESTS, opened)
