@@ -180,6 +180,11 @@ def inspect_json(value: Any) -> tuple[int, list[str]]:
     return deepest, sorted(bad)
 
 
+@functools.cache
+def _page_of(row: type[BaseModel]) -> type[Page[Any]]:
+    return Page[row]  # type: ignore[valid-type]
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -584,6 +589,12 @@ class BaseHandler(RequestHandler):
 
     def write_page(self, items: Sequence[Any], total: int, params: PageParams) -> None:
         self.write_json(Page[Any](items=list(items), total=total, page=params.page, page_size=params.page_size))
+
+    def write_rows(self, row: type[BaseModel], rows: list[dict[str, Any]], total: int, params: PageParams) -> None:
+        """A page whose rows are plain values, validated as `row`s with the page in one pass of pydantic's core
+        (the busiest lists: a model built per row costs about twice as much)."""
+        page = {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
+        self.write_json(_page_of(row).model_validate(page))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]

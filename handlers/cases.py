@@ -25,9 +25,9 @@ from schemas.cases import (
     ResidentCaseBrief,
     ResidentCaseOut,
     SessionIn,
-    case_brief,
+    case_row,
     case_to_json,
-    resident_case_brief,
+    resident_case_row,
     resident_case_to_json,
 )
 from server.cases.actions import ACTIONS
@@ -53,9 +53,10 @@ class _CaseHandler(BaseHandler):
             return resident_case_to_json(case, allowed, can_rate=self.cases.may_rate(self.caller, case), names=names)
         return case_to_json(case, allowed, self.ctx.cipher, full=full, names=names)
 
-    async def briefs(self, cases: list[dict[str, Any]]) -> list[CaseBrief]:
+    async def rows(self, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The cases as `CaseBrief` rows, for `write_rows`."""
         names = await CaseNames(self.ctx).of(cases)
-        return [case_brief(c, names) for c in cases]
+        return [case_row(c, names) for c in cases]
 
 
 class CasesHandler(_CaseHandler):
@@ -93,7 +94,7 @@ class CasesHandler(_CaseHandler):
         cases, total = await self.cases.search(
             self.caller, where, sort=query.sort, skip=query.skip, limit=query.page_size
         )
-        self.write_page(await self.briefs(cases), total, query)
+        self.write_rows(CaseBrief, await self.rows(cases), total, query)
 
 
 class CaseCountsHandler(_CaseHandler):
@@ -137,7 +138,7 @@ class MyCasesHandler(_CaseHandler):
     async def get(self) -> None:
         query = self.read_query(MyCasesQuery)
         cases, total = await self.cases.mine(self.caller, state=query.state, skip=query.skip, limit=query.page_size)
-        self.write_page([resident_case_brief(c) for c in cases], total, query)
+        self.write_rows(ResidentCaseBrief, [resident_case_row(c) for c in cases], total, query)
 
 
 class CaseInboxHandler(_CaseHandler):
@@ -148,7 +149,7 @@ class CaseInboxHandler(_CaseHandler):
     async def get(self) -> None:
         params = self.page_params()
         cases, total = await self.cases.inbox(self.caller, skip=params.skip, limit=params.page_size)
-        self.write_page(await self.briefs(cases), total, params)
+        self.write_rows(CaseBrief, await self.rows(cases), total, params)
 
 
 class CaseHandler(_CaseHandler):

@@ -454,20 +454,21 @@ class ResidentCaseBrief(Schema):
     updated_at: datetime
 
 
-def resident_case_brief(case: dict[str, Any]) -> ResidentCaseBrief:
+def resident_case_row(case: dict[str, Any]) -> dict[str, Any]:
+    """A `ResidentCaseBrief` as plain values: a list validates its rows with the page, in one pass."""
     outcome = case.get("outcome")
     text = mask_numbers_in_text(case["description"])  # before cutting: a number cut in two is not recognised
-    return ResidentCaseBrief(
-        id=str(case["_id"]),
-        number=case["number"],
-        status=status_label(case),
-        state=case["state"],
-        category=case["category"],
-        summary=text if len(text) <= 40 else text[:40] + "…",
-        outcome=OUTCOME_LABELS.get(outcome["type"]) if outcome else None,
-        created_at=case["created_at"],
-        updated_at=case["updated_at"],
-    )
+    return {
+        "id": str(case["_id"]),
+        "number": case["number"],
+        "status": status_label(case),
+        "state": case["state"],
+        "category": case["category"],
+        "summary": text if len(text) <= 40 else text[:40] + "…",
+        "outcome": OUTCOME_LABELS.get(outcome["type"]) if outcome else None,
+        "created_at": case["created_at"],
+        "updated_at": case["updated_at"],
+    }
 
 
 class ImportCasesReport(Schema):
@@ -704,20 +705,25 @@ def case_to_json(
     return out if full else _masked(out)
 
 
+def case_row(case: dict[str, Any], names: NameBook | None = None) -> dict[str, Any]:
+    """A `CaseBrief` as plain values: a list validates its rows with the page, in one pass."""
+    return {
+        "id": str(case["_id"]),
+        "number": case["number"],
+        "state": case["state"],
+        "status": status_label(case),
+        "category": case["category"],
+        "source": case["source"],
+        "tier": case.get("tier"),
+        "risk": case["risk"],
+        "assigned_org_id": str(case["assigned_org_id"]) if case.get("assigned_org_id") else None,
+        "assigned_org_name": (names or NameBook()).unit(case.get("assigned_org_id")),
+        "next_due": case.get("next_due"),
+        "warnings": case.get("warnings", {}),
+        "supervised": bool(case.get("supervised")),
+        "created_at": case["created_at"],
+    }
+
+
 def case_brief(case: dict[str, Any], names: NameBook | None = None) -> CaseBrief:
-    return CaseBrief(
-        id=str(case["_id"]),
-        number=case["number"],
-        state=case["state"],
-        status=status_label(case),
-        category=case["category"],
-        source=case["source"],
-        tier=case.get("tier"),
-        risk=case["risk"],
-        assigned_org_id=str(case["assigned_org_id"]) if case.get("assigned_org_id") else None,
-        assigned_org_name=(names or NameBook()).unit(case.get("assigned_org_id")),
-        next_due=case.get("next_due"),
-        warnings=case.get("warnings", {}),
-        supervised=bool(case.get("supervised")),
-        created_at=case["created_at"],
-    )
+    return CaseBrief(**case_row(case, names))

@@ -89,7 +89,7 @@ indexes.declare(
 )
 indexes.declare(COUNTERS)
 
-# What a list row shows of a case (staff's `case_brief`, a resident's `resident_case_brief`): only this is read.
+# What a list row shows of a case (staff's `case_row`, a resident's `resident_case_row`): only this is read.
 LIST_PROJECTION = dict.fromkeys(
     (
         "number",
