@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
 from tornado.httpserver import HTTPServer
-from tornado.httputil import HTTPHeaders
+from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from tornado.netutil import bind_sockets
+from tornado.routing import PathMatches, Rule
 from tornado.web import Application, GZipContentEncoding
 
 from handlers import all_handlers, console
@@ -61,8 +63,39 @@ class GzipWhenAccepted(GZipContentEncoding):
         return super().transform_first_chunk(status_code, headers, chunk, finishing)
 
 
+_LITERAL = re.compile(r"[A-Za-z0-9_/.\-]+")
+
+
+class LiteralFirst(Application):
+    """Tornado's Application, with a path that is some route's whole pattern, letter for letter (most of the
+    API's), found in one dictionary lookup. Tornado tries each of the 180 routes' expressions in turn (the
+    health check is the 168th), which cost a JSON answer about a quarter of its time. A literal route that an
+    earlier route would also take is left to Tornado, so every request goes where Tornado sends it."""
+
+    def __init__(self, handlers: list[tuple[Any, ...]], **settings: Any) -> None:
+        super().__init__(handlers, **settings)
+        self.literal: dict[str, Rule] = {}
+        rules = self.wildcard_router.rules
+        for n, rule in enumerate(rules):
+            if not isinstance(rule.matcher, PathMatches) or not isinstance(rule.target, type):
+                continue
+            path = rule.matcher.regex.pattern.removesuffix("$")
+            earlier = rules[:n]
+            probe = HTTPServerRequest(
+                start_line=RequestStartLine("GET", path, "HTTP/1.1"), headers=HTTPHeaders(Host="localhost")
+            )
+            if _LITERAL.fullmatch(path) and not any(r.matcher.match(probe) is not None for r in earlier):
+                self.literal.setdefault(path, rule)
+
+    def find_handler(self, request: HTTPServerRequest, **kwargs: Any) -> Any:
+        rule = self.literal.get(request.path)
+        if rule is None:
+            return super().find_handler(request, **kwargs)
+        return self.get_handler_delegate(request, rule.target, rule.target_kwargs, [], {})
+
+
 def make_app(ctx: Context, extra_handlers: list[tuple[Any, ...]] | None = None) -> Application:
-    app = Application(
+    app = LiteralFirst(
         [*all_handlers(), *(extra_handlers or [])],
         ctx=ctx,
         default_handler_class=NotFoundHandler,

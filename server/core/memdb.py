@@ -554,8 +554,12 @@ class MemoryCollection:
 
         def work() -> list[Any]:
             found: dict[Any, Any] = {}
+            top = "." not in key  # a top-level field is read straight from the document
             for document in _matching(self._collection, self._lookup, filter, any_order=True):
-                for value in filtering.iter_key_candidates(key, document):
+                values = (
+                    (document.get(key, filtering.NOTHING),) if top else filtering.iter_key_candidates(key, document)
+                )
+                for value in values:
                     for item in value if isinstance(value, list) else [value]:
                         if item is not filtering.NOTHING:
                             found.setdefault(helpers.hashdict(item) if isinstance(item, dict) else item, item)
