@@ -262,11 +262,15 @@ class Lookup:
         found: tuple[list[dict[str, Any]], bool] | None = self._keep(("order", repr(query), repr(sort)), ordered)
         return found
 
-    def count(self, query: Mapping[str, Any], count: Callable[[], int]) -> int:
-        """`count()`, kept for `query` until the collection is written to (a list's total, read with each
-        of its pages)."""
-        counted: int = self._keep(("count", repr(query)), count)
-        return counted
+    def every_match(self, query: Mapping[str, Any], find: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """`find()`: every match of `query` in natural order, kept until the collection is written to. A count
+        finds them all anyway; the page read with it then only sorts them (`kept_every_match`)."""
+        found: list[dict[str, Any]] = self._keep(("every", repr(query)), find)
+        return found
+
+    def kept_every_match(self, query: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] | None = self._held(("every", repr(query)))
+        return found
 
     def matches(self, query: Mapping[str, Any], sort: Any) -> list[dict[str, Any]] | bool:
         """The matches of `query` in `sort` order as `hold_matches` kept them; if not kept, whether the same
