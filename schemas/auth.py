@@ -125,15 +125,16 @@ def org_refs(orgs: dict[ObjectId, dict[str, Any]]) -> dict[ObjectId, OrgRef]:
 
 def roles_to_json(user: dict[str, Any], refs: dict[ObjectId, OrgRef]) -> list[RoleOut]:
     """A user's grants, each with the role's Chinese name and the unit it covers."""
-    return [
-        RoleOut(
-            role=g["role"],
-            role_name=ROLE_NAMES[g["role"]],
-            org=refs.get(g.get("org_id")),
-            liaison_for=g.get("liaison_for"),
-        )
-        for g in user["grants"]
-    ]
+    return [RoleOut(**_role_fields(g, refs)) for g in user["grants"]]
+
+
+def _role_fields(grant: dict[str, Any], refs: dict[ObjectId, OrgRef]) -> dict[str, Any]:
+    return {
+        "role": grant["role"],
+        "role_name": ROLE_NAMES[grant["role"]],
+        "org": refs.get(grant["org_id"]) if grant.get("org_id") else None,
+        "liaison_for": grant.get("liaison_for"),
+    }
 
 
 def me_to_json(
@@ -148,10 +149,7 @@ def me_to_json(
         id=str(user["_id"]),
         name=user["name"],
         phone=mask_phone(phone) if phone else None,
-        roles=[
-            MyRoleOut(**role.model_dump(), capabilities=capabilities_of(role.role))
-            for role in roles_to_json(user, refs)
-        ],
+        roles=[MyRoleOut(**_role_fields(g, refs), capabilities=capabilities_of(g["role"])) for g in user["grants"]],
         scopes=[refs[oid] for oid in sorted(orgs, key=lambda oid: (len(orgs[oid]["path"]), orgs[oid]["name"]))],
         session_id=session_id,
         privacy_consent_needed=privacy_consent_needed,

@@ -8,6 +8,7 @@ capability reaches is the service's business (`server.core.scope`). The README l
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal, get_args
@@ -129,4 +130,9 @@ def roles_for(capability: str) -> tuple[str, ...]:
 
 def capabilities_of(role: str) -> list[str]:
     """What a role may do, by capability name (a client shows only the screens a grant can use)."""
-    return [capability for capability, roles in CAPABILITIES.items() if role in roles]
+    return list(_capabilities_of(role))
+
+
+@functools.cache
+def _capabilities_of(role: str) -> tuple[str, ...]:  # the table is fixed at import: worked out once per role
+    return tuple(capability for capability, roles in CAPABILITIES.items() if role in roles)
