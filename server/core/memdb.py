@@ -38,11 +38,10 @@ cheaper than mongomock alone, each measured by `scripts/bench.py` on the 2-core 
   indexes by walking every document on each insert, so the outbox would be quadratic again; its gains
   (transactions, `$setWindowFields`) are not features this project uses.
 
-Measured at town size, 4 connections, p50 (before → after): queue page 0.5–0.9 s → 24 ms; `/mine`
-18–31 ms → 17 ms; coverage 2.0 s → 40 ms alone (about 150 ms with three others waiting on the same thread);
-visits 3.3 s → 35–60 ms; newest-first queue 326 ms → 70–95 ms. The two still over 50 ms are noted in the
-closing note of the performance issue. Results are the same as mongomock's: `tests/unit/test_memindex.py`
-runs random operations through both and compares every answer.
+Measured at town size, 4 connections, p50 (mongomock alone → with all of the above, 2026-11-30): queue
+page 0.5–0.9 s → 13 ms; `/mine` 18–31 ms → 6 ms; coverage 2.0 s → 32 ms with four at once; visits 3.3 s →
+5 ms; newest-first queue 326 ms → 5 ms; every list of `scripts/bench.py` under 50 ms. Results are the same
+as mongomock's: `tests/unit/test_memindex.py` runs random operations through both and compares every answer.
 """
 
 from __future__ import annotations
