@@ -51,8 +51,8 @@ class Result:
 
 
 def process_cpu(pid: int | None) -> float:
-    """The CPU seconds a process has used so far, all threads, user and system (Linux; NaN elsewhere). Unlike
-    requests per second, a request's CPU time hardly changes with what else the machine is doing."""
+    """The CPU seconds a process has used so far, all threads, user and system (Linux; NaN elsewhere). A
+    request's CPU time varies less than requests per second with what else the machine is doing."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):

@@ -24,10 +24,11 @@ cheaper than mongomock alone, each measured by `scripts/bench.py` on the 2-core 
 - **Matches kept**: a read made a second time without a write in between finds, tests and sorts all its
   matches once and keeps them until the collection is written to (a list's pages, a poll), so the next reads
   only slice; a read after every write (the outbox's claims) stays lazy and tests only what its page needs.
-  Counts are kept the same way. A range inside exact equalities (a month of visits) is found by binary
-  search in matches kept sorted by the ranged field: a town's visit list or coverage no longer sorts 20,000
-  documents per request. Of several maps, only the one that narrows most is merged, and an `$or` with a
-  branch no map narrows is not narrowed at all (its other branches are not even looked up).
+  A count keeps every match the same way, and the page read with it only sorts them. A range inside exact
+  equalities (a month of visits) is found by binary search in matches kept sorted by the ranged field: a
+  town's visit list or coverage no longer sorts 20,000 documents per request. Of several maps, only the one
+  that narrows most is merged, and an `$or` with a branch no map narrows is not narrowed at all (its other
+  branches are not even looked up).
 - **Aggregations from their $match**: the first `$match` is found as a find is (through the maps), and only
   its matches — only the fields of a `$project` that follows — go through mongomock's pipeline, which alone
   copies the whole collection first. An assessment figure over 10,000 cases went from 1 s to 30–290 ms.
@@ -278,8 +279,8 @@ def _matching(
     are sorted first and tested lazily (mongomock's test of a document costs far more than its sort key: a
     page of 20 out of 2,000 candidates tests about 20); a read made again without a write in between tests
     all of them once and keeps the sorted matches for the reads after it, until the collection is written
-    to. `wanted`: only that many are read (skip + limit), so when they need no
-    test only those are picked out of the sort."""
+    to. `wanted`: only that many are read (skip + limit), so when they need no test only those are picked
+    out of the sort."""
     if query and len(query) == 1 and type(query.get("_id")) in (ObjectId, str):  # the commonest read: by id
         store = collection._store
         if store._ttl_indexes:

@@ -167,12 +167,11 @@ class Lookup:
             return self._union([[_store_key(v)] for v in values])  # nothing narrows further
         bound = _bound(query)
         fewest: list[list[Any]] | None = None  # the buckets of the map that narrows most: only those are merged
-        for fields in self._indexed():
-            if all(name in bound for name in fields) and not self._suspended & ({""} | _tops(fields)):
-                combinations = itertools.product(*(bound[name] for name in fields))
-                buckets = [self._bucket(fields, value) for value in combinations]
-                if fewest is None or sum(map(len, buckets)) < sum(map(len, fewest)):
-                    fewest = buckets
+        for fields in self._usable(bound):
+            combinations = itertools.product(*(bound[name] for name in fields))
+            buckets = [self._bucket(fields, value) for value in combinations]
+            if fewest is None or sum(map(len, buckets)) < sum(map(len, fewest)):
+                fewest = buckets
         best = None if fewest is None else self._union(fewest)
         for name, condition in query.items():
             narrowed: list[Any] | None = None
@@ -194,16 +193,18 @@ class Lookup:
             return False
         if "_id" in query and equality_values(query["_id"]) is not None:
             return True
-        bound = _bound(query)
-        if any(
-            all(name in bound for name in fields) and not self._suspended & ({""} | _tops(fields))
-            for fields in self._indexed()
-        ):
+        if any(self._usable(_bound(query))):
             return True
         if isinstance(parts := query.get("$and"), list) and any(self._narrows(part) for part in parts):
             return True
         branches = query.get("$or")
         return isinstance(branches, list) and bool(branches) and all(self._narrows(branch) for branch in branches)
+
+    def _usable(self, bound: Mapping[str, Any]) -> Iterator[Fields]:
+        """The maps whose fields `bound` all binds (and no update in progress touches)."""
+        for fields in self._indexed():
+            if all(name in bound for name in fields) and not self._suspended & ({""} | _tops(fields)):
+                yield fields
 
     def _bucket(self, fields: Fields, value: tuple[Any, ...]) -> list[Any]:
         """The keys under `value` in the map of `fields`; a list that updates appended to is first cleaned:
@@ -269,6 +270,7 @@ class Lookup:
         return found
 
     def kept_every_match(self, query: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+        """What `every_match` keeps for `query` (None: nothing since the last write)."""
         found: list[dict[str, Any]] | None = self._held(("every", repr(query)))
         return found
 

@@ -60,3 +60,19 @@ def test_a_literal_route_an_earlier_expression_takes_is_left_to_tornado() -> Non
     assert set(app.literal) == {"/api/other"}
     assert chosen(app, "/api/things/mine")[0] is Any_  # as Tornado does: the first route that matches
     assert chosen(app, "/api/other")[0] is Literal
+
+
+def test_host_specific_routes_leave_every_path_to_tornado() -> None:
+    class Here(RequestHandler):
+        pass
+
+    class There(RequestHandler):
+        pass
+
+    app = LiteralFirst([(r"/api/other", Here)])
+    app.add_handlers(r"other\.example", [(r"/api/other", There)])
+    request = HTTPServerRequest(
+        start_line=RequestStartLine("GET", "/api/other", "HTTP/1.1"), headers=HTTPHeaders(Host="other.example")
+    )
+    delegate: Any = app.find_handler(request)
+    assert delegate.handler_class is There  # as Tornado does: the host's own routes first
