@@ -39,7 +39,7 @@ from schemas.assessment import (
     statistics_to_json,
 )
 from schemas.base import Page
-from schemas.cases import CaseBrief, case_brief
+from schemas.cases import CaseBrief, case_row
 from schemas.visits import JobOut
 from server.assessment.figures import FigureService
 from server.assessment.periods import parse_period
@@ -111,7 +111,7 @@ class FigureCasesHandler(_FigureHandler):
             key, unit["_id"], period, part=query.part, value=query.value, skip=query.skip, limit=query.page_size
         )
         names = await CaseNames(self.ctx).of(cases)
-        self.write_page([case_brief(c, names) for c in cases], total, query)
+        self.write_rows(CaseBrief, [case_row(c, names) for c in cases], total, query)
 
 
 class CoverageHandler(_FigureHandler):
