@@ -24,9 +24,11 @@ import contextlib
 import itertools
 import json
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -160,7 +162,9 @@ def extra_handlers() -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 async def server(ctx: Context, extra_handlers: list[tuple[Any, ...]]) -> AsyncIterator[Server]:
-    srv = Server(ctx, make_app(ctx, extra_handlers))
+    app = make_app(ctx, extra_handlers)
+    app.settings["check_rows"] = True  # every list page read is checked against its row model (write_rows)
+    srv = Server(ctx, app)
     srv.listen(0, "127.0.0.1")
     yield srv
     srv.http.stop()
@@ -192,6 +196,8 @@ def check_invariants(response: HTTPResponse) -> None:
     for header in SECURITY_HEADERS:
         assert response.headers.get(header), f"missing security header {header}"
     assert "Server" not in response.headers
+    dated = parsedate_to_datetime(response.headers["Date"]).timestamp()  # made once a second (BaseHandler.clear)
+    assert time.time() - 600 <= dated <= time.time()
     request_id = response.headers.get("X-Request-Id")
     assert request_id
     path = urlsplit(response.effective_url).path

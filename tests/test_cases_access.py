@@ -221,3 +221,18 @@ async def test_a_residents_list_never_shows_a_typed_number_even_where_the_summar
     for summary in summaries:
         digits = "".join(ch if ch.isdigit() else " " for ch in summary).split()
         assert all(len(run) <= 4 for run in digits), summary  # at most the last four, as masking leaves
+
+
+async def test_a_list_row_with_a_field_its_model_lacks_fails_the_suite(api, town, monkeypatch) -> None:
+    """Lists write their rows without validating them (handlers/base.py, `write_rows`); the suite checks every
+    page against the row model, so a row builder that let a party's phone slip into a list would fail here."""
+    import handlers.cases
+    from schemas.cases import resident_case_row
+
+    await new_case(api, town, "resident_a")
+    a = town.people["resident_a"].token
+    assert (await api.get("/api/cases/mine", token=a)).status == 200
+    monkeypatch.setattr(handlers.cases, "resident_case_row", lambda case: {**resident_case_row(case), "phone": "1"})
+    assert (await api.get("/api/cases/mine", token=a)).status == 500
+    monkeypatch.setattr(handlers.cases, "resident_case_row", lambda case: {**resident_case_row(case), "state": "x"})
+    assert (await api.get("/api/cases/mine", token=a)).status == 500

@@ -92,3 +92,34 @@ async def test_the_work_queue_holds_the_cases_in_hand_awaiting_assignment_first(
     drafts = (await api.get("/api/cases?state=draft", token=office)).json
     assert drafts["items"] == []
     assert draft["state"] == "draft"
+
+
+async def test_a_list_row_reads_nothing_its_projection_leaves_out(api, ctx, town) -> None:
+    """Lists read only the fields their rows show (`STAFF_ROW_PROJECTION`, `RESIDENT_ROW_PROJECTION`): a row
+    made from the projected case equals the row made from the whole case, whatever the case holds."""
+    from datetime import UTC, datetime
+
+    from schemas.cases import case_row, resident_case_row
+    from server.cases.names import NameBook
+    from server.cases.repository import RESIDENT_ROW_PROJECTION, STAFF_ROW_PROJECTION
+
+    resident, office, room = town.people["resident_a"], town.people["office"], town.people["mediator_a"]
+    case_id = (await api.post("/api/cases", resident_case(town), token=resident.token)).json["id"]
+    await api.post(f"/api/cases/{case_id}/actions/assign", {}, token=office.token)
+    await api.post(f"/api/cases/{case_id}/actions/accept", {}, token=room.token)
+    case = await ctx.db["cases"].find_one({})
+    when = datetime(2026, 11, 30, tzinfo=UTC)
+    variants = [
+        case,
+        {**case, "state": "closed", "outcome": {"type": "agreement"}},
+        {**case, "suspended": {"reason": "住院", "since": when}, "supervised": {"at": when}},
+        {**case, "warnings": {"accept": "overdue"}, "description": "电话13812345678，" + "很长的描述" * 20},
+    ]
+    names = NameBook(units={case["assigned_org_id"]: "甲村调委会"})
+    for whole in variants:
+        for projection, row in (
+            (STAFF_ROW_PROJECTION, lambda c: case_row(c, names)),
+            (RESIDENT_ROW_PROJECTION, resident_case_row),
+        ):
+            projected = {"_id": whole["_id"], **{name: whole[name] for name in projection if name in whole}}
+            assert row(projected) == row(whole)

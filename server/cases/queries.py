@@ -12,7 +12,14 @@ from bson import ObjectId
 
 from server.cases import policy
 from server.cases.model import Case
-from server.cases.repository import BY_DEADLINE, LIST_PROJECTION, NEWEST_FIRST, WATCHED_STATES, CaseRepository
+from server.cases.repository import (
+    BY_DEADLINE,
+    NEWEST_FIRST,
+    RESIDENT_ROW_PROJECTION,
+    STAFF_ROW_PROJECTION,
+    WATCHED_STATES,
+    CaseRepository,
+)
 from server.core.auth import Principal
 from server.core.errors import Forbidden
 from server.core.vocabulary import STATES
@@ -109,7 +116,7 @@ class CaseQueries:
             conditions.append({"state": {"$in": list(states)}})
         query: dict[str, Any] = {"$and": [scope, *conditions]}
         order = BY_DEADLINE if sort == "deadline" else NEWEST_FIRST
-        return await self._cases.page(query, sort=order, skip=skip, limit=limit, projection=LIST_PROJECTION)
+        return await self._cases.page(query, sort=order, skip=skip, limit=limit, projection=STAFF_ROW_PROJECTION)
 
     async def counts(self, principal: Principal, where: CaseFilter) -> tuple[dict[str, int], int]:
         """How many of the cases the filter finds (its state aside) are in each state, drafts never counted,
@@ -127,7 +134,9 @@ class CaseQueries:
         query: dict[str, Any] = {"resident_id": ObjectId(principal.user_id)}
         if state is not None:
             query["state"] = state
-        return await self._cases.page(query, sort=NEWEST_FIRST, skip=skip, limit=limit, projection=LIST_PROJECTION)
+        return await self._cases.page(
+            query, sort=NEWEST_FIRST, skip=skip, limit=limit, projection=RESIDENT_ROW_PROJECTION
+        )
 
     async def inbox(self, principal: Principal, *, skip: int, limit: int) -> tuple[list[Case], int]:
         """What waits on a mediator: assigned to them or their unit, not yet accepted or concluded."""
@@ -136,7 +145,9 @@ class CaseQueries:
             "state": {"$in": ["assigned", "in_mediation"]},
             "$or": [{"mediator_ids": ObjectId(principal.user_id)}, {"assigned_path": {"$in": units}}],
         }
-        return await self._cases.page(query, sort=[("next_due", 1)], skip=skip, limit=limit, projection=LIST_PROJECTION)
+        return await self._cases.page(
+            query, sort=[("next_due", 1)], skip=skip, limit=limit, projection=STAFF_ROW_PROJECTION
+        )
 
     async def open_for_household(self, household_id: ObjectId, limit: int = 20) -> list[Case]:
         """The household's cases still being handled, newest first (shown to staff who scan its plate)."""

@@ -89,8 +89,9 @@ indexes.declare(
 )
 indexes.declare(COUNTERS)
 
-# What a list row shows of a case (staff's `case_row`, a resident's `resident_case_row`): only this is read.
-LIST_PROJECTION = dict.fromkeys(
+# What a row of a list reads, and only that (a real server sends less, the emulation copies less): a staff
+# row (`schemas.cases.case_row`) and a resident's (`resident_case_row`).
+STAFF_ROW_PROJECTION = dict.fromkeys(
     (
         "number",
         "state",
@@ -104,12 +105,15 @@ LIST_PROJECTION = dict.fromkeys(
         "supervised",
         "suspended",
         "outcome",
-        "description",
         "created_at",
-        "updated_at",
     ),
     1,
 )
+RESIDENT_ROW_PROJECTION = dict.fromkeys(
+    ("number", "state", "category", "suspended", "outcome", "description", "created_at", "updated_at"), 1
+)
+# Either row's fields: what other lists of cases read (prevention's, the dispute's, a unit's most urgent).
+LIST_PROJECTION = STAFF_ROW_PROJECTION | RESIDENT_ROW_PROJECTION
 # The warnings scan watches every state whose deadlines still run.
 WATCHED_STATES = ("registered", "assigned", "in_mediation", "concluded", "follow_up")
 # What the outbox relay needs of a case to address and word a notice.

@@ -27,14 +27,17 @@ collection name, and nothing else writes to its store.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from datetime import datetime
 from typing import Any
 
+import bson
 from bson import ObjectId
-from mongomock import filtering, helpers
+from bson.errors import InvalidDocument
+from mongomock import DuplicateKeyError, filtering, helpers
 
 SCAN_BELOW = 16
 Fields = tuple[str, ...]  # what a map is on: one field, or a unique index's whole key
@@ -59,6 +62,31 @@ _FIELD_OPERATORS = (
     "$currentDate",
     "$bit",
 )
+
+
+IMMUTABLE = frozenset({str, int, float, bool, type(None), ObjectId, bytes})  # stored and returned as they are
+
+
+def naive_times(value: Any) -> Any:
+    """mongomock's `patch_datetime_awareness_in_document` (times as it stores them: naive, in UTC, to the
+    millisecond), with the types of a query tested first: its walk tests each value against abstract types,
+    and every query and every inserted document is walked (a queue page's count and find spent a fifth of
+    their time there)."""
+    kind = type(value)
+    if kind in IMMUTABLE:
+        return value
+    if kind is dict:
+        return {key: naive_times(item) for key, item in value.items()}
+    if kind is list:
+        return [naive_times(item) for item in value]
+    return helpers.patch_datetime_awareness_in_document(value)  # a time, a tuple, another mapping
+
+
+def live_size(store: Any) -> int:
+    """How many documents a mongomock store holds. Its `len()` takes a lock and first removes expired
+    documents; only a store with a TTL index can have any, and the lock guards against nothing here (the
+    adapter works on a store from one thread at a time)."""
+    return len(store) if store._ttl_indexes else len(store._documents)
 
 
 def _store_key(document_id: Any) -> Any:
@@ -120,6 +148,7 @@ class Lookup:
         collection._iter_documents = self.iter_documents
         collection._insert = self.insert
         collection._update = self.update
+        collection._ensure_uniques = self.ensure_uniques
 
     # -- reads ------------------------------------------------------------------------------------------
 
@@ -139,7 +168,7 @@ class Lookup:
         query is nothing but the equalities a map answered); None when no map narrows it (or the collection
         is small): then every document may."""
         store = self._collection._store
-        if not isinstance(query, Mapping) or (len(store) < SCAN_BELOW and "_id" not in query):
+        if not isinstance(query, Mapping) or (live_size(store) < SCAN_BELOW and "_id" not in query):
             return None  # a small collection is scanned, in its order; an `_id` is looked up whatever the size
         keys = self.candidates(query)
         if keys is None:
@@ -301,12 +330,12 @@ class Lookup:
 
     def _held(self, key: tuple[str, ...]) -> Any:
         held = self._kept.get(key)
-        return held[1] if held is not None and held[0] == len(self._collection._store) else None
+        return held[1] if held is not None and held[0] == live_size(self._collection._store) else None
 
     def _hold(self, key: tuple[str, ...], result: Any) -> None:
         if len(self._kept) > _KEPT:
             self._kept.clear()
-        self._kept[key] = (len(self._collection._store), result)
+        self._kept[key] = (live_size(self._collection._store), result)
 
     def written(self) -> None:
         """The collection was written to (any write: kept results may no longer hold)."""
@@ -324,30 +353,84 @@ class Lookup:
 
     # -- writes -----------------------------------------------------------------------------------------
 
-    def insert(self, data: Any, *args: Any, **kwargs: Any) -> Any:
-        added: list[tuple[Fields, Any]] = []
-        if isinstance(data, MutableMapping):
-            if "_id" not in data:
-                data["_id"] = ObjectId()  # what mongomock does next, done first so the maps can name it
-            key = _store_key(data["_id"])
-            if key not in self._collection._store._documents:  # else mongomock refuses it
-                if self._order is not None:
-                    self._order[key] = self._next
-                    self._next += 1
-                again = key in self._known  # deleted, now inserted again: its old entries may remain
-                self._known.add(key)
-                for name, by_value in self._maps.items():
-                    for value in _values(data, name):
-                        by_value.setdefault(value, []).append(key)
-                        added.append((name, value))
-                        if again:
-                            self._dirty.setdefault(name, set()).add(value)
+    def insert(self, data: Any, session: Any = None, ordered: bool = True) -> Any:
+        """mongomock's `_insert`. One document is inserted here, as mongomock does it (the same checks, in
+        order, the same copy, the same refusals) with fewer walks of the document: one copy with its times
+        made naive (mongomock also walks it for its keys, which the encoding to BSON checks anyway), its
+        unique keys looked up in their maps. Several (`insert_many`) are mongomock's loop over this."""
+        if not isinstance(data, MutableMapping) or session:
+            return self._insert(data, session, ordered=ordered)
+        if not all(isinstance(key, str) for key in data):
+            raise ValueError("Document keys must be strings")
+        for key in data:
+            if key.startswith("$"):
+                raise InvalidDocument(f'Top-level field names cannot start with the "$" sign (found: {key})')
+        bson.encode(data)  # what a server would refuse: a key with a NUL byte, a value BSON has no type for
+        if "_id" not in data:
+            data["_id"] = ObjectId()  # the caller's document gets it, as with PyMongo
+        key = _store_key(data["_id"])
+        store = self._collection._store
+        if key in store._documents:
+            raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+        stored = naive_times(data)
+        added = self._add(key, stored)
+        store[key] = stored
         try:
-            return self._insert(data, *args, **kwargs)
-        except Exception:
-            for name, value in added:  # refused (a unique index): cleaned before the next use
+            self.ensure_uniques(stored)
+        except DuplicateKeyError:
+            del store[key]
+            for name, value in added:  # refused: cleaned before the next use
                 self._dirty.setdefault(name, set()).add(value)
             raise
+        return data["_id"]
+
+    def _add(self, key: Any, document: Mapping[str, Any]) -> list[tuple[Fields, Any]]:
+        """Name a new document in every map (before it is stored: the unique checks look it up)."""
+        if self._order is not None:
+            self._order[key] = self._next
+            self._next += 1
+        again = key in self._known  # deleted, now inserted again: its old entries may remain
+        self._known.add(key)
+        added = []
+        for name, by_value in self._maps.items():
+            for value in _values(document, name):
+                by_value.setdefault(value, []).append(key)
+                added.append((name, value))
+                if again:
+                    self._dirty.setdefault(name, set()).add(value)
+        return added
+
+    def ensure_uniques(self, document: Mapping[str, Any]) -> None:
+        """mongomock's `_ensure_uniques` (after an insert or an update; `document` is stored): a duplicate key
+        error when another document holds the same values of a unique index. Those holding them are found
+        in the index's map and judged there; mongomock's query through `iter_documents` is the way for a
+        partial index, an array or document value, or a map an update in progress has made stale."""
+        documents = self._collection._store._documents
+        for index in self._collection._store.indexes.values():
+            if not index.get("unique"):
+                continue
+            fields = tuple(name for name, _ in index["key"])
+            bound: dict[str, Any] = {}
+            for name in fields:
+                try:
+                    bound[name] = helpers.get_value_by_dot(document, name)
+                except KeyError:
+                    bound[name] = None
+            if index.get("sparse") and set(bound.values()) == {None}:
+                continue
+            partial = index.get("partialFilterExpression")
+            mapped = all(_hashable(value) for value in bound.values()) and any(
+                self._usable({name: [value] for name, value in bound.items()})
+            )
+            if partial is None and mapped:
+                holders = self._bucket(fields, tuple(bound.values()))
+                applies = compile_filter(bound) or functools.partial(filtering.filter_applies, bound)
+                found = sum(1 for key in holders if key in documents and applies(documents[key]))
+            else:
+                query = bound if partial is None else {"$and": [partial, bound]}
+                found = sum(1 for _ in self.iter_documents(query))
+            if found > 1:
+                raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
 
     def update(self, spec: Any, document: Any, *args: Any, **kwargs: Any) -> Any:
         touched = touched_fields(document)
@@ -452,10 +535,10 @@ _RANGES = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": 
 
 def compile_filter(query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool] | None:
     """A predicate equal to `filtering.filter_applies(query, ·)` for the queries requests make most (top-level
-    fields bound to strings or ObjectIds by equality, `$in` or `$ne`, or compared with a date or number),
-    about twenty times cheaper; a document it cannot judge that simply (another type, an array under a
-    range) is handed to mongomock; `$and` and `$or` of such queries combine theirs. None when the query has
-    anything else."""
+    fields bound to strings or ObjectIds by equality, `$in` or `$ne`, or compared with a date or number; a
+    field of the documents in an array, such as `parties.name`, bound by equality or `$in`), about twenty
+    times cheaper; a document it cannot judge that simply (another type, an array under a range) is handed
+    to mongomock; `$and` and `$or` of such queries combine theirs. None when the query has anything else."""
     tests: list[Callable[[Any], bool | None]] = []
     for name, condition in query.items():
         if name in ("$and", "$or") and isinstance(condition, list) and condition:
@@ -464,8 +547,15 @@ def compile_filter(query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bo
                 return None
             tests.append(_all_of(parts) if name == "$and" else _any_of(parts))  # type: ignore[arg-type]
             continue
-        if name.startswith("$") or "." in name:
+        if name.startswith("$"):
             return None
+        if "." in name:  # a field of the documents in an array (`parties.name`): by equality or `$in` only
+            outer, _, inner = name.partition(".")
+            membership = _membership(condition)
+            if membership is None or "." in inner or inner.isdigit() or outer.isdigit():
+                return None
+            tests.append(_on_path(outer, inner, membership))
+            continue
         test = _field_test(condition)
         if test is None:
             return None
@@ -494,6 +584,43 @@ def _any_of(parts: list[Callable[[Mapping[str, Any]], bool]]) -> Callable[[Mappi
 def _on_field(name: str, test: Callable[[Any], bool | None]) -> Callable[[Mapping[str, Any]], bool | None]:
     missing = filtering.NOTHING
     return lambda document: test(document.get(name, missing))
+
+
+def _on_path(outer: str, inner: str, test: Callable[[Any], bool | None]) -> Callable[[Mapping[str, Any]], bool | None]:
+    """`test` of `outer.inner`: of the embedded document's field, or of any document's in an array of them
+    (MongoDB's rule for a path through an array). Anything else there is left to mongomock."""
+    missing = filtering.NOTHING
+
+    def judge(document: Mapping[str, Any]) -> bool | None:
+        value = document.get(outer, missing)
+        kind = type(value)
+        if kind is dict:
+            return test(value.get(inner, missing))
+        if kind is list:
+            verdict: bool | None = False
+            for item in value:
+                if type(item) is not dict:
+                    return None
+                found = test(item.get(inner, missing))
+                if found:
+                    return True
+                if found is None:
+                    verdict = None
+            return verdict
+        if value is missing or value is None:
+            return test(missing)
+        return None
+
+    return judge
+
+
+def _membership(condition: Any) -> Callable[[Any], bool | None] | None:
+    """An equality or `$in` of strings or ObjectIds as a test of a value (None for any other condition)."""
+    if type(condition) in _EXACT_TYPES:
+        return _member_of(frozenset([condition]))
+    if isinstance(condition, Mapping) and len(condition) == 1:
+        return _field_test(condition) if {"$eq", "$in"} & set(condition) else None
+    return None
 
 
 def _field_test(condition: Any) -> Callable[[Any], bool | None] | None:

@@ -219,8 +219,48 @@ def test_the_compiled_filter_judges_as_mongomock_does() -> None:
         for _ in range(60):
             document = {name: rng.choice(values) for name in ("f", "g") if rng.random() < 0.85}
             assert applies(document) == filter_applies(query, document), (query, document)
-    assert compile_filter({"f.x": 1}) is None
+    assert compile_filter({"f.x": 1}) is None  # a number: Python's equality is not BSON's (1 == True)
+    assert compile_filter({"f.x": {"$ne": "a"}}) is None
+    assert compile_filter({"f.0": "a"}) is None
+    assert compile_filter({"f.x.y": "a"}) is None
     assert compile_filter({"f": {"$regex": "a"}}) is None
+
+
+def test_the_compiled_filter_judges_fields_inside_arrays_as_mongomock_does() -> None:
+    """`parties.name` in a list of parties, a single party, nothing, or anything else there."""
+    rng = random.Random(11)  # noqa: S311 - reproducible test data
+    ids = [ObjectId() for _ in range(2)]
+    names: list[Any] = ["a", "b", ids[0], None, 1, ["a", "c"], [ids[1]], [], {"x": "a"}]
+
+    def party() -> Any:
+        if rng.random() < 0.1:
+            return rng.choice(["a", 1, None, ["a"]])  # not a document
+        return {"name": rng.choice(names)} if rng.random() < 0.85 else {"role": "a"}
+
+    def parties() -> Any:
+        shape = rng.random()
+        if shape < 0.6:
+            return [party() for _ in range(rng.randrange(0, 4))]
+        return party() if shape < 0.8 else rng.choice([None, "a", 3, [["a"]], {}])
+
+    queries: list[dict[str, Any]] = [
+        {"parties.name": "a"},
+        {"parties.name": ids[0]},
+        {"parties.name": {"$in": ["a", ids[1]]}},
+        {"parties.name": {"$eq": "c"}},
+        {"parties.name": {"$in": ["b"]}, "village": "v1", "$or": [{"state": "open"}, {"due": {"$gte": 3}}]},
+    ]
+    judged = 0
+    for query in queries:
+        applies = compile_filter(query)
+        assert applies is not None, query
+        for _ in range(300):
+            document = {"village": rng.choice(["v1", "v2"]), "state": rng.choice(["open", "closed"]), "due": 4}
+            if rng.random() < 0.9:
+                document["parties"] = parties()
+            assert applies(document) == filter_applies(query, document), (query, document)
+            judged += applies(document)
+    assert judged > 100  # the documents both match and do not
     assert compile_filter({"$or": [{"f": {"$regex": "a"}}]}) is None
 
 
@@ -361,3 +401,65 @@ async def test_an_aggregation_answers_as_plain_mongomock_does() -> None:
         key = lambda row: str(row.get("_id"))  # noqa: E731 - the groups' order is not part of the answer
         assert sorted(found, key=key) == sorted(expected, key=key), pipeline
     await client.close()
+
+
+def test_queries_are_given_times_as_mongomock_stores_them() -> None:
+    """`naive_times` walks a query as mongomock's own `patch_datetime_awareness_in_document` does."""
+    from collections import OrderedDict
+    from datetime import UTC, timedelta, timezone
+
+    from mongomock import helpers
+
+    from server.core.memdb import naive_times
+
+    beijing = timezone(timedelta(hours=8))
+    times = [datetime(2026, 11, 30, 8, 1, 2, 345678, tzinfo=beijing), datetime(2026, 1, 1, 1, 1, 1, 999999)]
+    queries = [
+        {"due": {"$lt": times[0]}, "state": {"$in": ["a", None, 1, 2.5, True]}},
+        {"$or": [{"at": times[1]}, {"at": {"$gte": times[0].astimezone(UTC)}}], "_id": ObjectId()},
+        {"pair": (times[0], "x"), "nested": OrderedDict(at=times[1]), "list": [[times[0]], {"at": times[1]}]},
+        {},
+    ]
+    for query in queries:
+        ours, theirs = naive_times(query), helpers.patch_datetime_awareness_in_document(query)
+        assert ours == theirs
+        assert repr(ours) == repr(theirs)  # the same types too: naive times, to the millisecond
+    assert naive_times(queries[0])["due"]["$lt"] == datetime(2026, 11, 30, 0, 1, 2, 345000)
+
+
+def test_what_mongomock_copies_is_copied_as_deepcopy_copies_it() -> None:
+    """`stored_copy` (mongomock's deep copy in the emulation) returns what `copy.deepcopy` returns, sharing
+    nothing mutable with the original."""
+    import copy
+
+    from bson import Decimal128
+    from mongomock import collection as mongomock_collection
+
+    from server.core.memdb import stored_copy
+
+    MemoryClient()
+    assert mongomock_collection.copy.deepcopy is stored_copy  # installed by the client
+
+    rng = random.Random(5)  # noqa: S311 - reproducible test data
+    leaves: list[Any] = ["a", 1, 2.5, True, None, ObjectId(), datetime(2026, 1, 1), b"x", Decimal128("1.5")]
+
+    def value(depth: int) -> Any:
+        shape = rng.random() if depth < 4 else 0.0
+        if shape < 0.5:
+            return rng.choice(leaves)
+        if shape < 0.7:
+            return {f"k{n}": value(depth + 1) for n in range(rng.randrange(4))}
+        if shape < 0.9:
+            return [value(depth + 1) for _ in range(rng.randrange(4))]
+        return rng.choice([(value(depth + 1), "t"), {1, 2}])  # neither a dict nor a list: deep-copied
+
+    def containers(item: Any) -> list[Any]:
+        inside = item.values() if isinstance(item, dict) else item if isinstance(item, list | tuple) else ()
+        own = [item] if isinstance(item, dict | list | set) else []
+        return own + [c for part in inside for c in containers(part)]
+
+    for _ in range(300):
+        original = {"_id": ObjectId(), "doc": value(0), "list": [value(1), value(1)]}
+        copied = stored_copy(original)
+        assert copied == copy.deepcopy(original)
+        assert not {id(c) for c in containers(copied)} & {id(c) for c in containers(original)}
