@@ -142,6 +142,7 @@ class Lookup:
         self._known: set[Any] = set()  # every key a map has named
         self._suspended: set[str] = set()  # fields an update in progress touches ("": all)
         self._indexed_for: tuple[tuple[str, ...], set[Fields]] = ((), set())
+        self._uniques_for: tuple[tuple[str, ...], list[tuple[Fields, bool, Any]]] = ((), [])
         self._kept: dict[tuple[str, ...], tuple[int, Any]] = {}  # results kept until a write: (size, result)
         self._order: dict[Any, int] | None = None  # store key -> position, for unions in natural order
         self._next = 0
@@ -279,6 +280,22 @@ class Lookup:
             self._indexed_for = (names, indexed - {("_id",)})
         return self._indexed_for[1]
 
+    def _unique_keys(self) -> list[tuple[Fields, bool, Any]]:
+        """Each unique index's key, whether it is sparse, and its partial filter (None if it has none)."""
+        names = tuple(self._collection._store.indexes)
+        if self._uniques_for[0] != names:
+            found = [
+                (
+                    tuple(name for name, _ in index["key"]),
+                    bool(index.get("sparse")),
+                    index.get("partialFilterExpression"),
+                )
+                for index in self._collection._store.indexes.values()
+                if index.get("unique")
+            ]
+            self._uniques_for = (names, found)
+        return self._uniques_for[1]
+
     def in_order(
         self, query: Mapping[str, Any], sort: Any, order: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
     ) -> tuple[list[dict[str, Any]], bool] | None:
@@ -406,22 +423,11 @@ class Lookup:
         in the index's map and judged there; mongomock's query through `iter_documents` is the way for a
         partial index, an array or document value, or a map an update in progress has made stale."""
         documents = self._collection._store._documents
-        for index in self._collection._store.indexes.values():
-            if not index.get("unique"):
+        for fields, sparse, partial in self._unique_keys():
+            bound = {name: document.get(name) if "." not in name else _value_by_dot(document, name) for name in fields}
+            if sparse and set(bound.values()) == {None}:
                 continue
-            fields = tuple(name for name, _ in index["key"])
-            bound: dict[str, Any] = {}
-            for name in fields:
-                try:
-                    bound[name] = helpers.get_value_by_dot(document, name)
-                except KeyError:
-                    bound[name] = None
-            if index.get("sparse") and set(bound.values()) == {None}:
-                continue
-            partial = index.get("partialFilterExpression")
-            mapped = all(_hashable(value) for value in bound.values()) and any(
-                self._usable({name: [value] for name, value in bound.items()})
-            )
+            mapped = all(_hashable(value) for value in bound.values()) and not self._suspended & ({""} | _tops(fields))
             if partial is None and mapped:
                 holders = self._bucket(fields, tuple(bound.values()))
                 applies = compile_filter(bound) or functools.partial(filtering.filter_applies, bound)
@@ -504,12 +510,22 @@ def _bound(query: Mapping[str, Any]) -> dict[str, list[Any]]:
     return bound
 
 
+def _value_by_dot(document: Mapping[str, Any], dotted: str) -> Any:
+    """mongomock's value of a unique index's key in a document (None where the path ends)."""
+    try:
+        return helpers.get_value_by_dot(document, dotted)
+    except KeyError:
+        return None
+
+
 def _tops(fields: Fields) -> set[str]:
     return {name.split(".", 1)[0] for name in fields}
 
 
 def _values(document: Mapping[str, Any], fields: Fields) -> set[tuple[Any, ...]]:
     """The combinations of values `fields` take in `document` that an equality can match."""
+    if len(fields) == 1:  # most maps: every insert names the document in each
+        return {(value,) for value in _field_values(document, fields[0])}
     return set(itertools.product(*(_field_values(document, name) for name in fields)))
 
 
@@ -517,7 +533,8 @@ def _field_values(document: Mapping[str, Any], name: str) -> set[Any]:
     """The hashable values `name` takes in `document` that an equality can match (array elements included;
     a missing field is None, which `{name: None}` matches)."""
     values: set[Any] = set()
-    for candidate in filtering.iter_key_candidates(name, document):
+    candidates = (document.get(name, _NOTHING),) if "." not in name else filtering.iter_key_candidates(name, document)
+    for candidate in candidates:
         if candidate is _NOTHING or candidate is None:
             values.add(None)
         elif isinstance(candidate, list):

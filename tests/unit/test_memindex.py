@@ -300,6 +300,53 @@ async def test_a_large_collections_work_runs_in_the_emulation_thread_in_order(mo
     await client.close()
 
 
+async def test_small_work_on_a_large_collection_runs_on_the_loop_unless_work_waits_in_the_thread(
+    monkeypatch,
+) -> None:
+    """A document found by its `_id` or inserted is not worth a trip to the thread, unless the collection's
+    work already waits there: then it waits behind it, so every operation runs in the order it was made."""
+    monkeypatch.setattr(memdb, "OFF_LOOP_FROM", 50)
+    client = MemoryClient()
+    things = client["db"]["things"]
+    await things.insert_many([{"_id": n, "state": "draft"} for n in range(60)])
+    ran: list[tuple[str, str]] = []
+    update, matching = things._collection._update, memdb._matching
+
+    def watched_update(*args: Any, **kwargs: Any) -> Any:
+        ran.append(("update", threading.current_thread().name))
+        return update(*args, **kwargs)
+
+    release = threading.Event()
+
+    def watched_matching(collection: Any, lookup: Lookup, query: Any, *args: Any, **kwargs: Any) -> Any:
+        where = threading.current_thread().name
+        ran.append(("read", where))
+        if where.startswith("memdb"):
+            release.wait(timeout=60)  # the thread is held until every operation below has been made
+        return matching(collection, lookup, query, *args, **kwargs)
+
+    monkeypatch.setattr(things._collection, "_update", watched_update)  # what mongomock's update_one calls
+    monkeypatch.setattr(memdb, "_matching", watched_matching)
+    loop_thread = threading.current_thread().name
+    assert (await things.find_one({"_id": 3}))["state"] == "draft"
+    await things.update_one({"_id": 4}, {"$set": {"state": "closed"}})
+    assert ran == [("read", loop_thread), ("update", loop_thread)]  # nothing waited: on the loop
+    ran.clear()
+    waiting = asyncio.gather(
+        things.count_documents({"state": "draft"}),  # a scan: in the thread
+        things.update_one({"_id": 5}, {"$set": {"state": "closed"}}),  # waits behind it
+        things.find_one({"_id": 5}),
+    )
+    for _ in range(5):
+        await asyncio.sleep(0)  # all three are made while the count holds the thread
+    release.set()
+    counted, _, found = await waiting
+    assert counted == 59  # made before the update, run before it
+    assert found["state"] == "closed"  # made after it, run after it
+    assert [where.startswith("memdb") for _, where in ran] == [True, True, True]
+    await client.close()
+
+
 async def test_a_range_within_exact_equalities_is_answered_as_mongomock_does() -> None:
     plain: Any = mongomock.MongoClient(tz_aware=True)["db"]["visits"]
     ours = MemoryClient()["db"]["visits"]
