@@ -47,8 +47,8 @@ cheaper than mongomock alone, each measured by `scripts/bench.py` on the 2-core 
   (transactions, `$setWindowFields`) are not features this project uses.
 
 Measured at town size, 4 connections, p50 (mongomock alone → with all of the above, 2026-11-30): queue
-page 0.5–0.9 s → 13 ms; `/mine` 18–31 ms → 6 ms; coverage 2.0 s → 32 ms with four at once; visits 3.3 s →
-5 ms; newest-first queue 326 ms → 5 ms; every list of `scripts/bench.py` under 50 ms. Results are the same
+page 0.5–0.9 s → 6 ms; `/mine` 18–31 ms → 4 ms; coverage 2.0 s → 30 ms with four at once; visits 3.3 s →
+5 ms; newest-first queue 326 ms → 4 ms; every list of `scripts/bench.py` under 50 ms. Results are the same
 as mongomock's: `tests/unit/test_memindex.py` runs random operations through both and compares every answer.
 """
 

@@ -9,8 +9,8 @@ scans as before. The maps only narrow: each candidate is still tested against th
 so a stale entry (a deleted document, an old value) costs a test and never a wrong answer.
 
 Keeping them current, with mongomock writing documents in place:
-- an insert (including an upsert) adds the document to every map before mongomock stores it, so the unique
-  checks mongomock runs during the insert see it;
+- an insert (including an upsert) is made here, as mongomock makes it (`insert`), and adds the document to
+  every map before it is stored, so the unique checks (`ensure_uniques`, made here too) see it;
 - an update of a few documents (its filter names them through the maps, as an update by `_id` does) adds
   their new values to the maps of the fields it touches; any other update or replace drops those maps, and
   they are rebuilt by the next query that needs one, as is a map that has become mostly stale entries.
