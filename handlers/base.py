@@ -329,7 +329,7 @@ class BaseHandler(RequestHandler):
 
     def clear(self) -> None:
         """Tornado's `clear`, without its `Server` header and with the `Date` made once a second (Tornado
-        formats the time for every answer, a tenth of a token check's time)."""
+        formats the time anew for every answer)."""
         self._headers = HTTPHeaders({"Content-Type": "text/html; charset=UTF-8", "Date": _http_date()})
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
@@ -622,9 +622,10 @@ class BaseHandler(RequestHandler):
 
     def write_rows(self, row: type[BaseModel], rows: list[dict[str, Any]], total: int, params: PageParams) -> None:
         """A page of the busiest lists, whose rows are plain values made by the row's own function (`case_row`,
-        `resident_case_row`), written as they are: validating 20 rows cost a list a sixth of its time. The test
-        suite checks every page it reads (`check_rows` in the application's settings): each row must be a valid
-        `row` and the page must write exactly what the validated model writes, so no field can slip out."""
+        `resident_case_row`), written as they are: validating and writing 20 rows through the model costs three
+        times what writing them does (about 100 µs against 35). The test suite checks every page it reads
+        (`check_rows` in the application's settings): each row must be a valid `row` and the page must write
+        exactly what the validated model writes, so no field can slip out."""
         page = {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
         if self._capturing:
             self.write_json(_page_of(row).model_validate(page))

@@ -455,7 +455,7 @@ class ResidentCaseBrief(Schema):
 
 
 def resident_case_row(case: dict[str, Any]) -> dict[str, Any]:
-    """A `ResidentCaseBrief` as plain values: a list validates its rows with the page, in one pass."""
+    """A `ResidentCaseBrief` as plain values, written as they are by `write_rows` (the suite validates them)."""
     outcome = case.get("outcome")
     text = mask_numbers_in_text(case["description"])  # before cutting: a number cut in two is not recognised
     return {
@@ -706,7 +706,7 @@ def case_to_json(
 
 
 def case_row(case: dict[str, Any], names: NameBook | None = None) -> dict[str, Any]:
-    """A `CaseBrief` as plain values: a list validates its rows with the page, in one pass."""
+    """A `CaseBrief` as plain values, written as they are by `write_rows` (the suite validates them)."""
     return {
         "id": str(case["_id"]),
         "number": case["number"],

@@ -112,7 +112,7 @@ STAFF_ROW_PROJECTION = dict.fromkeys(
 RESIDENT_ROW_PROJECTION = dict.fromkeys(
     ("number", "state", "category", "suspended", "outcome", "description", "created_at", "updated_at"), 1
 )
-# Either row's fields: what other lists of cases read (prevention's, the dispute's, a unit's most urgent).
+# Either row's fields: what the other lists of cases read (a figure's cases, risks, a unit's most urgent).
 LIST_PROJECTION = STAFF_ROW_PROJECTION | RESIDENT_ROW_PROJECTION
 # The warnings scan watches every state whose deadlines still run.
 WATCHED_STATES = ("registered", "assigned", "in_mediation", "concluded", "follow_up")

@@ -36,7 +36,7 @@ cheaper than mongomock alone, each measured by `scripts/bench.py` on the 2-core 
   encoding, a copy) and finds its unique keys in their maps; the deep copy mongomock makes of every document
   it updates is made by type (`stored_copy`: 20–60 µs for a case instead of 190–550 µs); a row's fields
   inside arrays (`parties.name`) are judged by compiled predicates too. In-process, a submission's
-  registration went from about 2.2 ms to 1.9 ms of CPU.
+  registration went from about 2.2 ms to 2.0 ms of CPU.
 - **Off the loop**: a collection of `OFF_LOOP_FROM` documents or more is worked on in one thread of the
   client's (`Worker`), in order; the loop keeps serving while a long query runs. Under the benchmark's mixed
   load at town size no loop callback takes over 50 ms of CPU (before: 149, up to 1 s). Work on one document

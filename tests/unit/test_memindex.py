@@ -510,3 +510,27 @@ def test_what_mongomock_copies_is_copied_as_deepcopy_copies_it() -> None:
         copied = stored_copy(original)
         assert copied == copy.deepcopy(original)
         assert not {id(c) for c in containers(copied)} & {id(c) for c in containers(original)}
+
+
+async def test_expired_documents_are_gone_from_every_read_of_a_ttl_collection() -> None:
+    """Sizes are read without mongomock's lock only where no TTL index can expire anything (`live_size`): a
+    collection with one still drops its expired documents before a count, a list, a lookup or a page."""
+    client = MemoryClient()
+    codes = client["db"]["codes"]
+    await codes.create_indexes(
+        [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0), IndexModel([("phone", ASCENDING)])]
+    )
+    long_ago, far_ahead = datetime(2000, 1, 1), datetime(2200, 1, 1)
+    await codes.insert_many(
+        [{"_id": n, "phone": f"p{n % 3}", "expires_at": long_ago if n % 2 else far_ahead} for n in range(40)]
+    )
+    live = sorted(n for n in range(40) if n % 2 == 0)
+    # Each read first, before any other removes the expired documents: through a map, then by scans.
+    assert sorted([d["_id"] async for d in codes.find({"phone": {"$in": ["p0", "p1", "p2"]}})]) == live
+    await codes.insert_many([{"_id": n, "phone": "p1", "expires_at": long_ago} for n in range(40, 45)])
+    assert await codes.count_documents({"phone": "p1"}) == len([n for n in live if n % 3 == 1])
+    await codes.insert_one({"_id": 45, "expires_at": long_ago})
+    assert await codes.count_documents({}) == len(live)
+    assert [d["_id"] for d in await codes.find({}).sort("_id", -1).limit(3).to_list(None)] == live[::-1][:3]
+    assert await codes.find_one({"_id": 1}) is None
+    await client.close()
