@@ -75,7 +75,7 @@ from pymongo import ReturnDocument
 
 from server.core import query_shapes
 from server.core.memindex import IMMUTABLE as _IMMUTABLE
-from server.core.memindex import Lookup, compile_filter, live_size, naive_times
+from server.core.memindex import Lookup, compile_filter, live_size, naive_times, value_by_dot
 from server.core.query_shapes import Key, Recorder, Shape, shapes_of
 
 _SHAPES_FILE = query_shapes.__file__
@@ -185,16 +185,9 @@ def _record(
 ) -> None:
     if RECORDER is None:
         return
-    arrays = any(isinstance(_value_at(doc, name), list) for doc in seen or () for name, _ in sort)
+    arrays = any(isinstance(value_by_dot(doc, name), list) for doc in seen or () for name, _ in sort)
     for shape in shapes_of(collection, query, sort):
         RECORDER.record(Shape(shape.collection, shape.equality, shape.ranges, sort, arrays, shape.opaque), origin)
-
-
-def _value_at(doc: dict[str, Any], dotted: str) -> Any:
-    value: Any = doc
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 OFF_LOOP_FROM = 1000  # documents: from this size on, a collection's work runs in the emulation's own thread

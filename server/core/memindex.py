@@ -424,7 +424,7 @@ class Lookup:
         partial index, an array or document value, or a map an update in progress has made stale."""
         documents = self._collection._store._documents
         for fields, sparse, partial in self._unique_keys():
-            bound = {name: document.get(name) if "." not in name else _value_by_dot(document, name) for name in fields}
+            bound = {name: document.get(name) if "." not in name else value_by_dot(document, name) for name in fields}
             if sparse and set(bound.values()) == {None}:
                 continue
             mapped = all(_hashable(value) for value in bound.values()) and not self._suspended & ({""} | _tops(fields))
@@ -510,8 +510,8 @@ def _bound(query: Mapping[str, Any]) -> dict[str, list[Any]]:
     return bound
 
 
-def _value_by_dot(document: Mapping[str, Any], dotted: str) -> Any:
-    """mongomock's value of a unique index's key in a document (None where the path ends)."""
+def value_by_dot(document: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted path in a document, as mongomock reads an index's key (None where it ends)."""
     try:
         return helpers.get_value_by_dot(document, dotted)
     except KeyError:
