@@ -13,6 +13,8 @@ from typing import Any
 from bson import ObjectId
 
 from notify.outbox import Relay
+from server.cases.model import Case, new_case
+from server.cases.repository import NAME_CANDIDATES, CaseRepository
 from server.core.context import Context
 from tests.test_assessment import by_key, figures
 from tests.test_mediators import AGREEMENT, act
@@ -411,3 +413,56 @@ async def test_a_case_past_its_deadline_scores_it(api, ctx: Context, town: Town)
     stored = await ctx.db["cases"].find_one({"number": case["number"]})
     assert stored["warnings"]["accept"] == "red"
     assert "超过办理期限（+10）" in stored["risk_reasons"]
+
+
+async def test_link_candidates_by_name_are_a_respondents_newest_and_every_case_sharing_more(
+    api, ctx: Context, login, town: Town
+) -> None:
+    """A common name in a village: of the cases with the same respondent (by name), the newest
+    NAME_CANDIDATES; a case sharing a phone is a candidate however old. A name counts as a respondent's only
+    (`links.Marks`): not the new case's applicant's, not an earlier case's applicant's; nor the same
+    name in another village or town."""
+    twin = await build_twin_town(ctx, login, town)
+    cases = CaseRepository(ctx.db)
+    village = town.units["甲村"]
+
+    async def stored(
+        n: int, respondent: str, *, place: dict[str, Any] = village, applicant: str = "", **party: Any
+    ) -> Case:
+        case = new_case(
+            state="registered",
+            channel="miniprogram",
+            source="resident",
+            now=NOW - timedelta(days=90) + timedelta(minutes=n),
+            category="neighbour",
+            parties=[
+                {"role": "applicant", "name": applicant or f"申请人{n}", **party},
+                {"role": "respondent", "name": respondent},
+            ],
+            village_id=place["_id"],
+            town_id=place["path"][-2],
+            org_path=place["path"],
+        )
+        case["number"] = f"N{n:04d}"
+        await cases.insert(case)
+        return case
+
+    by_phone = await stored(0, "别人", phone_hash="h-phone")  # the oldest, sharing only the applicant's phone
+    named = [await stored(n, "王建国") for n in range(1, NAME_CANDIDATES + 6)]
+    await stored(100, "王建国", place=town.units["乙村"])
+    await stored(101, "王建国", place=twin.units["二甲村"])
+    await stored(102, "赵六")  # the new case's applicant's name, as a respondent: names only a respondent
+    await stored(103, "别人", applicant="王建国")  # the new case's respondent's name, as an applicant
+
+    new = {
+        "_id": ObjectId(),
+        "village_id": village["_id"],
+        "parties": [
+            {"role": "applicant", "name": "赵六", "phone_hash": "h-phone"},
+            {"role": "respondent", "name": "王建国"},
+        ],
+    }
+    found = await cases.link_candidates(new, NOW - timedelta(days=180))
+    newest = {c["_id"] for c in named[-NAME_CANDIDATES:]}
+    assert {c["_id"] for c in found} == newest | {by_phone["_id"]}
+    assert len(found) == NAME_CANDIDATES + 1

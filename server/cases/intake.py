@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from server.cases import policy
 from server.cases.lifecycle import audit_state
-from server.cases.links import rank, same_complaint, shared_with
+from server.cases.links import rank, same_complaint, sharing
 from server.cases.model import (
     REFERRAL_CHANNELS,
     Case,
@@ -136,15 +136,16 @@ class Intake:
         serves both (a repeat is a candidate sharing a party or the household within the rules' window)."""
         window = self._ctx.config.prevention.link_window_days
         candidates = await self._cases.link_candidates(case, now - timedelta(days=window))
+        shares = sharing(case, candidates)
         if case["state"] == "registered":
-            case["link_suggestions"] = [s.to_doc() for s in rank(case, candidates)]
+            case["link_suggestions"] = [s.to_doc() for s in rank(case, candidates, shares)]
         risk = RiskService(self._ctx)
         rules = await risk.rules(case.get("town_id"))
         since = now - timedelta(days=rules["repeat"]["window_days"])
         repeats = sum(
             1
             for other in candidates
-            if other["created_at"] >= since and {"phone", "id", "household"} & set(shared_with(case, other))
+            if other["created_at"] >= since and {"phone", "id", "household"} & set(shares[other["_id"]])
         )
         tags = tuple((household or {}).get("tags") or ())
         case["risk_score"], case["risk"], case["risk_reasons"] = score(case, rules, Facts(repeats, 1, tags))

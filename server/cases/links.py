@@ -65,21 +65,48 @@ def hashes(case: Case, field: str) -> set[str]:
     return {p[field] for p in case.get("parties", []) if p.get(field)}
 
 
-def shared_with(case: Case, other: Case) -> list[str]:
-    """What `other` shares with `case`, as keys of SHARED."""
-    found = []
-    if hashes(case, "phone_hash") & hashes(other, "phone_hash"):
-        found.append("phone")
-    if hashes(case, "id_hash") & hashes(other, "id_hash"):
-        found.append("id")
-    if case.get("household_id") and case["household_id"] == other.get("household_id"):
-        found.append("household")
-    same_village = case.get("village_id") and case["village_id"] == other.get("village_id")
-    if same_village and _names(case, "respondent") & _names(other, "respondent"):
-        found.append("respondent")
-    if _addresses(case) & _addresses(other):
-        found.append("address")
-    return found
+@dataclass(frozen=True)
+class Marks:
+    """What a case can share with another (the keys of SHARED), read once from its parties."""
+
+    phones: set[str]
+    ids: set[str]
+    household: ObjectId | None
+    village: ObjectId | None
+    respondents: set[str]
+    addresses: set[str]
+
+    @classmethod
+    def of(cls, case: Case) -> Marks:
+        return cls(
+            hashes(case, "phone_hash"),
+            hashes(case, "id_hash"),
+            case.get("household_id"),
+            case.get("village_id"),
+            _names(case, "respondent"),
+            _addresses(case),
+        )
+
+    def shared(self, other: Marks) -> list[str]:
+        """What `other` shares with this case, as keys of SHARED."""
+        found = []
+        if self.phones & other.phones:
+            found.append("phone")
+        if self.ids & other.ids:
+            found.append("id")
+        if self.household and self.household == other.household:
+            found.append("household")
+        if self.village and self.village == other.village and self.respondents & other.respondents:
+            found.append("respondent")
+        if self.addresses & other.addresses:
+            found.append("address")
+        return found
+
+
+def sharing(case: Case, candidates: list[Case]) -> dict[ObjectId, list[str]]:
+    """What each candidate shares with `case` (by the candidate's id), each compared once."""
+    mine = Marks.of(case)
+    return {other["_id"]: mine.shared(Marks.of(other)) for other in candidates}
 
 
 @dataclass(frozen=True)
@@ -93,8 +120,10 @@ class Suggestion:
         return {"case_id": self.case_id, "number": self.number, "score": self.score, "reasons": self.reasons}
 
 
-def rank(case: Case, candidates: list[Case]) -> list[Suggestion]:
-    """The candidates worth a look, best first (then the newest), at most MOST."""
+def rank(case: Case, candidates: list[Case], shares: dict[ObjectId, list[str]] | None = None) -> list[Suggestion]:
+    """The candidates worth a look, best first (then the newest), at most MOST. `shares`: what `sharing`
+    found, when the caller has it already."""
+    shares = sharing(case, candidates) if shares is None else shares
     found = []
     for other in candidates:
         if other["_id"] == case.get("_id") or (
@@ -102,7 +131,7 @@ def rank(case: Case, candidates: list[Case]) -> list[Suggestion]:
         ):
             continue
         relation = related(case.get("category"), other.get("category"))
-        shared = shared_with(case, other)
+        shared = shares[other["_id"]]
         if relation is None or not shared:
             continue
         points = sum(SHARED[s][0] for s in shared) + relation[0]

@@ -155,6 +155,8 @@ FACTS_PROJECTION = dict.fromkeys(
     1,
 )
 OPEN_FOR_MEDIATORS = ("assigned", "in_mediation")
+# Of the earlier cases sharing only a respondent's name, how many (the newest) a link suggestion compares.
+NAME_CANDIDATES = 50
 # What a link suggestion compares of an earlier case.
 CANDIDATE_PROJECTION = dict.fromkeys(
     (
@@ -385,13 +387,16 @@ class CaseRepository:
     # ---- 一件事 ----------------------------------------------------------------------------------------------
     async def link_candidates(self, case: Case, since: datetime) -> list[Case]:
         """Cases open now or registered since `since` that share with `case` a party's phone or ID number (by
-        hash), the household, a party's name in the same village, or an address: one indexed read each, each
-        returning only what matches; every case once."""
+        hash), the household, a respondent (by name) in the same village, or an address: one indexed read each,
+        each returning only what matches; every case once. Of the cases sharing only a name (a common name
+        recurs in a village), the `NAME_CANDIDATES` newest: a name alone scores at most 5 and `links.rank`
+        shows the newest of equal scores first, and a run of submissions naming the same person costs a
+        registration the same whatever the town's history."""
         recent = [{"created_at": {"$gte": since}}, {"state": {"$in": list(WATCHED_STATES)}}]
         parties = case.get("parties") or []
 
-        def values(field: str) -> list[Any]:
-            return sorted({p[field] for p in parties if p.get(field)})
+        def values(field: str, role: str | None = None) -> list[Any]:
+            return sorted({p[field] for p in parties if p.get(field) and role in (None, p.get("role"))})
 
         queries: list[dict[str, Any]] = []
         for field in ("phone_hash", "id_hash", "address"):
@@ -399,11 +404,16 @@ class CaseRepository:
                 queries.append({f"parties.{field}": {"$in": values(field)}, "$or": recent})
         if case.get("household_id"):
             queries.append({"household_id": case["household_id"], "$or": recent})
-        if case.get("village_id") and values("name"):
-            queries.append({"parties.name": {"$in": values("name")}, "village_id": case["village_id"], "$or": recent})
+        cursors = [self._cases.find(query, CANDIDATE_PROJECTION) for query in queries]
+        if case.get("village_id") and (names := values("name", "respondent")):
+            # Only the same respondent counts (`links.Marks`): a respondent's name, among respondents.
+            respondents = {"$elemMatch": {"role": "respondent", "name": {"$in": names}}}
+            query = {"parties": respondents, "village_id": case["village_id"], "$or": recent}
+            newest = self._cases.find(query, CANDIDATE_PROJECTION).sort("created_at", DESCENDING)
+            cursors.append(newest.limit(NAME_CANDIDATES))
         found: dict[ObjectId, Case] = {}
-        for query in queries:
-            for case in await self._cases.find(query, CANDIDATE_PROJECTION).to_list(None):
+        for cursor in cursors:
+            for case in await cursor.to_list(None):
                 found[case["_id"]] = case
         return list(found.values())
 

@@ -553,9 +553,10 @@ _RANGES = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": 
 def compile_filter(query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool] | None:
     """A predicate equal to `filtering.filter_applies(query, ·)` for the queries requests make most (top-level
     fields bound to strings or ObjectIds by equality, `$in` or `$ne`, or compared with a date or number; a
-    field of the documents in an array, such as `parties.name`, bound by equality or `$in`), about twenty
-    times cheaper; a document it cannot judge that simply (another type, an array under a range) is handed
-    to mongomock; `$and` and `$or` of such queries combine theirs. None when the query has anything else."""
+    field of the documents in an array, such as `parties.name`, bound by equality or `$in`; an `$elemMatch`
+    of a top-level query's conditions), about twenty times cheaper; a document it cannot judge that simply
+    (another type, an array under a range) is handed to mongomock; `$and` and `$or` of such queries combine
+    theirs. None when the query has anything else."""
     tests: list[Callable[[Any], bool | None]] = []
     for name, condition in query.items():
         if name in ("$and", "$or") and isinstance(condition, list) and condition:
@@ -566,6 +567,12 @@ def compile_filter(query: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bo
             continue
         if name.startswith("$"):
             return None
+        if isinstance(condition, Mapping) and set(condition) == {"$elemMatch"}:  # one document of an array
+            matched = _elem_match(name, condition["$elemMatch"])
+            if matched is None:
+                return None
+            tests.append(matched)
+            continue
         if "." in name:  # a field of the documents in an array (`parties.name`): by equality or `$in` only
             outer, _, inner = name.partition(".")
             membership = _membership(condition)
@@ -627,6 +634,47 @@ def _on_path(outer: str, inner: str, test: Callable[[Any], bool | None]) -> Call
         if value is missing or value is None:
             return test(missing)
         return None
+
+    return judge
+
+
+def _elem_match(outer: str, query: Any) -> Callable[[Mapping[str, Any]], bool | None] | None:
+    """`{outer: {"$elemMatch": query}}` where `query` binds fields of the array's documents as a top-level
+    query may (`{"role": "respondent", "name": {"$in": names}}`); None for anything else. A document whose
+    `outer` is not an array of documents is left to mongomock."""
+    if not isinstance(query, Mapping) or not query or "." in outer:
+        return None
+    fields = []
+    for inner, condition in query.items():
+        test = None if inner.startswith("$") or "." in inner else _field_test(condition)
+        if test is None:
+            return None
+        fields.append(_on_field(inner, test))
+    missing = filtering.NOTHING
+
+    def judge(document: Mapping[str, Any]) -> bool | None:
+        value = document.get(outer, missing)
+        if value is missing:
+            return False
+        if type(value) is not list:
+            return None
+        verdict: bool | None = False
+        for item in value:
+            if type(item) is not dict:
+                return None
+            found: bool | None = True
+            for field in fields:
+                result = field(item)
+                if result is False:
+                    found = False
+                    break
+                if result is None:
+                    found = None
+            if found:
+                return True
+            if found is None:
+                verdict = None
+        return verdict
 
     return judge
 

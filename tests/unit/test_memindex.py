@@ -227,7 +227,8 @@ def test_the_compiled_filter_judges_as_mongomock_does() -> None:
 
 
 def test_the_compiled_filter_judges_fields_inside_arrays_as_mongomock_does() -> None:
-    """`parties.name` in a list of parties, a single party, nothing, or anything else there."""
+    """`parties.name`, or an `$elemMatch` of a party's fields, in a list of parties, a single party,
+    nothing, or anything else there."""
     rng = random.Random(11)  # noqa: S311 - reproducible test data
     ids = [ObjectId() for _ in range(2)]
     names: list[Any] = ["a", "b", ids[0], None, 1, ["a", "c"], [ids[1]], [], {"x": "a"}]
@@ -235,7 +236,10 @@ def test_the_compiled_filter_judges_fields_inside_arrays_as_mongomock_does() -> 
     def party() -> Any:
         if rng.random() < 0.1:
             return rng.choice(["a", 1, None, ["a"]])  # not a document
-        return {"name": rng.choice(names)} if rng.random() < 0.85 else {"role": "a"}
+        found = {"name": rng.choice(names)} if rng.random() < 0.85 else {}
+        if rng.random() < 0.7:
+            found["role"] = rng.choice(["respondent", "applicant", "respondent", 1, None, ["respondent"]])
+        return found
 
     def parties() -> Any:
         shape = rng.random()
@@ -249,6 +253,13 @@ def test_the_compiled_filter_judges_fields_inside_arrays_as_mongomock_does() -> 
         {"parties.name": {"$in": ["a", ids[1]]}},
         {"parties.name": {"$eq": "c"}},
         {"parties.name": {"$in": ["b"]}, "village": "v1", "$or": [{"state": "open"}, {"due": {"$gte": 3}}]},
+        {"parties": {"$elemMatch": {"role": "respondent", "name": {"$in": ["a", ids[1]]}}}},
+        {"parties": {"$elemMatch": {"name": "a"}}, "village": "v1"},
+        {"parties": {"$elemMatch": {"role": {"$ne": "applicant"}, "name": {"$in": ["b", "c"]}}}, "state": "open"},
+        {
+            "parties": {"$elemMatch": {"role": "respondent", "name": {"$in": ["a"]}}},
+            "$or": [{"state": "open"}, {"due": {"$gte": 3}}],
+        },
     ]
     judged = 0
     for query in queries:
@@ -262,6 +273,8 @@ def test_the_compiled_filter_judges_fields_inside_arrays_as_mongomock_does() -> 
             judged += applies(document)
     assert judged > 100  # the documents both match and do not
     assert compile_filter({"$or": [{"f": {"$regex": "a"}}]}) is None
+    for unusual in ({"name.x": "a"}, {"$or": [{"name": "a"}]}, {"name": {"$regex": "a"}}, {}, "a"):
+        assert compile_filter({"parties": {"$elemMatch": unusual}}) is None, unusual
 
 
 async def test_distinct_reads_what_plain_mongomock_reads() -> None:
