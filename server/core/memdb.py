@@ -161,6 +161,16 @@ def _names_one(filter: Any) -> bool:
     return isinstance(filter, Mapping) and type(filter.get("_id")) in (ObjectId, str, int)
 
 
+FEW_CANDIDATES = 100  # documents: a read a map narrows to this many is small whatever the collection's size
+
+
+def _small(lookup: Lookup, filter: Any) -> Callable[[], bool]:
+    """Whether work on the matches of `filter` is small whatever the collection's size: it names one
+    document by its `_id`, or a map narrows it to `FEW_CANDIDATES` (the same respondent's cases in a
+    village, one resident's); judged only when the work could run on the loop (`Worker.run`)."""
+    return lambda: _names_one(filter) or lookup.narrows_to(filter, FEW_CANDIDATES)
+
+
 def _sort_keys(key_or_list: Any, direction: Any = None) -> tuple[Key, ...]:
     if key_or_list is None:
         return ()
@@ -198,9 +208,10 @@ class Worker:
     to a thread would cost more than the work); once a collection has grown to `OFF_LOOP_FROM` documents, its
     work runs, in order, in one thread the client keeps for the purpose, so that a long query holds up only
     the requests that wait for it, not the loop. A collection never moves back: its operations stay in one
-    order. Work that is small whatever the size (`cheap`: a document found by its `_id`, an insert) still
-    runs on the loop when none of the collection's work waits in the thread: handing it over cost more than
-    it (a submission spent a third of its CPU time passing the GIL back and forth with the thread)."""
+    order. Work that is small whatever the size (`cheap`: a document found by its `_id`, an insert, a read a
+    map narrows to a few documents, see `_small`) still runs on the loop when none of the collection's work
+    waits in the thread: handing it over cost more than it (a submission spent a third of its CPU time
+    passing the GIL back and forth with the thread)."""
 
     def __init__(self, executor: ThreadPoolExecutor, collection: Any) -> None:
         self._executor = executor
@@ -209,13 +220,13 @@ class Worker:
         self._sent = 0  # work handed to the thread (counted on the loop)
         self._done = 0  # of it, finished (counted in the thread)
 
-    async def run(self, work: Callable[[], Any], *, cheap: bool = False) -> Any:
+    async def run(self, work: Callable[[], Any], *, cheap: bool | Callable[[], bool] = False) -> Any:
         if not self.off_loop and len(self._collection._store._documents) >= OFF_LOOP_FROM:
             self.off_loop = True
         if not self.off_loop:
             await asyncio.sleep(0)  # yield like a network round trip, so concurrent requests interleave
             return work()
-        if cheap and self._sent == self._done:  # nothing of this collection's waits in the thread: now, in order
+        if self._sent == self._done and (cheap() if callable(cheap) else cheap):  # nothing waits: now, in order
             result = work()
             await asyncio.sleep(0)
             return result
@@ -295,7 +306,7 @@ class FindCursor(MemoryCursor):
             raise ValueError("to_list length must be a positive integer or None")
         self._switch.check()
         documents: list[dict[str, Any]] = await self._worker.run(
-            lambda: list(itertools.islice(self._iter(), length)), cheap=_names_one(self._query)
+            lambda: list(itertools.islice(self._iter(), length)), cheap=_small(self._lookup, self._query)
         )
         return documents
 
@@ -568,9 +579,9 @@ class MemoryCollection:
                     self._lookup.written()
                 return method(*args, **kwargs)
 
-            cheap = name == "insert_one" or (
-                name in _FILTERED and _names_one(_filter_of(args, kwargs, _FILTERED[name]))
-            )
+            cheap: bool | Callable[[], bool] = name == "insert_one"
+            if name in _FILTERED:
+                cheap = _small(self._lookup, _filter_of(args, kwargs, _FILTERED[name]))
             return await self._worker.run(work, cheap=cheap)
 
         return call
@@ -589,7 +600,7 @@ class MemoryCollection:
             document = next(iter(_matching(self._collection, self._lookup, filter, sort, wanted=1)), None)
             return None if document is None else _copy(self._collection, document, projection)
 
-        return await self._worker.run(work, cheap=_names_one(filter))
+        return await self._worker.run(work, cheap=_small(self._lookup, filter))
 
     async def count_documents(
         self, filter: Mapping[str, Any], *, skip: int = 0, limit: int | None = None, session: Any = None
@@ -613,7 +624,7 @@ class MemoryCollection:
             found = max(total - skip, 0)
             return found if limit is None else min(found, limit)
 
-        counted: int = await self._worker.run(work)
+        counted: int = await self._worker.run(work, cheap=_small(self._lookup, filter))
         return counted
 
     async def distinct(self, key: str, filter: Any = None, session: Any = None) -> list[Any]:
@@ -657,7 +668,7 @@ class MemoryCollection:
             _record(origin, self.name, filter, keys)
         return await self._worker.run(
             lambda: self._find_one_and_update(filter, update, projection, sort, keys, upsert, return_document),
-            cheap=_names_one(filter),
+            cheap=_small(self._lookup, filter),
         )
 
     def _find_one_and_update(

@@ -217,6 +217,21 @@ class Lookup:
                 best = narrowed
         return best
 
+    def narrows_to(self, query: Any, most: int) -> bool:
+        """Whether a map already built narrows `query` to at most `most` documents: counted from the maps'
+        lists (which may hold stale keys, so never fewer than the candidates), without finding them or
+        building a map."""
+        if not isinstance(query, Mapping):
+            return False
+        bound = _bound(query)
+        for fields in self._usable(bound):
+            by_value = self._maps.get(fields)
+            if by_value is not None:
+                combinations = itertools.product(*(bound[name] for name in fields))
+                if sum(len(by_value.get(value, ())) for value in combinations) <= most:
+                    return True
+        return False
+
     def _narrows(self, query: Any) -> bool:
         """Whether `candidates(query)` would narrow (without finding the candidates)."""
         if not isinstance(query, Mapping):

@@ -547,3 +547,46 @@ async def test_expired_documents_are_gone_from_every_read_of_a_ttl_collection() 
     assert [d["_id"] for d in await codes.find({}).sort("_id", -1).limit(3).to_list(None)] == live[::-1][:3]
     assert await codes.find_one({"_id": 1}) is None
     await client.close()
+
+
+async def test_a_read_a_map_narrows_to_a_few_documents_runs_on_the_loop_unless_work_waits_in_the_thread(
+    monkeypatch,
+) -> None:
+    """On a large collection, a read the maps narrow to `FEW_CANDIDATES` documents (one respondent's cases
+    in a village) is small whatever the collection's size: it runs on the loop, unless the collection's work
+    already waits in the thread; a read of many documents goes to the thread."""
+    monkeypatch.setattr(memdb, "OFF_LOOP_FROM", 50)
+    monkeypatch.setattr(memdb, "FEW_CANDIDATES", 10)
+    client = MemoryClient()
+    things = client["db"]["things"]
+    await things.create_indexes([IndexModel([("owner", ASCENDING)], name="owner")])
+    owners = ["crowd"] * 150 + [f"few{n % 10}" for n in range(30)]
+    await things.insert_many([{"_id": n, "owner": owner} for n, owner in enumerate(owners)])
+    assert await things.count_documents({"owner": "few0"}) == 3  # builds the map (a map is never built on the loop)
+    ran: list[str] = []
+    matching, release = memdb._matching, threading.Event()
+
+    def watched_matching(*args: Any, **kwargs: Any) -> Any:
+        ran.append(threading.current_thread().name)
+        if ran[-1].startswith("memdb"):
+            release.wait(timeout=60)  # the thread is held until every read below has been made
+        return matching(*args, **kwargs)
+
+    monkeypatch.setattr(memdb, "_matching", watched_matching)
+    loop_thread = threading.current_thread().name
+    assert len(await things.find({"owner": "few1"}).to_list(None)) == 3
+    assert await things.count_documents({"owner": {"$in": ["few2", "few3"]}}) == 6
+    assert ran == [loop_thread, loop_thread]  # nothing waited: on the loop
+    ran.clear()
+    waiting = asyncio.gather(
+        things.count_documents({"owner": "crowd"}),  # 150 candidates: in the thread
+        things.find({"owner": "few4"}).to_list(None),  # few, but made while the count waits: behind it
+    )
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    release.set()
+    crowd, few = await waiting
+    assert (crowd, len(few)) == (150, 3)
+    assert [where.startswith("memdb") for where in ran] == [True, True]
+    await client.close()
