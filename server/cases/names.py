@@ -43,9 +43,9 @@ class CaseNames:
                 org_ids.add(case["assigned_org_id"])
             user_ids.update(case.get("mediator_ids") or [])
             user_ids.update(e["actor_id"] for e in case.get("timeline", []) if e.get("actor_id"))
-        units = await OrgService(self._ctx).by_ids(list(org_ids)) if org_ids else {}
+        units = await OrgService(self._ctx).names_by_id(list(org_ids)) if org_ids else {}
         people = await UserService(self._ctx).names_and_roles(list(user_ids)) if user_ids else {}
         return NameBook(
-            units={unit_id: unit["name"] for unit_id, unit in units.items()},
+            units=units,
             people={user_id: (name, ROLE_NAMES.get(role, role)) for user_id, (name, role) in people.items()},
         )
