@@ -218,19 +218,27 @@ class Lookup:
         return best
 
     def narrows_to(self, query: Any, most: int) -> bool:
-        """Whether a map already built narrows `query` to at most `most` documents: counted from the maps'
-        lists (which may hold stale keys, so never fewer than the candidates), without finding them or
-        building a map."""
-        if not isinstance(query, Mapping):
+        """Whether finding `query`'s candidates is small work: a map narrows it to at most `most` documents,
+        counted from the maps' lists (which may hold stale keys, so never fewer than the candidates), and
+        finding them builds no map and cleans no long list (`candidates` reads every usable map's lists)."""
+        if not isinstance(query, Mapping) or "$and" in query:
             return False
+        branches = query.get("$or")
+        if isinstance(branches, list) and branches and all(map(self._narrows, branches)):
+            return False  # each branch's lists would be read too
         bound = _bound(query)
+        fewest = None
         for fields in self._usable(bound):
-            by_value = self._maps.get(fields)
-            if by_value is not None:
-                combinations = itertools.product(*(bound[name] for name in fields))
-                if sum(len(by_value.get(value, ())) for value in combinations) <= most:
-                    return True
-        return False
+            by_value, dirty = self._maps.get(fields), self._dirty.get(fields, set())
+            if by_value is None:
+                return False
+            sizes = []
+            for value in itertools.product(*(bound[name] for name in fields)):
+                sizes.append(len(by_value.get(value, ())))
+                if value in dirty and sizes[-1] > most:
+                    return False
+            fewest = sum(sizes) if fewest is None else min(fewest, sum(sizes))
+        return fewest is not None and fewest <= most
 
     def _narrows(self, query: Any) -> bool:
         """Whether `candidates(query)` would narrow (without finding the candidates)."""

@@ -590,3 +590,32 @@ async def test_a_read_a_map_narrows_to_a_few_documents_runs_on_the_loop_unless_w
     assert (crowd, len(few)) == (150, 3)
     assert [where.startswith("memdb") for where in ran] == [True, True]
     await client.close()
+
+
+async def test_a_read_is_judged_few_only_when_finding_its_candidates_is_small_work() -> None:
+    """`narrows_to` (the loop's test of a read on a large collection): a map narrows the read to a few
+    documents, and finding them builds no map and cleans no long list of a map (either is work in proportion
+    to the collection)."""
+    client = MemoryClient()
+    things = client["db"]["things"]
+    await things.create_indexes([IndexModel([("owner", ASCENDING)]), IndexModel([("kind", ASCENDING)])])
+    owners = ["crowd"] * 150 + [f"few{n % 10}" for n in range(30)]
+    await things.insert_many([{"_id": n, "owner": o, "kind": "big" if n < 150 else "k"} for n, o in enumerate(owners)])
+    lookup = things._lookup
+    assert not lookup.narrows_to({"owner": "few1"}, 10)  # its map is not built yet
+    await things.count_documents({"owner": "few0"})  # builds the owner map only
+    assert lookup.narrows_to({"owner": "few1"}, 10)
+    assert lookup.narrows_to({"owner": {"$in": ["few1", "few2"]}, "at": {"$gte": 3}}, 10)  # 6 (a range reads no map)
+    assert not lookup.narrows_to({"owner": {"$in": ["few1", "few2"]}}, 5)
+    assert not lookup.narrows_to({"owner": "crowd"}, 10)
+    assert not lookup.narrows_to({"owner": "few1", "kind": "big"}, 10)  # the kind map would be built
+    await things.count_documents({"kind": "k"})
+    assert lookup.narrows_to({"owner": "few1", "kind": "big"}, 10)  # the owner map narrows to 3
+    await things.update_one({"_id": 0}, {"$set": {"kind": "rare"}})  # the "big" list (150) is cleaned at its next use
+    assert not lookup.narrows_to({"owner": "few1", "kind": "big"}, 10)
+    assert lookup.narrows_to({"owner": "few1", "kind": "rare"}, 10)  # to be cleaned too, but short: small work
+    assert lookup.narrows_to({"owner": "few1"}, 10)
+    assert not lookup.narrows_to({"$or": [{"owner": "few1"}, {"kind": "k"}]}, 10)  # each branch's lists are read
+    assert lookup.narrows_to({"owner": "few1", "$or": [{"at": {"$gte": 1}}, {"kind": "k"}]}, 10)  # that $or is not
+    assert not lookup.narrows_to({"$and": [{"owner": "few1"}]}, 10)
+    await client.close()
