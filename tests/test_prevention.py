@@ -2,7 +2,8 @@
 suggested with its reason, linked, and closed when its lead closes; merges come out the same in any order
 and two people linking at once make one dispute; a resident's second submission of the same complaint;
 the household file; the risk rules, a rise on the timeline that tells the office at once, warnings handled,
-a group-dispute cluster, a critical warning escalated to the county and the morning's 研判."""
+a group-dispute cluster, a critical warning escalated to the county and the morning's 研判; the link
+candidates of a common respondent's name."""
 
 from __future__ import annotations
 

@@ -396,7 +396,8 @@ class CaseRepository:
         parties = case.get("parties") or []
 
         def values(field: str, role: str | None = None) -> list[Any]:
-            return sorted({p[field] for p in parties if p.get(field) and role in (None, p.get("role"))})
+            """The parties' values of `field` (of those in `role` only, if given)."""
+            return sorted({p[field] for p in parties if p.get(field) and (role is None or p.get("role") == role)})
 
         queries: list[dict[str, Any]] = []
         for field in ("phone_hash", "id_hash", "address"):
