@@ -141,7 +141,7 @@ def stored_copy(value: Any, memo: dict[int, Any] | None = None) -> Any:
 class _MongomockCopy:
     """What mongomock's collection module finds as its `copy` module: an update deep-copies the whole
     document it changes (to see whether it changed and to undo it), 200–550 µs for a case, on every update,
-    among them each notice the outbox relay marks on a case. Installed once, by the first `MemoryClient`."""
+    among them each notice the outbox relay marks on a case. Installed by `MemoryClient` (the same each time)."""
 
     copy = staticmethod(copy.copy)
     deepcopy = staticmethod(stored_copy)

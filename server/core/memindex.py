@@ -638,22 +638,16 @@ def _on_path(outer: str, inner: str, test: Callable[[Any], bool | None]) -> Call
     (MongoDB's rule for a path through an array). Anything else there is left to mongomock."""
     missing = filtering.NOTHING
 
+    def on_item(item: Mapping[str, Any]) -> bool | None:
+        return test(item.get(inner, missing))
+
     def judge(document: Mapping[str, Any]) -> bool | None:
         value = document.get(outer, missing)
         kind = type(value)
         if kind is dict:
-            return test(value.get(inner, missing))
+            return on_item(value)
         if kind is list:
-            verdict: bool | None = False
-            for item in value:
-                if type(item) is not dict:
-                    return None
-                found = test(item.get(inner, missing))
-                if found:
-                    return True
-                if found is None:
-                    verdict = None
-            return verdict
+            return _any_document(value, on_item)
         if value is missing or value is None:
             return test(missing)
         return None
@@ -673,33 +667,43 @@ def _elem_match(outer: str, query: Any) -> Callable[[Mapping[str, Any]], bool | 
         if test is None:
             return None
         fields.append(_on_field(inner, test))
+    matches = functools.partial(_every, fields)
     missing = filtering.NOTHING
 
     def judge(document: Mapping[str, Any]) -> bool | None:
         value = document.get(outer, missing)
         if value is missing:
             return False
-        if type(value) is not list:
-            return None
-        verdict: bool | None = False
-        for item in value:
-            if type(item) is not dict:
-                return None
-            found: bool | None = True
-            for field in fields:
-                result = field(item)
-                if result is False:
-                    found = False
-                    break
-                if result is None:
-                    found = None
-            if found:
-                return True
-            if found is None:
-                verdict = None
-        return verdict
+        return _any_document(value, matches) if type(value) is list else None
 
     return judge
+
+
+def _every(tests: list[Callable[[Any], bool | None]], value: Any) -> bool | None:
+    """All of `tests` of `value`: False as soon as one fails, None (ask mongomock) if one cannot tell."""
+    verdict: bool | None = True
+    for test in tests:
+        result = test(value)
+        if result is False:
+            return False
+        if result is None:
+            verdict = None
+    return verdict
+
+
+def _any_document(items: list[Any], test: Callable[[Any], bool | None]) -> bool | None:
+    """`test` of the documents in an array: True as soon as one passes; None (ask mongomock) if one cannot
+    be told, or an item is not a document."""
+    verdict: bool | None = False
+    for item in items:
+        if type(item) is not dict:
+            return None
+        found = test(item)
+        if found:
+            return True
+        if found is None:
+            verdict = None
+    return verdict
 
 
 def _membership(condition: Any) -> Callable[[Any], bool | None] | None:
@@ -730,18 +734,7 @@ def _field_test(condition: Any) -> Callable[[Any], bool | None] | None:
             parts.append(_compare(_RANGES[op], argument))
         else:
             return None
-
-    def test(value: Any) -> bool | None:
-        verdict: bool | None = True
-        for part in parts:
-            result = part(value)
-            if result is False:
-                return False
-            if result is None:
-                verdict = None
-        return verdict
-
-    return test
+    return functools.partial(_every, parts)
 
 
 def _member_of(values: frozenset[Any]) -> Callable[[Any], bool | None]:

@@ -97,6 +97,11 @@ def mask_numbers_in_text(text: str) -> str:
     """Phones and ID numbers typed into free text (a description, a note), masked as the fields are."""
     if not _ELEVEN_DIGITS.search(text):  # most texts: one scan, and the text as it is (a list masks 20 per page)
         return text
+    return _masked_in_text(text)
+
+
+def _masked_in_text(text: str) -> str:
+    """Every ID number, then every phone, in `text` masked (`mask_numbers_in_text` without its quick test)."""
     text = _ID_IN_TEXT.sub(lambda m: mask_id_number(m.group()), text)
     return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
 
