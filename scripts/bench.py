@@ -782,6 +782,69 @@ def town_size(env: dict[str, str], jwt_keys: str, seconds: float, load: Any) -> 
     log.unlink()
 
 
+INSTRUCTION_RUNS = (("submission", 0), ("submission", 1200), ("queue page", 0))  # (what, submissions before)
+
+
+def instructions(count: int) -> None:
+    """What one submission and one office queue page cost in instructions, counted by valgrind's callgrind
+    in process on the emulation: the count moves by about 1 % between runs whatever else the machine does,
+    where CPU time moves by a third, so a change of a few per cent can be seen. Each figure is (the count of a
+    run doing `count` operations − that of the same run doing none) / `count`; a submission also after 1,200
+    earlier ones (a collection that large is worked on in the emulation's thread, and the link candidates
+    grow with the history of names). Needs valgrind (`apt install valgrind`); about ten minutes."""
+    if shutil.which("valgrind") is None:
+        print("instructions: valgrind is not installed (apt install valgrind): skipped")
+        return
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+
+    def start(what: str, before: int, operations: int, out: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-m", "scripts.bench", "--instructions-run", what, str(before), str(operations)]
+        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        return subprocess.Popen(
+            valgrind + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
+        )
+
+    def collected(run: subprocess.Popen[str]) -> int:
+        _, err = run.communicate()
+        return int(_grab(r"Collected : (\d+)", err))
+
+    print(f"instructions (callgrind, in process, {count} operations against none):")
+    with tempfile.TemporaryDirectory() as scratch:
+        for what, before in INSTRUCTION_RUNS:
+            idle, busy = (start(what, before, n, f"{scratch}/{n}.out") for n in (0, count))  # the two cores
+            each = (collected(busy) - collected(idle)) / count
+            print(f"  {what:<12} after {before:>5} submissions: {each / 1e6:6.2f} million instructions each")
+
+
+async def _instruction_run(what: str, before: int, count: int) -> None:
+    """One run counted by `instructions`: the demo town, `before` submissions by its demo resident, then
+    `count` more submissions or queue pages of the town office."""
+    from schemas.cases import CaseIn
+    from scripts.seed_demo import demo_people
+    from server.cases.queries import CaseFilter
+    from server.cases.service import CaseService
+
+    ctx, _, office = await _demo_context()
+    try:
+        cases, resident = CaseService(ctx), await demo_people(ctx)("resident")
+
+        async def submit() -> None:
+            await cases.create(resident, CaseIn.model_validate(submission()).model_dump())
+
+        async def page() -> None:
+            await cases.search(office, CaseFilter(), sort="deadline", skip=0, limit=20)
+
+        for _ in range(before):
+            await submit()
+        operation = submit if what == "submission" else page
+        for _ in range(10):  # what a first read builds (maps, kept matches) is built in both runs
+            await page()
+        for _ in range(count):
+            await operation()
+    finally:
+        await ctx.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="三源共治平台基准测试（只测量，不断言）")
     parser.add_argument("--seconds", type=float, default=5.0, help="每个场景的压测时长")
@@ -797,6 +860,10 @@ def main() -> None:
     parser.add_argument("--link-cases", type=int, default=10000, help="关联建议基准的案件数（0 跳过）")
     parser.add_argument("--links", action="store_true", help="只运行关联建议基准")
     parser.add_argument("--no-town", dest="town", action="store_false", help="跳过镇级规模（--demo-size town）的测量")
+    parser.add_argument(
+        "--instructions", type=int, nargs="?", const=200, help="只统计登记与队列页的指令数（需 valgrind），可给次数"
+    )
+    parser.add_argument("--instructions-run", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-fake-aliyun", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--outbox-process", nargs=3, help=argparse.SUPPRESS)
@@ -822,6 +889,13 @@ def main() -> None:
         return
     if args.links:
         asyncio.run(_links(args.link_cases))
+        return
+    if args.instructions_run:
+        what, before, count = args.instructions_run
+        asyncio.run(_instruction_run(what, int(before), int(count)))
+        return
+    if args.instructions:
+        instructions(args.instructions)
         return
 
     from server.core.config import new_secret

@@ -601,7 +601,7 @@ async def _seed_cases(ctx: Context) -> int:
     return len(DEMO_CASES)
 
 
-def _demo_people(ctx: Context) -> Callable[[str], Awaitable[Principal]]:
+def demo_people(ctx: Context) -> Callable[[str], Awaitable[Principal]]:
     """A demo account, by its key, as a signed-in caller."""
 
     async def who(key: str) -> Principal:
@@ -619,7 +619,7 @@ async def _demo_places(ctx: Context) -> tuple[dict[str, Any], dict[str, ObjectId
 
 
 async def _seed_incentives(ctx: Context) -> str:
-    summary = await seed_incentives(ctx, _demo_people(ctx), *await _demo_places(ctx))
+    summary = await seed_incentives(ctx, demo_people(ctx), *await _demo_places(ctx))
     await CaseRepository(ctx.db).mark_all_notices("seeded")
     return summary
 
@@ -627,20 +627,20 @@ async def _seed_incentives(ctx: Context) -> str:
 async def _seed_prevention(ctx: Context) -> str:
     _, villages, _ = await _demo_places(ctx)
     (household, *_) = await HouseholdService(ctx).under([org_key_id(("grid", "东风村", "1"))], ("_id",))
-    summary = await seed_prevention(ctx, _demo_people(ctx), villages, household)
+    summary = await seed_prevention(ctx, demo_people(ctx), villages, household)
     await CaseRepository(ctx.db).mark_all_notices("seeded")
     return summary
 
 
 async def _seed_publicity(ctx: Context) -> tuple[str, str]:
     town, villages, _ = await _demo_places(ctx)
-    summary, key = await seed_publicity(ctx, _demo_people(ctx), town, villages["东风村"])
+    summary, key = await seed_publicity(ctx, demo_people(ctx), town, villages["东风村"])
     await CaseRepository(ctx.db).mark_all_notices("seeded")
     return summary, key
 
 
 async def _seed_assessment(ctx: Context) -> str:
-    summary = await seed_assessment(ctx, _demo_people(ctx), *await _demo_places(ctx))
+    summary = await seed_assessment(ctx, demo_people(ctx), *await _demo_places(ctx))
     await CaseRepository(ctx.db).mark_all_notices("seeded")
     return summary
 

@@ -79,7 +79,12 @@ def naive_times(value: Any) -> Any:
         return {key: naive_times(item) for key, item in value.items()}
     if kind is list:
         return [naive_times(item) for item in value]
-    return helpers.patch_datetime_awareness_in_document(value)  # a time, a tuple, another mapping
+    if kind is datetime:  # as mongomock's walk makes it, without first testing the value against four types
+        millisecond = value.microsecond // 1000 * 1000
+        if value.tzinfo:
+            return (value - value.utcoffset()).replace(tzinfo=None, microsecond=millisecond)
+        return value.replace(microsecond=millisecond)
+    return helpers.patch_datetime_awareness_in_document(value)  # a tuple, another mapping, a subclass
 
 
 def live_size(store: Any) -> int:
@@ -142,6 +147,7 @@ class Lookup:
         self._known: set[Any] = set()  # every key a map has named
         self._suspended: set[str] = set()  # fields an update in progress touches ("": all)
         self._indexed_for: tuple[tuple[str, ...], set[Fields]] = ((), set())
+        self._usable_by: dict[frozenset[str], tuple[Fields, ...]] = {}  # bound fields -> usable maps, no update on
         self._uniques_for: tuple[tuple[str, ...], list[tuple[Fields, bool, Any]]] = ((), [])
         self._kept: dict[tuple[str, ...], tuple[int, Any]] = {}  # results kept until a write: (size, result)
         self._order: dict[Any, int] | None = None  # store key -> position, for unions in natural order
@@ -253,11 +259,18 @@ class Lookup:
         branches = query.get("$or")
         return isinstance(branches, list) and bool(branches) and all(self._narrows(branch) for branch in branches)
 
-    def _usable(self, bound: Mapping[str, Any]) -> Iterator[Fields]:
-        """The maps whose fields `bound` all binds (and no update in progress touches)."""
-        for fields in self._indexed():
-            if all(name in bound for name in fields) and not self._suspended & ({""} | _tops(fields)):
-                yield fields
+    def _usable(self, bound: Mapping[str, Any]) -> tuple[Fields, ...]:
+        """The maps whose fields `bound` all binds (and no update in progress touches). Every read asks, so
+        the answer is kept for each set of bound fields (a query's shape) while no update is in progress."""
+        indexed = self._indexed()
+        if self._suspended:
+            suspended = self._suspended
+            return tuple(f for f in indexed if all(n in bound for n in f) and not suspended & ({""} | _tops(f)))
+        names = frozenset(bound)
+        usable = self._usable_by.get(names)
+        if usable is None:
+            usable = self._usable_by[names] = tuple(f for f in indexed if all(n in names for n in f))
+        return usable
 
     def _bucket(self, fields: Fields, value: tuple[Any, ...]) -> list[Any]:
         """The keys under `value` in the map of `fields`; a list that updates appended to is first cleaned:
@@ -301,6 +314,7 @@ class Lookup:
                 keys = tuple(dict(index["key"]))
                 indexed |= {keys[:1], keys} if index.get("unique") else {keys[:1]}
             self._indexed_for = (names, indexed - {("_id",)})
+            self._usable_by = {}
         return self._indexed_for[1]
 
     def _unique_keys(self) -> list[tuple[Fields, bool, Any]]:

@@ -167,6 +167,10 @@ def test_a_query_is_narrowed_only_by_an_indexed_field_bound_to_values() -> None:
     assert lookup.candidates({"state": "draft", "_id": 8}) == [8]
     assert len(lookup.candidates({"$or": [{"state": "draft"}, {"path": "b"}]}) or []) == 100
     assert lookup.candidates({"$or": [{"state": "draft"}, {"due": 3}]}) is None  # `due` leads no index
+    assert lookup.candidates({"due": 3}) is None
+    collection.create_index("due")  # the maps a query's fields may use are learnt again
+    assert lookup.candidates({"due": 3}) == [3]
+    assert len(lookup.candidates({"$or": [{"state": "draft"}, {"due": 3}]}) or []) == 51
     assert lookup.candidates({"state": {"$ne": "draft"}}) is None
     assert lookup.candidates({"_id": {"$in": [3, 1]}}) == [1, 3]  # natural order
     assert equality_values({"$in": [1, {"a": 1}]}) is None
@@ -468,14 +472,16 @@ def test_queries_are_given_times_as_mongomock_stores_them() -> None:
     from collections import OrderedDict
     from datetime import UTC, timedelta, timezone
 
+    from bson import tz_util
     from mongomock import helpers
 
     from server.core.memdb import naive_times
 
     beijing = timezone(timedelta(hours=8))
     times = [datetime(2026, 11, 30, 8, 1, 2, 345678, tzinfo=beijing), datetime(2026, 1, 1, 1, 1, 1, 999999)]
+    read_back = datetime(2026, 11, 30, 0, 1, 2, 999, tzinfo=tz_util.utc)  # as a read returns it
     queries = [
-        {"due": {"$lt": times[0]}, "state": {"$in": ["a", None, 1, 2.5, True]}},
+        {"due": {"$lt": times[0]}, "state": {"$in": ["a", None, 1, 2.5, True]}, "seen": read_back},
         {"$or": [{"at": times[1]}, {"at": {"$gte": times[0].astimezone(UTC)}}], "_id": ObjectId()},
         {"pair": (times[0], "x"), "nested": OrderedDict(at=times[1]), "list": [[times[0]], {"at": times[1]}]},
         {},
