@@ -782,16 +782,17 @@ def town_size(env: dict[str, str], jwt_keys: str, seconds: float, load: Any) -> 
     log.unlink()
 
 
-INSTRUCTION_RUNS = (("submission", 0), ("submission", 1200), ("queue page", 0))  # (what, submissions before)
+INSTRUCTION_RUNS = (("submission", 0), ("submission", 800), ("queue page", 0))  # (what, submissions before)
 
 
 def instructions(count: int) -> None:
     """What one submission and one office queue page cost in instructions, counted by valgrind's callgrind
-    in process on the emulation: the count moves by about 1 % between runs whatever else the machine does,
-    where CPU time moves by a third, so a change of a few per cent can be seen. Each figure is (the count of a
-    run doing `count` operations − that of the same run doing none) / `count`; a submission also after 1,200
-    earlier ones (a collection that large is worked on in the emulation's thread, and the link candidates
-    grow with the history of names). Needs valgrind (`apt install valgrind`); about ten minutes."""
+    in process on the emulation: the count moves by 1–4 % between runs whatever else the machine does, where
+    CPU time moves by a third, so a change of a few per cent can be seen. Each figure is (the count of a run
+    doing `count` operations − that of the same run doing none) / `count`; a submission also after 800
+    earlier ones (the link candidates grow with the history of names). Not after more: from `OFF_LOOP_FROM`
+    cases on the emulation's thread takes the work, and how often it hands work back depends on timing.
+    Needs valgrind (`apt install valgrind`); about ten minutes."""
     if shutil.which("valgrind") is None:
         print("instructions: valgrind is not installed (apt install valgrind): skipped")
         return

@@ -41,10 +41,14 @@ cheaper than mongomock alone, each measured by `scripts/bench.py` on the 2-core 
   town's history: with 300 cases it takes 1.0–1.4 ms either way, with 3,000 cases 2.4–2.6 ms against
   3.2–3.5 ms before (measured alongside each other, 2026-11-30).
 - **Fixed costs of a read**: which maps a query's fields may use is worked out once for each set of fields
-  a query binds (every read asked, walking every index of the collection), and a time in a query or a new
-  document is made naive without mongomock's four type tests first. Counted in instructions
+  a query binds (every read asked, walking every index of the collection); the copier of a projection is
+  made once for each (every read made one); a read writes its query out once for the matches it keeps
+  (three times before) and compiles no test when the maps answer it exactly; a time in a query or a new
+  document is made naive without mongomock's four type tests first; an insert stores its document without
+  the store's lock (the adapter works on a store from one thread at a time). Counted in instructions
   (`scripts/bench.py --instructions`, which the machine's load does not move), a submission went from
-  3.49 to 3.29 million at the demo's size and from 4.59 to 4.35 million after 1,200 earlier ones.
+  3.47 to 3.11 million at the demo's size and from 4.09 to 3.74 million after 800 earlier ones, an office
+  queue page from 0.84 to 0.76 million (2026-11-30).
 - **Off the loop**: a collection of `OFF_LOOP_FROM` documents or more is worked on in one thread of the
   client's (`Worker`), in order; the loop keeps serving while a long query runs. Under the benchmark's mixed
   load at town size no loop callback takes over 50 ms of CPU (before: 149, up to 1 s). Work on one document
@@ -362,27 +366,33 @@ def _matching(
         return in_range if any_order else lookup.in_natural_order(in_range)
     if not sort:
         return collection._iter_documents(query)
-    read_again = False
+    read_again, text = False, ""
     if live_size(collection._store) >= _MATCHES_KEPT_FROM:
-        kept = lookup.matches(query, sort)
+        text = repr(query)
+        kept = lookup.matches(text, sort)
         if not isinstance(kept, bool):
             return kept
-        if (every := lookup.kept_every_match(query)) is not None:  # counted since the last write: sorted once
+        if (every := lookup.kept_every_match(text)) is not None:  # counted since the last write: sorted once
             matches = list(_sorted(every, sort))
-            lookup.hold_matches(query, sort, matches)
+            lookup.hold_matches(text, sort, matches)
             return matches
         read_again = kept
     narrowed = lookup.narrow(query)
     if narrowed is None:  # not narrowed: most candidates may fail the test, so test them all first
         return _sorted(collection._iter_documents(query), sort, wanted)
     candidates, exact = narrowed
-    applies = compile_filter(query) or (lambda doc: filtering.filter_applies(query, doc))
+    applies = _every_one if exact else compile_filter(query) or (lambda doc: filtering.filter_applies(query, doc))
     if read_again and len(candidates) >= _MATCHES_KEPT_FROM:  # a list read again: all its matches, kept
         matches = [document for document in _sorted(candidates, sort) if exact or applies(document)]
-        lookup.hold_matches(query, sort, matches)
+        lookup.hold_matches(text, sort, matches)
         return matches
     ordered = _sorted(candidates, sort, wanted if exact else None)
     return ordered if exact else (document for document in ordered if applies(document))
+
+
+def _every_one(document: Mapping[str, Any]) -> bool:
+    """The test of a query the maps answered exactly: every candidate matches."""
+    return True
 
 
 # Candidates: from this many on, a read made a second time without a write in between finds, tests and sorts
@@ -494,22 +504,46 @@ def _copy(collection: Any, document: dict[str, Any], projection: Any) -> dict[st
     return _copier(collection, projection)(document)
 
 
+_COPIERS: dict[tuple[tuple[Any, Any], ...], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+_COPIERS_KEPT = 256  # projections: the application's are a few dozen constants
+
+
 def _copier(collection: Any, projection: Any) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """How a query returns stored documents: their projected fields, copied, datetimes made aware (UTC), in
-    one pass. A projection of top-level fields is applied here; any other goes through mongomock's."""
+    one pass. A projection of top-level fields is applied here, by a copier made once for each (every read
+    made one: about a tenth of a small read's work); any other goes through mongomock's."""
     if not projection:
         return _thaw
-    simple = isinstance(projection, Mapping) and all(
-        "." not in name and not name.startswith("$") and not isinstance(value, Mapping)
-        for name, value in projection.items()
-    )
-    if not simple:
+    try:
+        key = tuple(projection.items()) if type(projection) is dict else None
+        made = _COPIERS.get(key) if key is not None else None
+    except TypeError:  # a value that is not hashable: an operator's document, never a simple projection
+        key = made = None
+    if made is not None:
+        return made
+    made = _top_level_copier(projection)
+    if made is None:
 
         def through_mongomock(document: dict[str, Any]) -> dict[str, Any]:
             consumed = dict(projection) if isinstance(projection, Mapping) else projection  # mongomock changes it
             return _thaw(collection._copy_only_fields(document, consumed, dict))
 
         return through_mongomock
+    if key is not None:
+        if len(_COPIERS) >= _COPIERS_KEPT:
+            _COPIERS.clear()
+        _COPIERS[key] = made
+    return made
+
+
+def _top_level_copier(projection: Any) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """The copier of a projection of top-level fields (None for any other)."""
+    simple = isinstance(projection, Mapping) and all(
+        "." not in name and not name.startswith("$") and not isinstance(value, Mapping)
+        for name, value in projection.items()
+    )
+    if not simple:
+        return None
     keep_id = bool(projection.get("_id", True))
     chosen = {name for name, value in projection.items() if value and name != "_id"}
     if chosen or all(projection.values()):  # inclusion (`{"_id": 1}` alone too): only those fields are read

@@ -352,25 +352,26 @@ class Lookup:
         found: list[dict[str, Any]] = self._keep(("every", repr(query)), find)
         return found
 
-    def kept_every_match(self, query: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-        """What `every_match` keeps for `query` (None: nothing since the last write)."""
-        found: list[dict[str, Any]] | None = self._held(("every", repr(query)))
+    def kept_every_match(self, text: str) -> list[dict[str, Any]] | None:
+        """What `every_match` keeps for the query whose `repr` is `text` (None: nothing since the last write).
+        A read asks this, `matches` and `hold_matches` of one query: it writes the query out once for all."""
+        found: list[dict[str, Any]] | None = self._held(("every", text))
         return found
 
-    def matches(self, query: Mapping[str, Any], sort: Any) -> list[dict[str, Any]] | bool:
-        """The matches of `query` in `sort` order as `hold_matches` kept them; if not kept, whether the same
-        read was made since the last write (the first read only notes that it was)."""
-        key = ("matches", repr(query), repr(sort))
+    def matches(self, text: str, sort: Any) -> list[dict[str, Any]] | bool:
+        """The matches of the query whose `repr` is `text`, in `sort` order, as `hold_matches` kept them; if
+        not kept, whether the same read was made since the last write (the first read only notes that it was)."""
+        key = ("matches", text, repr(sort))
         found = self._held(key)
         if found is None:
             self._hold(key, True)
             return False
         return found
 
-    def hold_matches(self, query: Mapping[str, Any], sort: Any, matches: list[dict[str, Any]]) -> None:
-        """Keep every match of `query`, in `sort` order, until the collection is written to: a list's pages
-        read again and again are then sliced, neither narrowed, tested nor sorted."""
-        self._hold(("matches", repr(query), repr(sort)), matches)
+    def hold_matches(self, text: str, sort: Any, matches: list[dict[str, Any]]) -> None:
+        """Keep every match of the query whose `repr` is `text`, in `sort` order, until the collection is
+        written to: a list's pages read again and again are then sliced, neither narrowed, tested nor sorted."""
+        self._hold(("matches", text, repr(sort)), matches)
 
     def _keep(self, key: tuple[str, ...], compute: Callable[[], Any]) -> Any:
         """`compute()`'s result (unless None), kept until the collection is written to (`written`) or changes
@@ -428,11 +429,12 @@ class Lookup:
             raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
         stored = naive_times(data)
         added = self._add(key, stored)
-        store[key] = stored
+        documents = store._documents  # not through the store's lock: the adapter works on it from one thread
+        documents[key] = stored  # at a time (`live_size`), and taking the lock cost as much as the write
         try:
             self.ensure_uniques(stored)
         except DuplicateKeyError:
-            del store[key]
+            del documents[key]
             for name, value in added:  # refused: cleaned before the next use
                 self._dirty.setdefault(name, set()).add(value)
             raise

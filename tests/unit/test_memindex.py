@@ -143,7 +143,7 @@ async def test_the_adapter_answers_as_plain_mongomock_does(seed: int, keep_sorte
             assert await ours.find(selector).to_list(None) == list(plain.find(selector))
             sort = [("due", DESCENDING), ("state", ASCENDING)]
             skip, limit = rng.randrange(5), rng.randrange(1, 10)
-            projection = rng.choice([None, {"due": 1, "state": 1}, {"note": 0}, {"_id": 0, "path": 1}, {"_id": 1}])
+            projection = rng.choice(PROJECTIONS)
             expected_page = list(plain.find(selector, projection).sort(sort).skip(skip).limit(limit))
             page = await ours.find(selector, projection).sort(sort).skip(skip).limit(limit).to_list(None)
             assert page == expected_page
@@ -155,6 +155,11 @@ async def async_outcome(method: Any, *args: Any, **kwargs: Any) -> Any:
     except DuplicateKeyError:
         return "duplicate"
     return summary(result)
+
+
+# The same fields with other values too: a copier made for one projection must not serve another.
+PROJECTIONS = [None, {"due": 1, "state": 1}, {"due": 0, "state": 0}, {"note": 0}, {"_id": 0, "path": 1}, {"_id": 1}]
+PROJECTIONS += [{"_id": 1, "path": 1}, {"_id": 0}, {"path": 1, "_id": 0}]
 
 
 def test_a_query_is_narrowed_only_by_an_indexed_field_bound_to_values() -> None:
