@@ -9,7 +9,8 @@ nothing (the suite checks behaviour, never speed). README "Benchmark" lists the 
   accept → conclude and every scenario again; a third at `--demo-size town`: every list's p50 and a mixed load;
 - the outbox: two dispatcher processes delivering `--outbox-messages` due SMS through the real Aliyun SDK to
   a loopback fake Aliyun (`tests/fakes.py`) in a third process, each message checked to arrive exactly once;
-- star ratings and subsidies, the assessment's figures and link suggestions over 10,000 cases, in process.
+- star ratings and subsidies, the assessment's figures and link suggestions over 10,000 cases, in process;
+- on its own (`--instructions`, needs valgrind): the instructions of a submission and of a queue page.
 The demo runs on the in-process emulation (`server/core/memdb.py`): database-bound figures are its own; a
 real MongoDB serves the same queries from the declared indexes.
 """

@@ -147,7 +147,7 @@ class Lookup:
         self._known: set[Any] = set()  # every key a map has named
         self._suspended: set[str] = set()  # fields an update in progress touches ("": all)
         self._indexed_for: tuple[tuple[str, ...], set[Fields]] = ((), set())
-        self._usable_by: dict[frozenset[str], tuple[Fields, ...]] = {}  # bound fields -> usable maps, no update on
+        self._usable_by: dict[frozenset[str], tuple[Fields, ...]] = {}  # bound fields -> maps (`_usable`)
         self._uniques_for: tuple[tuple[str, ...], list[tuple[Fields, bool, Any]]] = ((), [])
         self._kept: dict[tuple[str, ...], tuple[int, Any]] = {}  # results kept until a write: (size, result)
         self._order: dict[Any, int] | None = None  # store key -> position, for unions in natural order
@@ -429,8 +429,8 @@ class Lookup:
             raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
         stored = naive_times(data)
         added = self._add(key, stored)
-        documents = store._documents  # not through the store's lock: the adapter works on it from one thread
-        documents[key] = stored  # at a time (`live_size`), and taking the lock cost as much as the write
+        documents = store._documents  # not through the store's lock, as `live_size` reads it: the adapter
+        documents[key] = stored  # works on a store from one thread at a time
         try:
             self.ensure_uniques(stored)
         except DuplicateKeyError:

@@ -23,6 +23,9 @@ from server.core.memindex import SCAN_BELOW, Lookup, compile_filter, equality_va
 
 STATES = ["draft", "registered", "assigned", "closed", None]
 TAGS = ["a", "b", "c", "d"]
+# The same fields with other values too: a copier made for one projection must not serve another.
+PROJECTIONS = [None, {"due": 1, "state": 1}, {"due": 0, "state": 0}, {"note": 0}, {"_id": 0, "path": 1}, {"_id": 1}]
+PROJECTIONS += [{"_id": 1, "path": 1}, {"_id": 0}, {"path": 1, "_id": 0}]
 INDEXES = [
     IndexModel([("code", ASCENDING)], name="code", unique=True, sparse=True),
     IndexModel([("state", ASCENDING), ("due", ASCENDING)], name="state_due"),
@@ -155,11 +158,6 @@ async def async_outcome(method: Any, *args: Any, **kwargs: Any) -> Any:
     except DuplicateKeyError:
         return "duplicate"
     return summary(result)
-
-
-# The same fields with other values too: a copier made for one projection must not serve another.
-PROJECTIONS = [None, {"due": 1, "state": 1}, {"due": 0, "state": 0}, {"note": 0}, {"_id": 0, "path": 1}, {"_id": 1}]
-PROJECTIONS += [{"_id": 1, "path": 1}, {"_id": 0}, {"path": 1, "_id": 0}]
 
 
 def test_a_query_is_narrowed_only_by_an_indexed_field_bound_to_values() -> None:
