@@ -663,7 +663,7 @@ class MemoryCollection:
             query = naive_times(filter)
             matches = functools.partial(_matching, self._collection, self._lookup, query)
             if live_size(self._collection._store) >= _MATCHES_KEPT_FROM:  # kept: the page read next sorts them
-                total = len(self._lookup.every_match(query, lambda: list(matches())))
+                total = len(self._lookup.every_match(repr(query), lambda: list(matches())))
             else:
                 total = sum(1 for _ in matches(any_order=True))
             found = max(total - skip, 0)

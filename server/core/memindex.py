@@ -346,10 +346,11 @@ class Lookup:
         found: tuple[list[dict[str, Any]], bool] | None = self._keep(("order", repr(query), repr(sort)), ordered)
         return found
 
-    def every_match(self, query: Mapping[str, Any], find: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
-        """`find()`: every match of `query` in natural order, kept until the collection is written to. A count
-        finds them all anyway; the page read with it then only sorts them (`kept_every_match`)."""
-        found: list[dict[str, Any]] = self._keep(("every", repr(query)), find)
+    def every_match(self, text: str, find: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """`find()`: every match of the query whose `repr` is `text`, in natural order, kept until the
+        collection is written to. A count finds them all anyway; the page read with it then only sorts them
+        (`kept_every_match`, asked with the same text)."""
+        found: list[dict[str, Any]] = self._keep(("every", text), find)
         return found
 
     def kept_every_match(self, text: str) -> list[dict[str, Any]] | None:
@@ -424,13 +425,12 @@ class Lookup:
         if "_id" not in data:
             data["_id"] = ObjectId()  # the caller's document gets it, as with PyMongo
         key = _store_key(data["_id"])
-        store = self._collection._store
-        if key in store._documents:
+        documents = self._collection._store._documents  # not through the store's lock, as `live_size` reads
+        if key in documents:  # it: the adapter works on a store from one thread at a time
             raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
         stored = naive_times(data)
         added = self._add(key, stored)
-        documents = store._documents  # not through the store's lock, as `live_size` reads it: the adapter
-        documents[key] = stored  # works on a store from one thread at a time
+        documents[key] = stored
         try:
             self.ensure_uniques(stored)
         except DuplicateKeyError:
